@@ -1,0 +1,54 @@
+// Package evtx is a fast, streaming, dependency-free reader for Windows XML
+// Event Log (EVTX) files that turns each event record into a flat list of
+// named fields, the shape Sigma rules match against.
+//
+// What lives here:
+//
+//   - reader.go: the public API (Open, NewReader, Reader.Next, Options,
+//     Warning) and the ordered parallel pipeline that parses 64 KiB chunks on
+//     a bounded pool of workers;
+//   - chunk.go: file header and chunk parsing (signatures, CRC checks, record
+//     framing, resynchronisation after corrupt records);
+//   - binxml.go: Binary XML tokens and template definitions, compiled once per
+//     chunk into a small node tree;
+//   - render.go: evaluation of a template instance with its substitution
+//     values and the flattening rules;
+//   - format.go: textual formatting of every substitution value type.
+//
+// # Flattening
+//
+// Children of Event/System become their element name when they have text
+// (EventID, Level, Channel, Computer, ...), and their attributes become
+// Element_Attr (Provider_Name, TimeCreated_SystemTime, Execution_ProcessID,
+// EventID_Qualifiers, ...). EventData/Data elements become the value of their
+// Name attribute, unnamed Data elements become "Data" (repeated in order) and
+// Binary becomes "Binary". Below UserData and any other child of Event
+// (RenderingInfo, ProcessingErrorData, DebugData, ...) every leaf element
+// becomes its element name and its attributes Element_Attr; attributes of
+// non-leaf elements (typically xmlns) are dropped. An element that exists but
+// has no text yields a field with an empty value; an attribute whose optional
+// substitution is NULL is omitted, as Windows does.
+//
+// # Values
+//
+// Integers are decimal; HexInt32/HexInt64 and size_t are "0x" followed by
+// lowercase hex without padding; GUIDs are {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}
+// in uppercase; SIDs are S-1-5-...; FILETIME and SYSTEMTIME values are
+// RFC 3339 UTC with exactly 7 fractional digits (2019-03-19T23:34:25.4478145Z);
+// binary data is uppercase hex; booleans are true/false; floats use
+// strconv's 'g' format; strings lose trailing NUL characters; character and
+// entity references are replaced by the characters they stand for. Arrays
+// produce one field per element, all with the same name.
+//
+// # Robustness
+//
+// The reader never trusts the file header's chunk count: it visits every
+// 64 KiB block after the 4 KiB header and parses those that carry the
+// "ElfChnk\x00" signature, so dirty files and files with a stale header are
+// read completely. CRC mismatches, corrupt records and undecodable BinXML are
+// reported as Warnings (naming the file, chunk index and file offset) and
+// parsing continues with the next record or chunk. All offsets are
+// bounds-checked, element nesting and nested BinXML depth are capped, and
+// template reference cycles are detected, so no input makes the reader panic
+// or loop forever.
+package evtx

@@ -1,0 +1,360 @@
+package evtx
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+)
+
+const (
+	fileHeaderSize  = 4096
+	chunkSize       = 65536
+	chunkHeaderSize = 512
+	// maxKeptWarnings caps the warnings retained for Reader.Warnings so that
+	// memory stays flat on badly damaged files; Options.Warn still sees all.
+	maxKeptWarnings = 1000
+)
+
+var (
+	fileSignature  = []byte("ElfFile\x00")
+	chunkSignature = []byte("ElfChnk\x00")
+)
+
+// ErrNotEVTX is returned by Open and NewReader when the input has neither an
+// EVTX file header signature nor a chunk signature where the first chunk
+// should be.
+var ErrNotEVTX = errors.New("evtx: not an EVTX file")
+
+// Field is one flattened field of a record.
+type Field struct {
+	Name  string // flattened name, e.g. "EventID", "Provider_Name", "CommandLine"
+	Value string // textual value, see the package documentation for formats
+}
+
+// Record is one event record.
+//
+// A *Record returned by Reader.Next, and its Fields slice, are owned by the
+// Reader and are overwritten by a later call to Next; use Clone to keep one.
+// The Name and Value strings themselves are immutable and may be retained
+// without copying.
+type Record struct {
+	ID      uint64    // EventRecordID from the record header
+	Written time.Time // record header's written FILETIME, UTC
+	Chunk   int       // chunk index in the file (0 is the chunk at offset 4096)
+	Offset  int64     // file offset of the record
+	Fields  []Field   // in document order: System fields first, then EventData/UserData
+}
+
+// Clone returns a deep copy of r that stays valid after further calls to
+// Reader.Next.
+func (r *Record) Clone() *Record {
+	c := *r
+	c.Fields = append([]Field(nil), r.Fields...)
+	return &c
+}
+
+// Get returns the value of the first field called name and whether it exists.
+func (r *Record) Get(name string) (string, bool) {
+	for i := range r.Fields {
+		if r.Fields[i].Name == name {
+			return r.Fields[i].Value, true
+		}
+	}
+	return "", false
+}
+
+// Warning describes a recoverable problem: a bad checksum, a corrupt chunk
+// or record, or BinXML that could not be decoded. The damaged part is skipped
+// (or partially recovered) and reading goes on.
+type Warning struct {
+	File   string // file name given to Open, or Options.Name
+	Chunk  int    // chunk index, -1 for the file header
+	Offset int64  // file offset of the damaged structure
+	Msg    string // what is wrong
+}
+
+// String formats the warning as "file: chunk N at offset 0x...: msg".
+func (w Warning) String() string {
+	if w.Chunk < 0 {
+		return fmt.Sprintf("%s: file header at offset %#x: %s", w.File, w.Offset, w.Msg)
+	}
+	return fmt.Sprintf("%s: chunk %d at offset %#x: %s", w.File, w.Chunk, w.Offset, w.Msg)
+}
+
+// Options tunes a Reader. The zero value is ready to use.
+type Options struct {
+	// Workers is the number of goroutines parsing chunks in parallel;
+	// 0 means runtime.GOMAXPROCS(0). With 1 everything runs in the goroutine
+	// that calls Next. Records are always returned in file order.
+	Workers int
+	// Warn, if set, is called for every Warning, always from the goroutine
+	// that calls Open/NewReader (file header warnings) or Next, in file order.
+	Warn func(Warning)
+	// Name is the file name reported in warnings by NewReader; Open uses
+	// its path argument when Name is empty.
+	Name string
+}
+
+// Reader reads the records of one EVTX file in order. It is not safe for
+// concurrent use by several goroutines; Close releases its resources.
+type Reader struct {
+	ra      io.ReaderAt
+	size    int64
+	name    string
+	opt     Options
+	closer  io.Closer
+	nchunks int
+
+	cur      *chunkResult
+	pos      int
+	warnings []Warning
+	err      error
+	closed   bool
+
+	// Workers == 1: parse in the caller's goroutine.
+	p    *parser
+	next int
+
+	// Workers > 1: ordered pipeline.
+	order   chan chan *chunkResult
+	done    chan struct{}
+	wg      sync.WaitGroup
+	results sync.Pool
+	started bool
+}
+
+// Open opens the EVTX file at path. The file is read chunk by chunk, so
+// memory use does not depend on its size. Close the Reader when done.
+func Open(path string, opt Options) (*Reader, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if opt.Name == "" {
+		opt.Name = path
+	}
+	r, err := NewReader(f, st.Size(), opt)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r.closer = f
+	return r, nil
+}
+
+// NewReader returns a Reader for the size bytes of EVTX data in r. r must
+// allow concurrent ReadAt calls (as *os.File and *bytes.Reader do) when more
+// than one worker is used.
+//
+// It fails only when the data is not EVTX at all (ErrNotEVTX) or cannot be
+// read; a damaged file header is reported as a Warning and the chunks are
+// read anyway.
+func NewReader(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	rd := &Reader{ra: r, size: size, name: opt.Name, opt: opt}
+	if size < fileHeaderSize+chunkHeaderSize {
+		// Too small to hold one chunk header: accept only a valid file
+		// header (an empty log), reported as truncated.
+		var hdr [128]byte
+		n, _ := r.ReadAt(hdr[:], 0)
+		if n < 8 || !bytes.Equal(hdr[:8], fileSignature) {
+			return nil, ErrNotEVTX
+		}
+		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: fmt.Sprintf("file truncated to %d bytes, no chunk present", size)})
+		return rd, nil
+	}
+	var hdr [128]byte
+	if _, err := r.ReadAt(hdr[:], 0); err != nil {
+		return nil, err
+	}
+	var csig [8]byte
+	if _, err := r.ReadAt(csig[:], fileHeaderSize); err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(hdr[:8], fileSignature) {
+		if !bytes.Equal(csig[:], chunkSignature) {
+			return nil, ErrNotEVTX
+		}
+		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: "bad file header signature"})
+	} else if got, want := crc32.ChecksumIEEE(hdr[:120]), le32(hdr[124:]); got != want {
+		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: fmt.Sprintf("file header CRC mismatch (stored %#08x, computed %#08x)", want, got)})
+	}
+	rd.nchunks = int((size - fileHeaderSize + chunkSize - 1) / chunkSize)
+	return rd, nil
+}
+
+// Warnings returns the warnings reported so far (at most the first 1000).
+func (r *Reader) Warnings() []Warning { return r.warnings }
+
+func (r *Reader) warn(w Warning) {
+	if len(r.warnings) < maxKeptWarnings {
+		r.warnings = append(r.warnings, w)
+	}
+	if r.opt.Warn != nil {
+		r.opt.Warn(w)
+	}
+}
+
+// Next returns the next record in file order (by chunk, then by position in
+// the chunk). It returns io.EOF after the last record, or another error if
+// reading the underlying data fails. The returned Record is overwritten by
+// later calls; see Record.
+func (r *Reader) Next() (*Record, error) {
+	for {
+		if r.cur != nil && r.pos < len(r.cur.records) {
+			rec := &r.cur.records[r.pos]
+			r.pos++
+			return rec, nil
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		if r.closed {
+			return nil, io.EOF
+		}
+		if r.cur != nil {
+			r.results.Put(r.cur)
+			r.cur = nil
+		}
+		res := r.fetch()
+		if res == nil {
+			r.err = io.EOF
+			return nil, io.EOF
+		}
+		for _, w := range res.warnings {
+			r.warn(w)
+		}
+		if res.err != nil {
+			r.err = res.err
+		}
+		r.cur, r.pos = res, 0
+	}
+}
+
+// Close stops the workers and closes the file opened by Open. It is safe to
+// call more than once.
+func (r *Reader) Close() error {
+	if r.closed {
+		return nil
+	}
+	r.closed = true
+	if r.started {
+		close(r.done)
+		// Drain so that the dispatcher can exit, then wait for workers.
+		for range r.order {
+		}
+		r.wg.Wait()
+	}
+	if r.closer != nil {
+		return r.closer.Close()
+	}
+	return nil
+}
+
+func (r *Reader) getResult() *chunkResult {
+	if v := r.results.Get(); v != nil {
+		return v.(*chunkResult)
+	}
+	return &chunkResult{}
+}
+
+// fetch returns the next parsed chunk in order, or nil at the end.
+func (r *Reader) fetch() *chunkResult {
+	if r.opt.Workers == 1 {
+		if r.next >= r.nchunks {
+			return nil
+		}
+		if r.p == nil {
+			r.p = newParser(r.name)
+		}
+		res := r.getResult()
+		r.p.parseChunk(r.ra, r.size, r.next, res)
+		r.next++
+		return res
+	}
+	if !r.started {
+		r.start()
+	}
+	slot, ok := <-r.order
+	if !ok {
+		return nil
+	}
+	return <-slot
+}
+
+type job struct {
+	index int
+	slot  chan *chunkResult
+}
+
+func (r *Reader) start() {
+	r.started = true
+	w := r.opt.Workers
+	r.order = make(chan chan *chunkResult, 2*w)
+	r.done = make(chan struct{})
+	jobs := make(chan job)
+	r.wg.Add(w + 1)
+	go func() {
+		defer r.wg.Done()
+		defer close(r.order)
+		defer close(jobs)
+		for i := 0; i < r.nchunks; i++ {
+			slot := make(chan *chunkResult, 1)
+			select {
+			case r.order <- slot:
+			case <-r.done:
+				return
+			}
+			select {
+			case jobs <- job{i, slot}:
+			case <-r.done:
+				return
+			}
+		}
+	}()
+	for range w {
+		go func() {
+			defer r.wg.Done()
+			p := newParser(r.name)
+			for j := range jobs {
+				res := r.getResult()
+				p.parseChunk(r.ra, r.size, j.index, res)
+				j.slot <- res
+			}
+		}()
+	}
+}
+
+// ReadAll is a convenience that reads every record of the file at path with
+// opt and returns deep copies of them together with the warnings.
+func ReadAll(path string, opt Options) ([]*Record, []Warning, error) {
+	r, err := Open(path, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	var out []*Record
+	for {
+		rec, err := r.Next()
+		if err == io.EOF {
+			return out, r.Warnings(), nil
+		}
+		if err != nil {
+			return out, r.Warnings(), err
+		}
+		out = append(out, rec.Clone())
+	}
+}
