@@ -1,0 +1,125 @@
+// Package alert defines the alert vigil emits when a rule fires, and the
+// writers that print alerts in the output formats. The JSON form is the
+// contract documented in docs/alerts.md.
+package alert
+
+import (
+	"encoding/json"
+	"io"
+	"time"
+
+	"github.com/vigil-detect/vigil/event"
+)
+
+// Rule describes the rule that fired.
+type Rule struct {
+	ID     string   `json:"id"`
+	Title  string   `json:"title"`
+	Level  string   `json:"level,omitempty"`
+	Status string   `json:"status,omitempty"`
+	Tags   []string `json:"tags"`
+	// Type is "detection" or "correlation".
+	Type string `json:"type"`
+	// Path is the rule file.
+	Path string `json:"path,omitempty"`
+}
+
+// Event is one event that contributed to an alert.
+type Event struct {
+	Source    event.Source   `json:"source"`
+	Timestamp *time.Time     `json:"timestamp,omitempty"`
+	Fields    map[string]any `json:"fields"`
+}
+
+// Alert is one rule firing.
+type Alert struct {
+	Rule Rule `json:"rule"`
+	// Timestamp is the time of the event that completed the match.
+	Timestamp *time.Time `json:"timestamp,omitempty"`
+	Host      string     `json:"host,omitempty"`
+	Events    []Event    `json:"events"`
+	// Group and CorrelationType are set on correlation alerts.
+	Group           map[string]string `json:"group,omitempty"`
+	CorrelationType string            `json:"correlation_type,omitempty"`
+}
+
+// FromEvent builds the event record of an alert from a decoded event.
+func FromEvent(e *event.Event) Event {
+	ae := Event{Source: e.Source, Fields: e.Map()}
+	if !e.Time.IsZero() {
+		t := e.Time
+		ae.Timestamp = &t
+	}
+	return ae
+}
+
+// Writer writes alerts in some format. Write is called from one goroutine
+// at a time; Close flushes what is buffered and writes any trailer.
+type Writer interface {
+	Write(a *Alert) error
+	Close() error
+}
+
+// JSONLines writes one JSON object per alert per line.
+type JSONLines struct {
+	enc *json.Encoder
+}
+
+// NewJSONLines returns a JSON Lines writer on w.
+func NewJSONLines(w io.Writer) *JSONLines {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return &JSONLines{enc: enc}
+}
+
+// Write writes one alert.
+func (j *JSONLines) Write(a *Alert) error { return j.enc.Encode(a) }
+
+// Close does nothing: every alert is written when it comes.
+func (j *JSONLines) Close() error { return nil }
+
+// JSONArray writes all alerts as one JSON array.
+type JSONArray struct {
+	w     io.Writer
+	n     int
+	err   error
+	close bool
+}
+
+// NewJSONArray returns a JSON array writer on w.
+func NewJSONArray(w io.Writer) *JSONArray { return &JSONArray{w: w} }
+
+// Write writes one alert as an array element.
+func (j *JSONArray) Write(a *Alert) error {
+	if j.err != nil {
+		return j.err
+	}
+	b, err := json.Marshal(a)
+	if err != nil {
+		return err
+	}
+	sep := ",\n"
+	if j.n == 0 {
+		sep = "[\n"
+	}
+	j.n++
+	if _, err := io.WriteString(j.w, sep); err != nil {
+		j.err = err
+		return err
+	}
+	_, j.err = j.w.Write(b)
+	return j.err
+}
+
+// Close ends the array ("[]" when there were no alerts).
+func (j *JSONArray) Close() error {
+	if j.err != nil {
+		return j.err
+	}
+	if j.n == 0 {
+		_, err := io.WriteString(j.w, "[]\n")
+		return err
+	}
+	_, err := io.WriteString(j.w, "\n]\n")
+	return err
+}

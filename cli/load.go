@@ -1,0 +1,96 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-detect/vigil/engine"
+	"github.com/vigil-detect/vigil/mapping"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// ruleSet is a loaded and compiled set of rules with what went wrong.
+type ruleSet struct {
+	coll     *sigma.Collection
+	eng      *engine.Engine
+	errs     []error // parse and compile errors
+	warnings []error
+	failed   int
+}
+
+type loadOptions struct {
+	paths        []string
+	mappings     []string
+	placeholders string
+}
+
+func loadRules(o loadOptions) (*ruleSet, error) {
+	coll, perrs := sigma.LoadPaths(o.paths...)
+	rs := &ruleSet{coll: coll, failed: coll.Failed}
+	for _, e := range perrs {
+		rs.errs = append(rs.errs, e)
+	}
+	for _, w := range coll.Warnings {
+		rs.warnings = append(rs.warnings, w)
+	}
+	tbl, err := mapping.Load(o.mappings...)
+	if err != nil {
+		return nil, &exitError{ExitUsage, err}
+	}
+	ph, err := readPlaceholders(o.placeholders)
+	if err != nil {
+		return nil, &exitError{ExitUsage, err}
+	}
+	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Placeholders: ph, Filters: coll.Filters})
+	rs.eng = eng
+	rs.errs = append(rs.errs, cerrs...)
+	rs.failed += len(cerrs)
+	rs.warnings = append(rs.warnings, eng.Warnings()...)
+	return rs, nil
+}
+
+// readPlaceholders reads a YAML map of placeholder names to value lists.
+func readPlaceholders(path string) (map[string][]string, error) {
+	if path == "" {
+		return nil, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("placeholders: %w", err)
+	}
+	var raw map[string]any
+	if err := yaml.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("placeholders %s: %w", path, err)
+	}
+	out := map[string][]string{}
+	for k, v := range raw {
+		switch v := v.(type) {
+		case []any:
+			for _, x := range v {
+				out[k] = append(out[k], fmt.Sprint(x))
+			}
+		default:
+			out[k] = []string{fmt.Sprint(v)}
+		}
+	}
+	return out, nil
+}
+
+func (rs *ruleSet) summary() string {
+	return fmt.Sprintf("%d rules loaded, %d failed, %d correlations, %d filters, %d warnings (from %d files)",
+		len(rs.eng.Rules()), rs.failed, len(rs.coll.Correlations), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
+}
+
+func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {
+	for _, e := range rs.errs {
+		fmt.Fprintf(w, "error: %v\n", e)
+	}
+	if warnings {
+		for _, e := range rs.warnings {
+			fmt.Fprintf(w, "warning: %v\n", e)
+		}
+	}
+}

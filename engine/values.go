@@ -1,0 +1,660 @@
+package engine
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"net/netip"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf16"
+
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// matcher tests an event.
+type matcher func(e *event.Event) bool
+
+// valueTest tests field i of an event.
+type valueTest func(e *event.Event, i int) bool
+
+type itemCompiler struct {
+	c    *compiler
+	item *sigma.Item
+	mods map[string]sigma.Modifier
+}
+
+func (ic *itemCompiler) has(m string) bool { _, ok := ic.mods[m]; return ok }
+
+func (ic *itemCompiler) errf(pos sigma.Pos, format string, args ...any) error {
+	return sigma.Errorf(pos, format, args...)
+}
+
+var stringOnly = []string{"contains", "startswith", "endswith", "windash", "base64", "base64offset", "utf16le", "utf16be", "utf16", "wide", "expand", "cased"}
+
+// compileItem compiles "field|mods: values" into a matcher.
+func (c *compiler) compileItem(it *sigma.Item) (matcher, error) {
+	ic := &itemCompiler{c: c, item: it, mods: map[string]sigma.Modifier{}}
+	for _, m := range it.Modifiers {
+		if _, dup := ic.mods[m.Name]; dup {
+			return nil, sigma.Errorf(m.Pos, "modifier %q given twice", m.Name)
+		}
+		ic.mods[m.Name] = m
+	}
+	if err := ic.checkChain(); err != nil {
+		return nil, err
+	}
+	if len(it.Values) == 0 {
+		return nil, sigma.Errorf(it.Pos, "field %q has no values", it.Field)
+	}
+	if ic.has("exists") {
+		return ic.exists()
+	}
+	all := ic.has("all")
+	if all && len(it.Values) < 2 && it.Field != "" {
+		// Sigma forbids "all" on one value; it is harmless, so accept it.
+		all = false
+	}
+	var tests []valueTest
+	var nulls int
+	for _, v := range it.Values {
+		if v.Kind == sigma.NullValue {
+			nulls++
+			continue
+		}
+		t, err := ic.valueTest(v)
+		if err != nil {
+			return nil, err
+		}
+		tests = append(tests, t)
+	}
+	if nulls > 0 && len(tests) > 0 {
+		return nil, sigma.Errorf(it.Pos, "null cannot be mixed with other values in one list; write a separate selection for it")
+	}
+	var m matcher
+	switch {
+	case nulls > 0:
+		m = ic.null()
+	case it.Field == "":
+		m = keywordMatcher(tests, all)
+	default:
+		m = ic.fieldMatcher(tests, all)
+	}
+	if ic.has("neq") {
+		inner := m
+		m = func(e *event.Event) bool { return !inner(e) }
+	}
+	return m, nil
+}
+
+// checkChain rejects modifier combinations that have no meaning.
+func (ic *itemCompiler) checkChain() error {
+	type group struct {
+		name string
+		mods []string
+	}
+	exclusive := []group{
+		{"comparison", []string{"lt", "lte", "gt", "gte"}},
+		{"match type", []string{"re", "cidr", "exists", "lt", "lte", "gt", "gte", "fieldref"}},
+		{"anchor", []string{"contains", "startswith", "endswith"}},
+		{"utf-16 encoding", []string{"utf16le", "utf16be", "utf16", "wide"}},
+		{"base64 encoding", []string{"base64", "base64offset"}},
+		{"time part", []string{"minute", "hour", "day", "week", "month", "year"}},
+	}
+	for _, g := range exclusive {
+		var seen []string
+		for _, m := range g.mods {
+			if ic.has(m) {
+				seen = append(seen, m)
+			}
+		}
+		// Comparisons are also match types; only report each pair once.
+		if len(seen) > 1 && !(g.name == "match type" && allIn(seen, "lt", "lte", "gt", "gte")) {
+			return ic.errf(ic.mods[seen[1]].Pos, "modifiers %q and %q cannot be combined (both set the %s)", seen[0], seen[1], g.name)
+		}
+	}
+	typed := ""
+	for _, m := range []string{"re", "cidr", "exists", "lt", "lte", "gt", "gte", "minute", "hour", "day", "week", "month", "year"} {
+		if ic.has(m) {
+			typed = m
+			break
+		}
+	}
+	if typed != "" {
+		for _, m := range stringOnly {
+			if ic.has(m) && !(typed == "re" && m == "cased") {
+				return ic.errf(ic.mods[m].Pos, "modifier %q cannot be combined with %q", m, typed)
+			}
+		}
+	}
+	for _, f := range []string{"i", "m", "s"} {
+		if ic.has(f) && !ic.has("re") {
+			return ic.errf(ic.mods[f].Pos, "modifier %q is a flag of \"re\" and needs it", f)
+		}
+	}
+	if ic.has("exists") && (ic.has("all") || ic.has("neq")) {
+		return ic.errf(ic.mods["exists"].Pos, "modifier \"exists\" stands alone")
+	}
+	for _, tm := range []string{"minute", "hour", "day", "week", "month", "year"} {
+		if ic.has(tm) && (ic.has("re") || ic.has("cidr")) {
+			return ic.errf(ic.mods[tm].Pos, "time modifier %q cannot be combined with re or cidr", tm)
+		}
+	}
+	if ic.has("fieldref") {
+		for _, m := range []string{"windash", "base64", "base64offset", "utf16le", "utf16be", "utf16", "wide", "expand", "re", "cidr", "lt", "lte", "gt", "gte"} {
+			if ic.has(m) {
+				return ic.errf(ic.mods[m].Pos, "modifier %q cannot be combined with \"fieldref\"", m)
+			}
+		}
+	}
+	if ic.item.Field == "" {
+		for _, m := range []string{"exists", "fieldref", "lt", "lte", "gt", "gte", "cidr"} {
+			if ic.has(m) {
+				return ic.errf(ic.mods[m].Pos, "modifier %q needs a field; keyword searches have none", m)
+			}
+		}
+	}
+	// Encodings must come after the anchors would be meaningless, so
+	// "contains|base64" is refused: the anchor must follow the encoding.
+	enc := -1
+	for i, m := range ic.item.Modifiers {
+		switch m.Name {
+		case "base64", "base64offset", "utf16le", "utf16be", "utf16", "wide":
+			enc = i
+		case "windash", "expand":
+			if enc >= 0 {
+				return ic.errf(m.Pos, "modifier %q must come before the encodings", m.Name)
+			}
+		case "contains", "startswith", "endswith":
+			_ = i
+		}
+	}
+	for i, m := range ic.item.Modifiers {
+		if (m.Name == "contains" || m.Name == "startswith" || m.Name == "endswith") && i < enc {
+			return ic.errf(m.Pos, "modifier %q before an encoding would be encoded away; put it after the encoding (e.g. base64offset|contains)", m.Name)
+		}
+	}
+	return nil
+}
+
+func allIn(xs []string, set ...string) bool {
+	for _, x := range xs {
+		found := false
+		for _, s := range set {
+			if x == s {
+				found = true
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func (ic *itemCompiler) exists() (matcher, error) {
+	it := ic.item
+	if len(it.Values) != 1 {
+		return nil, ic.errf(it.Pos, "exists takes one value, true or false")
+	}
+	want, err := strconv.ParseBool(strings.ToLower(it.Values[0].Text))
+	if err != nil {
+		return nil, ic.errf(it.Values[0].Pos, "exists takes true or false, not %q", it.Values[0].Text)
+	}
+	slot := ic.c.slot(it.Field)
+	return func(e *event.Event) bool { return e.Has(slot) == want }, nil
+}
+
+func (ic *itemCompiler) null() matcher {
+	slot := ic.c.slot(ic.item.Field)
+	return func(e *event.Event) bool {
+		i := e.First(slot)
+		if i < 0 {
+			return true
+		}
+		f := &e.Fields[i]
+		return f.Kind == event.Null
+	}
+}
+
+func (ic *itemCompiler) fieldMatcher(tests []valueTest, all bool) matcher {
+	slot := ic.c.slot(ic.item.Field)
+	any1 := func(e *event.Event, t valueTest) bool {
+		for i := e.First(slot); i >= 0; i = e.Next(i) {
+			if t(e, i) {
+				return true
+			}
+		}
+		return false
+	}
+	if len(tests) == 1 {
+		t := tests[0]
+		return func(e *event.Event) bool {
+			i := e.First(slot)
+			if i < 0 {
+				return false
+			}
+			if t(e, i) {
+				return true
+			}
+			for i = e.Next(i); i >= 0; i = e.Next(i) {
+				if t(e, i) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	if all {
+		return func(e *event.Event) bool {
+			if !e.Has(slot) {
+				return false
+			}
+			for _, t := range tests {
+				if !any1(e, t) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return func(e *event.Event) bool {
+		i := e.First(slot)
+		if i < 0 {
+			return false
+		}
+		for ; i >= 0; i = e.Next(i) {
+			for _, t := range tests {
+				if t(e, i) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
+// keywordMatcher searches every field of the event.
+func keywordMatcher(tests []valueTest, all bool) matcher {
+	anyField := func(e *event.Event, t valueTest) bool {
+		for i := range e.Fields {
+			if t(e, i) {
+				return true
+			}
+		}
+		return false
+	}
+	if all {
+		return func(e *event.Event) bool {
+			for _, t := range tests {
+				if !anyField(e, t) {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	return func(e *event.Event) bool {
+		for _, t := range tests {
+			if anyField(e, t) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// valueTest compiles one value of the item according to its modifiers.
+func (ic *itemCompiler) valueTest(v *sigma.Value) (valueTest, error) {
+	switch {
+	case ic.has("re"):
+		return ic.regex(v)
+	case ic.has("cidr"):
+		return ic.cidr(v)
+	case ic.has("fieldref"):
+		return ic.fieldref(v)
+	}
+	for _, tm := range []string{"minute", "hour", "day", "week", "month", "year"} {
+		if ic.has(tm) {
+			return ic.timePart(tm, v)
+		}
+	}
+	for _, op := range []string{"lt", "lte", "gt", "gte"} {
+		if ic.has(op) {
+			n, err := number(v)
+			if err != nil {
+				return nil, ic.errf(v.Pos, "modifier %q needs a number: %v", op, err)
+			}
+			cmp := comparator(op, n)
+			return func(e *event.Event, i int) bool {
+				f, ok := parseNumber(e.Fields[i].Str)
+				return ok && cmp(f)
+			}, nil
+		}
+	}
+	if v.Kind == sigma.NumberValue && !ic.hasStringMods() {
+		return ic.numberEq(v), nil
+	}
+	return ic.stringTest(v)
+}
+
+func (ic *itemCompiler) hasStringMods() bool {
+	for _, m := range stringOnly {
+		if ic.has(m) {
+			return true
+		}
+	}
+	return false
+}
+
+func number(v *sigma.Value) (float64, error) {
+	if v.Kind == sigma.NumberValue {
+		return v.Num, nil
+	}
+	f, ok := parseNumber(v.Text)
+	if !ok {
+		return 0, fmt.Errorf("%q is not a number", v.Text)
+	}
+	return f, nil
+}
+
+// parseNumber reads decimal, float and 0x-prefixed hexadecimal numbers.
+func parseNumber(s string) (float64, bool) {
+	s = strings.TrimSpace(s)
+	if len(s) > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X') {
+		u, err := strconv.ParseUint(s[2:], 16, 64)
+		return float64(u), err == nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil && !math.IsNaN(f)
+}
+
+func comparator(op string, n float64) func(float64) bool {
+	switch op {
+	case "lt":
+		return func(f float64) bool { return f < n }
+	case "lte":
+		return func(f float64) bool { return f <= n }
+	case "gt":
+		return func(f float64) bool { return f > n }
+	case "gte":
+		return func(f float64) bool { return f >= n }
+	}
+	return func(f float64) bool { return f == n }
+}
+
+// numberEq matches a numeric rule value: the field equals its text, or
+// holds the same number (decimal or hexadecimal).
+func (ic *itemCompiler) numberEq(v *sigma.Value) valueTest {
+	text := event.ToLower(v.Text)
+	n := v.Num
+	return func(e *event.Event, i int) bool {
+		s := e.Fields[i].Str
+		if s == text {
+			return true
+		}
+		f, ok := parseNumber(s)
+		return ok && f == n
+	}
+}
+
+func (ic *itemCompiler) regex(v *sigma.Value) (valueTest, error) {
+	flags := ""
+	for _, f := range []string{"i", "m", "s"} {
+		if ic.has(f) {
+			flags += f
+		}
+	}
+	src := v.Text
+	if flags != "" {
+		src = "(?" + flags + ")" + src
+	}
+	re, err := regexp.Compile(src)
+	if err != nil {
+		return nil, ic.errf(v.Pos, "bad regular expression: %w", err)
+	}
+	return func(e *event.Event, i int) bool { return re.MatchString(e.Fields[i].Str) }, nil
+}
+
+func (ic *itemCompiler) cidr(v *sigma.Value) (valueTest, error) {
+	p, err := netip.ParsePrefix(strings.TrimSpace(v.Text))
+	if err != nil {
+		a, aerr := netip.ParseAddr(strings.TrimSpace(v.Text))
+		if aerr != nil {
+			return nil, ic.errf(v.Pos, "bad CIDR range %q: %w", v.Text, err)
+		}
+		p = netip.PrefixFrom(a, a.BitLen())
+	}
+	p = p.Masked()
+	return func(e *event.Event, i int) bool {
+		a, err := netip.ParseAddr(strings.Trim(e.Fields[i].Str, "[] "))
+		if err != nil {
+			return false
+		}
+		if p.Addr().Is4() {
+			a = a.Unmap()
+		}
+		return p.Contains(a.WithZone(""))
+	}, nil
+}
+
+func (ic *itemCompiler) fieldref(v *sigma.Value) (valueTest, error) {
+	other := ic.c.slot(v.Text)
+	cased := ic.has("cased")
+	var cmp func(a, b string) bool
+	switch {
+	case ic.has("contains"):
+		cmp = strings.Contains
+	case ic.has("startswith"):
+		cmp = strings.HasPrefix
+	case ic.has("endswith"):
+		cmp = strings.HasSuffix
+	default:
+		cmp = func(a, b string) bool { return a == b }
+	}
+	return func(e *event.Event, i int) bool {
+		for j := e.First(other); j >= 0; j = e.Next(j) {
+			if cased {
+				if cmp(e.Fields[i].Str, e.Fields[j].Str) {
+					return true
+				}
+			} else if cmp(e.Lower(i), e.Lower(j)) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+var timeLayouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05Z07:00",
+	"2006-01-02",
+}
+
+// ParseTime reads the timestamp forms found in Windows logs.
+func ParseTime(s string) (time.Time, bool) {
+	s = strings.TrimSpace(s)
+	for _, l := range timeLayouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func (ic *itemCompiler) timePart(part string, v *sigma.Value) (valueTest, error) {
+	n, err := number(v)
+	if err != nil {
+		return nil, ic.errf(v.Pos, "time modifier %q needs a number: %v", part, err)
+	}
+	op := "eq"
+	for _, o := range []string{"lt", "lte", "gt", "gte"} {
+		if ic.has(o) {
+			op = o
+		}
+	}
+	cmp := comparator(op, n)
+	extract := map[string]func(time.Time) int{
+		"minute": time.Time.Minute, "hour": time.Time.Hour, "day": time.Time.Day,
+		"week":  func(t time.Time) int { _, w := t.ISOWeek(); return w },
+		"month": func(t time.Time) int { return int(t.Month()) },
+		"year":  time.Time.Year,
+	}[part]
+	return func(e *event.Event, i int) bool {
+		t, ok := ParseTime(e.Fields[i].Str)
+		return ok && cmp(float64(extract(t)))
+	}, nil
+}
+
+// stringTest compiles a string comparison with its transformations.
+func (ic *itemCompiler) stringTest(v *sigma.Value) (valueTest, error) {
+	variants, err := ic.expandValue(v)
+	if err != nil {
+		return nil, err
+	}
+	cased := ic.has("cased")
+	keyword := ic.item.Field == ""
+	lead := ic.has("contains") || ic.has("endswith")
+	trail := ic.has("contains") || ic.has("startswith")
+	if keyword && !ic.has("startswith") && !ic.has("endswith") {
+		lead, trail = true, true // a keyword occurs anywhere in a value
+	}
+	pats := make([]pattern, 0, len(variants))
+	for _, s := range variants {
+		if !cased {
+			s = s.mapLit(event.ToLower)
+		}
+		pats = append(pats, s.anchor(lead, trail).compile())
+	}
+	ic.c.addLiterals(pats)
+	if len(pats) == 0 {
+		// An expand placeholder without values: matches nothing.
+		return func(*event.Event, int) bool { return false }, nil
+	}
+	if len(pats) == 1 {
+		p := pats[0]
+		if cased {
+			return func(e *event.Event, i int) bool { return p.match(e.Fields[i].Str) }, nil
+		}
+		return func(e *event.Event, i int) bool { return p.match(e.Lower(i)) }, nil
+	}
+	if cased {
+		return func(e *event.Event, i int) bool {
+			s := e.Fields[i].Str
+			for k := range pats {
+				if pats[k].match(s) {
+					return true
+				}
+			}
+			return false
+		}, nil
+	}
+	return func(e *event.Event, i int) bool {
+		s := e.Lower(i)
+		for k := range pats {
+			if pats[k].match(s) {
+				return true
+			}
+		}
+		return false
+	}, nil
+}
+
+// expandValue applies expand, windash and the encodings, in the order the
+// modifiers are written, returning the resulting alternatives.
+func (ic *itemCompiler) expandValue(v *sigma.Value) ([]sigmaString, error) {
+	text := v.Text
+	wild := true
+	var cur []sigmaString
+	if ic.has("expand") {
+		vals, err := ic.c.expand(v)
+		if err != nil {
+			return nil, err
+		}
+		for _, x := range vals {
+			cur = append(cur, parseSigmaString(x, wild))
+		}
+	} else {
+		cur = []sigmaString{parseSigmaString(text, wild)}
+	}
+	for _, m := range ic.item.Modifiers {
+		switch m.Name {
+		case "windash":
+			for i := range cur {
+				cur[i] = cur[i].windash()
+			}
+		case "utf16le", "wide", "utf16be", "utf16":
+			for i, s := range cur {
+				if s.hasWildcards() {
+					return nil, ic.errf(m.Pos, "modifier %q cannot encode a value with wildcards", m.Name)
+				}
+				cur[i] = sigmaString{{kind: tokLit, lit: encodeUTF16(s.plain(), m.Name)}}
+			}
+		case "base64":
+			for i, s := range cur {
+				if s.hasWildcards() {
+					return nil, ic.errf(m.Pos, "modifier \"base64\" cannot encode a value with wildcards")
+				}
+				cur[i] = sigmaString{{kind: tokLit, lit: base64.StdEncoding.EncodeToString([]byte(s.plain()))}}
+			}
+		case "base64offset":
+			var next []sigmaString
+			for _, s := range cur {
+				if s.hasWildcards() {
+					return nil, ic.errf(m.Pos, "modifier \"base64offset\" cannot encode a value with wildcards")
+				}
+				for _, o := range base64Offsets(s.plain()) {
+					next = append(next, sigmaString{{kind: tokLit, lit: o}})
+				}
+			}
+			cur = next
+		}
+	}
+	return cur, nil
+}
+
+func encodeUTF16(s, mod string) string {
+	u := utf16.Encode([]rune(s))
+	var b []byte
+	if mod == "utf16" {
+		b = append(b, 0xFF, 0xFE)
+	}
+	for _, c := range u {
+		if mod == "utf16be" {
+			b = binary.BigEndian.AppendUint16(b, c)
+		} else {
+			b = binary.LittleEndian.AppendUint16(b, c)
+		}
+	}
+	return string(b)
+}
+
+// base64Offsets returns the three base64 forms of s as it may appear at
+// any offset inside a longer base64-encoded string: the characters that
+// depend on neighbouring bytes are cut off.
+func base64Offsets(s string) []string {
+	start := []int{0, 2, 3}
+	end := []int{0, -3, -2}
+	out := make([]string, 0, 3)
+	for i := 0; i < 3; i++ {
+		enc := base64.StdEncoding.EncodeToString(append(make([]byte, i), s...))
+		n := (len(s) + i) % 3
+		e := len(enc)
+		if n != 0 {
+			e += end[n]
+		}
+		b := start[i]
+		if b > e {
+			b = e
+		}
+		out = append(out, enc[b:e])
+	}
+	return out
+}

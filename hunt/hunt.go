@@ -1,0 +1,297 @@
+// Package hunt runs a compiled rule set over log files: it reads inputs,
+// decodes events on every core, matches them, and hands alerts, in input
+// order, to an alert writer, keeping counts for the run summary.
+package hunt
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/engine"
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/source"
+	"github.com/vigil-detect/vigil/source/jsonl"
+)
+
+// Options configure a hunt.
+type Options struct {
+	// Workers is the number of decoding and matching goroutines; 0 means
+	// GOMAXPROCS.
+	Workers int
+	// Logger receives progress and warnings; nil discards them.
+	Logger *slog.Logger
+	// Problem receives each piece of input that could not be read; nil
+	// only counts them.
+	Problem func(*source.Problem)
+	// From and To, when not zero, keep only events in [From, To].
+	From, To time.Time
+	// Stdin is read for the input "-".
+	Stdin io.Reader
+}
+
+// Stats are the counts of a hunt.
+type Stats struct {
+	Files    int
+	Events   int64
+	Skipped  int64 // outside From/To
+	Problems int64 // unreadable lines or records
+	Alerts   int64
+	ByRule   map[string]int64
+	ByLevel  map[string]int64
+	First    time.Time
+	Last     time.Time
+	Elapsed  time.Duration
+}
+
+const batchLines = 512
+
+type batch struct {
+	path     string
+	buf      []byte
+	ends     []int
+	lines    []int64
+	alerts   []*alert.Alert
+	problems []*source.Problem
+	events   int64
+	skipped  int64
+	first    time.Time
+	last     time.Time
+	done     chan struct{}
+}
+
+var batchPool = sync.Pool{New: func() any { return &batch{} }}
+
+func getBatch(path string) *batch {
+	b := batchPool.Get().(*batch)
+	b.path = path
+	b.buf, b.ends, b.lines = b.buf[:0], b.ends[:0], b.lines[:0]
+	b.alerts, b.problems = nil, nil
+	b.events, b.skipped = 0, 0
+	b.first, b.last = time.Time{}, time.Time{}
+	b.done = make(chan struct{})
+	return b
+}
+
+// Run hunts over the inputs (paths of JSON Lines files, plain or gzipped,
+// or "-" for standard input) and writes alerts to out in input order.
+func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Writer, opts Options) (Stats, error) {
+	start := time.Now()
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	st := Stats{ByRule: map[string]int64{}, ByLevel: map[string]int64{}}
+	work := make(chan *batch, opts.Workers*2)
+	order := make(chan *batch, opts.Workers*4)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	for range opts.Workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := newWorker(eng, opts)
+			for b := range work {
+				w.run(b)
+				close(b.done)
+			}
+		}()
+	}
+
+	var readErr error
+	go func() {
+		defer close(work)
+		defer close(order)
+		for _, in := range inputs {
+			if ctx.Err() != nil {
+				return
+			}
+			if err := produce(ctx, in, opts, work, order); err != nil {
+				b := getBatch(in)
+				b.problems = append(b.problems, &source.Problem{Path: in, Msg: err.Error(), Err: err})
+				order <- b
+				close(b.done)
+			}
+		}
+	}()
+
+	var outErr error
+	for b := range order {
+		<-b.done
+		for _, p := range b.problems {
+			st.Problems++
+			if opts.Problem != nil {
+				opts.Problem(p)
+			}
+		}
+		st.Events += b.events
+		st.Skipped += b.skipped
+		if !b.first.IsZero() && (st.First.IsZero() || b.first.Before(st.First)) {
+			st.First = b.first
+		}
+		if b.last.After(st.Last) {
+			st.Last = b.last
+		}
+		for _, a := range b.alerts {
+			st.Alerts++
+			st.ByRule[a.Rule.ID]++
+			st.ByLevel[a.Rule.Level]++
+			if outErr == nil {
+				if err := out.Write(a); err != nil {
+					outErr = err
+					cancel()
+				}
+			}
+		}
+		batchPool.Put(b)
+	}
+	wg.Wait()
+	st.Files = len(inputs)
+	st.Elapsed = time.Since(start)
+	if outErr != nil {
+		return st, fmt.Errorf("writing alerts: %w", outErr)
+	}
+	return st, errors.Join(readErr, ctx.Err())
+}
+
+// produce reads one input into batches.
+func produce(ctx context.Context, path string, opts Options, work, order chan<- *batch) error {
+	var r io.Reader
+	if path == "-" {
+		r = opts.Stdin
+		if r == nil {
+			r = os.Stdin
+		}
+		path = "<stdin>"
+	} else {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		r = f
+	}
+	r, err := maybeGzip(r)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	var pending []*source.Problem
+	jr := jsonl.NewReader(r, path, func(p *source.Problem) { pending = append(pending, p) })
+	b := getBatch(path)
+	flush := func() {
+		b.problems = append(b.problems, pending...)
+		pending = nil
+		order <- b
+		work <- b
+	}
+	for {
+		line, n, err := jr.ReadLine()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			flush()
+			return err
+		}
+		b.buf = append(b.buf, line...)
+		b.ends = append(b.ends, len(b.buf))
+		b.lines = append(b.lines, n)
+		if len(b.ends) >= batchLines || len(b.buf) >= 4<<20 {
+			flush()
+			if ctx.Err() != nil {
+				return nil
+			}
+			b = getBatch(path)
+		}
+	}
+	flush()
+	return nil
+}
+
+// maybeGzip returns a decompressing reader when r starts with the gzip
+// magic number.
+func maybeGzip(r io.Reader) (io.Reader, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	head, _ := br.Peek(2)
+	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
+		return gzip.NewReader(br)
+	}
+	return br, nil
+}
+
+type worker struct {
+	eng     *engine.Engine
+	opts    Options
+	dec     jsonl.Decoder
+	ev      *event.Event
+	matches []*engine.Rule
+}
+
+func newWorker(eng *engine.Engine, opts Options) *worker {
+	return &worker{eng: eng, opts: opts, ev: event.New(eng.Schema())}
+}
+
+func (w *worker) run(b *batch) {
+	start := 0
+	for k, end := range b.ends {
+		line := b.buf[start:end]
+		start = end
+		if err := jsonl.DecodeEvent(&w.dec, line, w.ev); err != nil {
+			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
+			continue
+		}
+		e := w.ev
+		e.Source = event.Source{Path: b.path, Line: b.lines[k]}
+		if !w.opts.From.IsZero() && e.Time.Before(w.opts.From) || !w.opts.To.IsZero() && e.Time.After(w.opts.To) {
+			b.skipped++
+			continue
+		}
+		b.events++
+		if !e.Time.IsZero() {
+			if b.first.IsZero() || e.Time.Before(b.first) {
+				b.first = e.Time
+			}
+			if e.Time.After(b.last) {
+				b.last = e.Time
+			}
+		}
+		var err error
+		w.matches, err = w.eng.Match(e, w.matches[:0])
+		if err != nil {
+			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
+		}
+		for _, r := range w.matches {
+			b.alerts = append(b.alerts, NewAlert(r, e))
+		}
+	}
+}
+
+// NewAlert builds the alert of a detection rule matching an event.
+func NewAlert(r *engine.Rule, e *event.Event) *alert.Alert {
+	s := r.Sigma
+	tags := s.Tags
+	if tags == nil {
+		tags = []string{}
+	}
+	a := &alert.Alert{
+		Rule: alert.Rule{ID: r.ID(), Title: s.Title, Level: s.Level, Status: s.Status, Tags: tags, Type: "detection", Path: s.Pos.File},
+		Host: e.Host(),
+	}
+	ae := alert.FromEvent(e)
+	a.Timestamp = ae.Timestamp
+	a.Events = []alert.Event{ae}
+	return a
+}

@@ -1,0 +1,104 @@
+package sigma
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Collection is what a set of rule files and folders holds.
+type Collection struct {
+	Files        int
+	Rules        []*Rule
+	Correlations []*Correlation
+	Filters      []*Filter
+	Warnings     []*Error
+	// Failed counts the documents or files that failed to parse.
+	Failed int
+}
+
+// Add appends another collection's content.
+func (c *Collection) Add(o *Collection) {
+	c.Files += o.Files
+	c.Rules = append(c.Rules, o.Rules...)
+	c.Correlations = append(c.Correlations, o.Correlations...)
+	c.Filters = append(c.Filters, o.Filters...)
+	c.Warnings = append(c.Warnings, o.Warnings...)
+	c.Failed += o.Failed
+}
+
+// IsRuleFile reports whether a path names a rule file (.yml or .yaml).
+func IsRuleFile(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return ext == ".yml" || ext == ".yaml"
+}
+
+// LoadPaths parses rule files and, recursively, the .yml and .yaml files
+// of folders, in lexical order. It returns everything that parsed and
+// every problem; one bad file or document never stops the others.
+func LoadPaths(paths ...string) (*Collection, ErrorList) {
+	c := &Collection{}
+	var errs ErrorList
+	for _, root := range paths {
+		st, err := os.Stat(root)
+		if err != nil {
+			errs = append(errs, &Error{Pos: Pos{File: root}, Msg: "cannot read rules: " + errText(err), Err: err})
+			c.Failed++
+			continue
+		}
+		var files []string
+		if st.IsDir() {
+			err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					errs = append(errs, &Error{Pos: Pos{File: p}, Msg: errText(err), Err: err})
+					return nil
+				}
+				if !d.IsDir() && IsRuleFile(p) {
+					files = append(files, p)
+				}
+				return nil
+			})
+			if err != nil {
+				errs = append(errs, &Error{Pos: Pos{File: root}, Msg: errText(err), Err: err})
+			}
+			sort.Strings(files)
+		} else {
+			files = []string{root}
+		}
+		for _, p := range files {
+			f, ferrs := ParseFile(p)
+			c.Files++
+			c.Rules = append(c.Rules, f.Rules...)
+			c.Correlations = append(c.Correlations, f.Correlations...)
+			c.Filters = append(c.Filters, f.Filters...)
+			c.Warnings = append(c.Warnings, f.Warnings...)
+			if len(ferrs) > 0 {
+				c.Failed += failedDocs(ferrs)
+				errs = append(errs, ferrs...)
+			}
+		}
+	}
+	return c, errs
+}
+
+func errText(err error) string {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err.Error()
+	}
+	return err.Error()
+}
+
+// failedDocs counts the distinct documents that errors are about.
+func failedDocs(errs ErrorList) int {
+	docs := map[string]bool{}
+	for _, e := range errs {
+		if se, ok := e.(*Error); ok {
+			docs[se.Doc] = true
+		} else {
+			docs[""] = true
+		}
+	}
+	return len(docs)
+}

@@ -1,0 +1,371 @@
+// Package jsonl reads events from JSON: JSON Lines, where each line is one
+// event object, with nested objects flattened into dotted field names
+// ("winlog.event_data.Image") and arrays into repeated fields.
+//
+// Decoding is done by a hand-written scanner that allocates nothing per
+// event once its buffers have grown: field names and values are slices of
+// an arena owned by the event being filled.
+package jsonl
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf16"
+	"unicode/utf8"
+	"unsafe"
+
+	"github.com/vigil-detect/vigil/event"
+)
+
+// MaxDepth bounds the nesting of objects and arrays.
+const MaxDepth = 64
+
+// Decoder turns one JSON object into an event. A Decoder is not safe for
+// concurrent use; use one per goroutine.
+type Decoder struct {
+	arena []byte
+	path  []byte // current key prefix
+	ev    *event.Event
+	depth int
+}
+
+// ErrNotObject is returned for a line that is valid JSON but not an object.
+var ErrNotObject = errors.New("not a JSON object")
+
+// SyntaxError is a JSON syntax error at a byte offset of the line.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset+1, e.Msg) }
+
+// Decode resets e and fills it with the fields of the JSON object in line.
+// The strings of e point into the decoder's arena and stay valid until the
+// next call to Decode with the same decoder.
+func (d *Decoder) Decode(line []byte, e *event.Event) error {
+	e.Reset()
+	// Copy the line into the arena so that values can point into it.
+	// Growing the arena to fit first keeps every string valid.
+	need := 2*len(line) + 64
+	if cap(d.arena) < need {
+		d.arena = make([]byte, 0, need)
+	}
+	d.arena = append(d.arena[:0], line...)
+	src := d.arena[:len(line):len(line)]
+	d.arena = d.arena[len(line):len(line)]
+	d.ev = e
+	d.path = d.path[:0]
+	d.depth = 0
+	i := skipWS(src, 0)
+	if i >= len(src) {
+		return &SyntaxError{i, "empty line"}
+	}
+	if src[i] != '{' {
+		return ErrNotObject
+	}
+	i, err := d.object(src, i)
+	if err != nil {
+		return err
+	}
+	if j := skipWS(src, i); j < len(src) {
+		return &SyntaxError{j, "unexpected data after the object"}
+	}
+	return nil
+}
+
+func skipWS(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// str makes a string of arena bytes without copying.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+func (d *Decoder) object(b []byte, i int) (int, error) {
+	d.depth++
+	if d.depth > MaxDepth {
+		return i, &SyntaxError{i, fmt.Sprintf("nested deeper than %d levels", MaxDepth)}
+	}
+	defer func() { d.depth-- }()
+	i++ // '{'
+	i = skipWS(b, i)
+	if i < len(b) && b[i] == '}' {
+		return i + 1, nil
+	}
+	plen := len(d.path)
+	for {
+		i = skipWS(b, i)
+		if i >= len(b) || b[i] != '"' {
+			return i, &SyntaxError{i, "expected a field name"}
+		}
+		key, j, err := d.str(b, i)
+		if err != nil {
+			return j, err
+		}
+		i = skipWS(b, j)
+		if i >= len(b) || b[i] != ':' {
+			return i, &SyntaxError{i, "expected ':' after a field name"}
+		}
+		i = skipWS(b, i+1)
+		if plen > 0 {
+			d.path = append(d.path[:plen], '.')
+		}
+		d.path = append(d.path, key...)
+		i, err = d.value(b, i)
+		if err != nil {
+			return i, err
+		}
+		d.path = d.path[:plen]
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return i, &SyntaxError{i, "unterminated object"}
+		}
+		if b[i] == ',' {
+			i++
+			continue
+		}
+		if b[i] == '}' {
+			return i + 1, nil
+		}
+		return i, &SyntaxError{i, "expected ',' or '}'"}
+	}
+}
+
+// name returns the current key path as a string in the arena.
+func (d *Decoder) name() string {
+	start := len(d.arena)
+	d.arena = append(d.arena, d.path...)
+	return str(d.arena[start:])
+}
+
+func (d *Decoder) add(value string, kind event.Kind) {
+	e := d.ev
+	slot := -1
+	if s := e.Schema(); s != nil {
+		slot = s.SlotBytes(d.path)
+	}
+	e.AddSlot(slot, d.name(), value, kind)
+}
+
+func (d *Decoder) value(b []byte, i int) (int, error) {
+	if i >= len(b) {
+		return i, &SyntaxError{i, "expected a value"}
+	}
+	switch c := b[i]; {
+	case c == '"':
+		s, j, err := d.str(b, i)
+		if err != nil {
+			return j, err
+		}
+		d.add(str(s), event.String)
+		return j, nil
+	case c == '{':
+		return d.object(b, i)
+	case c == '[':
+		d.depth++
+		if d.depth > MaxDepth {
+			return i, &SyntaxError{i, fmt.Sprintf("nested deeper than %d levels", MaxDepth)}
+		}
+		defer func() { d.depth-- }()
+		i = skipWS(b, i+1)
+		if i < len(b) && b[i] == ']' {
+			return i + 1, nil
+		}
+		for {
+			var err error
+			i, err = d.value(b, skipWS(b, i))
+			if err != nil {
+				return i, err
+			}
+			i = skipWS(b, i)
+			if i >= len(b) {
+				return i, &SyntaxError{i, "unterminated array"}
+			}
+			if b[i] == ',' {
+				i++
+				continue
+			}
+			if b[i] == ']' {
+				return i + 1, nil
+			}
+			return i, &SyntaxError{i, "expected ',' or ']'"}
+		}
+	case c == 't':
+		if len(b)-i >= 4 && string(b[i:i+4]) == "true" {
+			d.add("true", event.Bool)
+			return i + 4, nil
+		}
+	case c == 'f':
+		if len(b)-i >= 5 && string(b[i:i+5]) == "false" {
+			d.add("false", event.Bool)
+			return i + 5, nil
+		}
+	case c == 'n':
+		if len(b)-i >= 4 && string(b[i:i+4]) == "null" {
+			d.add("", event.Null)
+			return i + 4, nil
+		}
+	case c == '-' || c >= '0' && c <= '9':
+		j := i + 1
+		for j < len(b) && (b[j] >= '0' && b[j] <= '9' || b[j] == '.' || b[j] == 'e' || b[j] == 'E' || b[j] == '+' || b[j] == '-') {
+			j++
+		}
+		d.add(str(b[i:j]), event.Number)
+		return j, nil
+	}
+	return i, &SyntaxError{i, fmt.Sprintf("unexpected character %q", b[i])}
+}
+
+// str scans the string starting at b[i] == '"'. It returns the unescaped
+// bytes (a slice of b when there are no escapes, of the arena otherwise)
+// and the index after the closing quote.
+func (d *Decoder) str(b []byte, i int) ([]byte, int, error) {
+	start := i + 1
+	j := start
+	for j < len(b) {
+		c := b[j]
+		if c == '"' {
+			return b[start:j], j + 1, nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return nil, j, &SyntaxError{j, "control character in string"}
+		}
+		j++
+	}
+	if j >= len(b) {
+		return nil, j, &SyntaxError{i, "unterminated string"}
+	}
+	// Slow path: unescape into the arena.
+	out := len(d.arena)
+	d.arena = append(d.arena, b[start:j]...)
+	for j < len(b) {
+		c := b[j]
+		switch {
+		case c == '"':
+			return d.arena[out:], j + 1, nil
+		case c == '\\':
+			if j+1 >= len(b) {
+				return nil, j, &SyntaxError{j, "unterminated escape"}
+			}
+			switch b[j+1] {
+			case '"', '\\', '/':
+				d.arena = append(d.arena, b[j+1])
+				j += 2
+			case 'b':
+				d.arena = append(d.arena, '\b')
+				j += 2
+			case 'f':
+				d.arena = append(d.arena, '\f')
+				j += 2
+			case 'n':
+				d.arena = append(d.arena, '\n')
+				j += 2
+			case 'r':
+				d.arena = append(d.arena, '\r')
+				j += 2
+			case 't':
+				d.arena = append(d.arena, '\t')
+				j += 2
+			case 'u':
+				r, n, ok := unicodeEscape(b[j:])
+				if !ok {
+					return nil, j, &SyntaxError{j, "invalid \\u escape"}
+				}
+				d.arena = utf8.AppendRune(d.arena, r)
+				j += n
+			default:
+				return nil, j, &SyntaxError{j, fmt.Sprintf("invalid escape \\%c", b[j+1])}
+			}
+		case c < 0x20:
+			return nil, j, &SyntaxError{j, "control character in string"}
+		default:
+			d.arena = append(d.arena, c)
+			j++
+		}
+	}
+	return nil, j, &SyntaxError{i, "unterminated string"}
+}
+
+func hex4(b []byte) (rune, bool) {
+	if len(b) < 4 {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(string(b[:4]), 16, 16)
+	return rune(v), err == nil
+}
+
+// unicodeEscape decodes \uXXXX (and a following low surrogate) at b.
+func unicodeEscape(b []byte) (rune, int, bool) {
+	r, ok := hex4(b[2:])
+	if !ok {
+		return 0, 0, false
+	}
+	if utf16.IsSurrogate(r) {
+		if len(b) >= 12 && b[6] == '\\' && b[7] == 'u' {
+			if r2, ok := hex4(b[8:]); ok {
+				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
+					return dec, 12, true
+				}
+			}
+		}
+		return utf8.RuneError, 6, true
+	}
+	return r, 6, true
+}
+
+// EventTime finds the event's timestamp among its fields.
+func EventTime(e *event.Event) (time.Time, bool) {
+	for _, name := range event.TimeFields {
+		if v, ok := e.Get(name); ok && v != "" {
+			if t, ok := ParseTime(v); ok {
+				return t, true
+			}
+		}
+	}
+	return time.Time{}, false
+}
+
+// ParseTime reads the timestamp forms found in Windows logs and their JSON
+// exports, returning UTC.
+func ParseTime(s string) (time.Time, bool) {
+	for _, l := range layouts {
+		if t, err := time.Parse(l, s); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		switch {
+		case n > 1e17: // nanoseconds
+			return time.Unix(0, n).UTC(), true
+		case n > 1e14: // microseconds
+			return time.UnixMicro(n).UTC(), true
+		case n > 1e11: // milliseconds
+			return time.UnixMilli(n).UTC(), true
+		default:
+			return time.Unix(n, 0).UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+var layouts = []string{
+	time.RFC3339Nano,
+	"2006-01-02 15:04:05.999999999Z07:00",
+	"2006-01-02 15:04:05.999999999",
+	"2006-01-02T15:04:05.999999999",
+	"2006-01-02 15:04:05",
+	"01/02/2006 15:04:05",
+}
