@@ -40,7 +40,9 @@ type SyntaxError struct {
 	Msg    string
 }
 
-func (e *SyntaxError) Error() string { return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset+1, e.Msg) }
+func (e *SyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at byte %d: %s", e.Offset+1, e.Msg)
+}
 
 // Decode resets e and fills it with the fields of the JSON object in line.
 // The strings of e point into the decoder's arena and stay valid until the
