@@ -110,11 +110,16 @@ func (e *Error) Error() string { return fmt.Sprintf("offset %d: %s", e.Offset, e
 // cannot exhaust the stack.
 const MaxDepth = 200
 
+const aggregationMsg = "aggregation expressions (\"| count() by ...\") were removed in Sigma v2; express them as a correlation rule"
+
 // Parse parses a condition expression.
 func Parse(src string) (Node, error) {
 	toks, err := lex(src)
 	if err != nil {
 		return nil, err
+	}
+	if n := len(toks); n >= 2 && toks[n-2].kind == tPipe {
+		return nil, &Error{toks[n-2].off, aggregationMsg}
 	}
 	p := &parser{toks: toks, src: src}
 	n, err := p.parseOr(0)
@@ -123,7 +128,7 @@ func Parse(src string) (Node, error) {
 	}
 	if t := p.peek(); t.kind != tEOF {
 		if t.kind == tPipe {
-			return nil, &Error{t.off, "aggregation expressions (\"| count() by ...\") were removed in Sigma v2; express them as a correlation rule"}
+			return nil, &Error{t.off, aggregationMsg}
 		}
 		return nil, &Error{t.off, fmt.Sprintf("unexpected %s", t)}
 	}
@@ -185,8 +190,11 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{tRParen, ")", i})
 			i++
 		case c == '|':
-			toks = append(toks, token{tPipe, "|", i})
-			i++
+			// Everything after a pipe is a Sigma v1 aggregation, which has
+			// its own syntax ("count() by x > 5"): stop lexing here so that
+			// Parse reports the aggregation, not a stray character in it.
+			toks = append(toks, token{tPipe, "|", i}, token{tEOF, "", len(src)})
+			return toks, nil
 		case isIdentByte(c):
 			j := i
 			for j < len(src) && isIdentByte(src[j]) {
