@@ -31,6 +31,13 @@ const (
 	maxDepth      = 64      // element nesting
 	maxNest       = 8       // BinXML values / template instances nested in each other
 	maxChunkNodes = 1 << 18 // nodes compiled per chunk
+	// maxRecordSteps bounds the nodes visited while flattening one record:
+	// templates and BinXML values can be referenced many times, so a
+	// malicious record could otherwise expand exponentially.
+	maxRecordSteps = 1 << 18
+	maxChunkOutput = 64 << 20 // bytes of field text per chunk
+	maxChunkSteps  = 1 << 22  // nodes visited while flattening a whole chunk
+	maxNameLen     = 1024     // characters in an element, attribute or entity name
 )
 
 var (
@@ -38,6 +45,7 @@ var (
 	errTemplateCycle = errors.New("template definition cycle")
 	errTooDeep       = errors.New("BinXML nested too deeply")
 	errTooManyNodes  = errors.New("too many BinXML nodes in chunk")
+	errTooComplex    = errors.New("record expands to too much data")
 )
 
 type nodeKind uint8
@@ -121,7 +129,13 @@ func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 		if nq > end {
 			return "", q, errTruncated
 		}
+		if n > maxNameLen {
+			return "", q, fmt.Errorf("name at %#x too long (%d characters)", q, n)
+		}
 		return p.decodeName(buf[q+8 : q+8+2*n]), nq, nil
+	}
+	if s, ok := p.names[off]; ok {
+		return s, q, nil
 	}
 	o := int(off)
 	if int64(off)+8 > int64(len(buf)) {
@@ -131,7 +145,12 @@ func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 	if o+8+2*n > len(buf) {
 		return "", q, fmt.Errorf("name at %#x out of range", off)
 	}
-	return p.decodeName(buf[o+8 : o+8+2*n]), q, nil
+	if n > maxNameLen {
+		return "", q, fmt.Errorf("name at %#x too long (%d characters)", off, n)
+	}
+	s := p.decodeName(buf[o+8 : o+8+2*n])
+	p.names[off] = s
+	return s, q, nil
 }
 
 // validElementHeader reports whether the element start at q (after the
@@ -459,6 +478,7 @@ func (p *parser) parseValueText(pos, end int) (node, int, error) {
 	if q+2*n > end {
 		return node{}, pos, errTruncated
 	}
+	p.nodes += n / 32 // decoding cost counts against the compile budget
 	return node{kind: nodeText, text: p.decodeText(buf[q : q+2*n])}, q + 2*n, nil
 }
 

@@ -50,14 +50,17 @@ type parser struct {
 	raw      []byte // backing array of buf
 	res      *chunkResult
 
-	tmpl    map[uint32]*template
-	intern  map[string]string
-	scratch []byte
-	vals    []value
-	out     []byte
-	fl      []pendingField
-	spans   []recordSpan
-	nodes   int // nodes compiled in this chunk (budget)
+	tmpl       map[uint32]*template
+	intern     map[string]string
+	scratch    []byte
+	vals       []value
+	out        []byte
+	fl         []pendingField
+	spans      []recordSpan
+	nodes      int // nodes compiled in this chunk (budget)
+	steps      int // nodes visited for the current record (budget)
+	chunkSteps int // nodes visited for the current chunk (budget)
+	names      map[uint32]string
 }
 
 func newParser(file string) *parser {
@@ -65,6 +68,7 @@ func newParser(file string) *parser {
 		file:   file,
 		raw:    make([]byte, chunkSize),
 		tmpl:   make(map[uint32]*template),
+		names:  make(map[uint32]string),
 		intern: make(map[string]string),
 	}
 }
@@ -152,6 +156,8 @@ func (p *parser) parseChunkData() {
 
 	// Reset per-chunk state.
 	clear(p.tmpl)
+	clear(p.names)
+	p.chunkSteps = 0
 	if len(p.intern) > 1<<16 {
 		clear(p.intern)
 	}
@@ -270,15 +276,22 @@ func (p *parser) parseRecord(pos, size int) {
 	p.spans = append(p.spans, recordSpan{fl0, len(p.fl)})
 }
 
+// recoverPanics is switched off by the fuzz test so that bugs surface.
+var recoverPanics = true
+
 // safeRender renders the record BinXML in [start, end), turning any panic
 // (which would be a bug) into an error so one bad record never takes the
 // process down.
 func (p *parser) safeRender(start, end int) (err error) {
 	defer func() {
+		if !recoverPanics {
+			return
+		}
 		if r := recover(); r != nil {
 			err = fmt.Errorf("internal error: %v", r)
 		}
 	}()
 	p.vals = p.vals[:0]
+	p.steps = 0
 	return p.renderFragment(start, end, wctx{}, 0)
 }

@@ -1,9 +1,13 @@
 package evtx
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -32,4 +36,39 @@ func TestDump(t *testing.T) {
 			fmt.Printf("  %s = %q\n", f.Name, f.Value)
 		}
 	}
+}
+
+// TestDumpAll writes one JSON line per record ({"file":..,"id":..,"fields":[[name,value],...]})
+// for every .evtx file under EVTX_DUMPALL_SRC into EVTX_DUMPALL (a
+// debugging aid used to diff against reference tools).
+func TestDumpAll(t *testing.T) {
+	src, dst := os.Getenv("EVTX_DUMPALL_SRC"), os.Getenv("EVTX_DUMPALL")
+	if src == "" || dst == "" {
+		t.Skip("EVTX_DUMPALL_SRC/EVTX_DUMPALL not set")
+	}
+	out, err := os.Create(dst)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	enc := json.NewEncoder(out)
+	filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".evtx") {
+			return nil
+		}
+		recs, _, err := ReadAll(path, Options{})
+		if err != nil {
+			t.Logf("%s: %v", path, err)
+			return nil
+		}
+		rel, _ := filepath.Rel(src, path)
+		for _, r := range recs {
+			fl := make([][2]string, len(r.Fields))
+			for i, f := range r.Fields {
+				fl[i] = [2]string{f.Name, f.Value}
+			}
+			enc.Encode(map[string]any{"file": rel, "id": r.ID, "fields": fl})
+		}
+		return nil
+	})
 }

@@ -76,6 +76,11 @@ func (p *parser) walkNodes(nodes []node, vals []value, ctx wctx, nest int) error
 	if nest > maxNest {
 		return errTooDeep
 	}
+	p.steps += len(nodes)
+	p.chunkSteps += len(nodes)
+	if p.steps > maxRecordSteps || p.chunkSteps > maxChunkSteps || len(p.out) > maxChunkOutput {
+		return errTooComplex
+	}
 	for i := range nodes {
 		n := &nodes[i]
 		switch n.kind {
@@ -252,6 +257,7 @@ func (p *parser) emitArray(f pendingField, v value) {
 	typ := v.typ &^ typeArray
 	n := 0
 	forEachItem(typ, data, func(item []byte) {
+		p.steps++
 		start := len(p.out)
 		p.out = appendScalar(p.out, typ, item)
 		f.valOff, f.valEnd = int32(start), int32(len(p.out))

@@ -1,0 +1,82 @@
+package evtx
+
+import (
+	"bytes"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"testing"
+)
+
+// benchFiles loads the largest corpus files (about 20 MB) into memory so
+// that the benchmark measures parsing, not the disk.
+func benchFiles(b *testing.B) (names []string, data [][]byte, total int64) {
+	dir := corpusDir(b)
+	type fi struct {
+		path string
+		size int64
+	}
+	var all []fi
+	for _, sub := range []string{"evtx-attack-samples", "hayabusa-sample-evtx"} {
+		filepath.Walk(filepath.Join(dir, sub), func(path string, info os.FileInfo, err error) error {
+			if err == nil && !info.IsDir() && filepath.Ext(path) == ".evtx" {
+				all = append(all, fi{path, info.Size()})
+			}
+			return nil
+		})
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if all[i].size != all[j].size {
+			return all[i].size > all[j].size
+		}
+		return all[i].path < all[j].path
+	})
+	for _, f := range all {
+		if total > 20<<20 {
+			break
+		}
+		buf, err := os.ReadFile(f.path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		names = append(names, f.path)
+		data = append(data, buf)
+		total += int64(len(buf))
+	}
+	return names, data, total
+}
+
+func benchmarkReader(b *testing.B, workers int) {
+	names, data, total := benchFiles(b)
+	b.SetBytes(total)
+	b.ReportAllocs()
+	b.ResetTimer()
+	records := 0
+	for i := 0; i < b.N; i++ {
+		for j, buf := range data {
+			r, err := NewReader(bytes.NewReader(buf), int64(len(buf)), Options{Workers: workers, Name: names[j]})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for {
+				_, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				records++
+			}
+			r.Close()
+		}
+	}
+	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+}
+
+// BenchmarkReader1 parses the benchmark file set with one worker.
+func BenchmarkReader1(b *testing.B) { benchmarkReader(b, 1) }
+
+// BenchmarkReaderAll parses the benchmark file set with GOMAXPROCS workers.
+func BenchmarkReaderAll(b *testing.B) { benchmarkReader(b, 0) }
