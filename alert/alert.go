@@ -41,6 +41,12 @@ type Alert struct {
 	// Group and CorrelationType are set on correlation alerts.
 	Group           map[string]string `json:"group,omitempty"`
 	CorrelationType string            `json:"correlation_type,omitempty"`
+	// Context holds what an analyst needs at a glance on correlation
+	// alerts: the aggregate that met the condition and, for advisory
+	// rules, the process, its parent, the destination and the ancestry.
+	Context map[string]any `json:"context,omitempty"`
+	// Advisory is the id of the built-in advisory the rule belongs to.
+	Advisory string `json:"advisory,omitempty"`
 }
 
 // FromEvent builds the event record of an alert from a decoded event.
