@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"sort"
 	"time"
 
@@ -23,6 +24,7 @@ type huntFlags struct {
 	to      string
 	workers int
 	quiet   bool
+	cpuprof string
 }
 
 func newHuntCmd(env *Env) *cobra.Command {
@@ -57,6 +59,8 @@ location; the others run.`,
 	fl.StringVar(&f.to, "to", "", "only events at or before this time (RFC 3339 or YYYY-MM-DD)")
 	fl.IntVar(&f.workers, "workers", 0, "decoding and matching goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no run summary or warnings on standard error")
+	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
@@ -129,6 +133,17 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 				firstProblems = append(firstProblems, p.Error())
 			}
 		},
+	}
+	if f.cpuprof != "" {
+		pf, err := os.Create(f.cpuprof)
+		if err != nil {
+			return &exitError{ExitFailure, err}
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return &exitError{ExitFailure, err}
+		}
+		defer pprof.StopCPUProfile()
 	}
 	st, runErr := hunt.Run(cmd.Context(), rs.eng, args, w, opts)
 	if err := w.Close(); err != nil && runErr == nil {

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/mapping"
@@ -64,7 +65,8 @@ type Engine struct {
 	router router
 	// Warnings are problems that did not stop rules from compiling.
 	warnings []error
-	lits     []string
+	pf       *prefilter
+	scratch  sync.Pool // of *scratch, for Match
 }
 
 // Rules returns the compiled rules.
@@ -80,17 +82,13 @@ type compiler struct {
 	opts     Options
 	schema   *event.Schema
 	warnings []error
-	lits     []string
 	rule     *sigma.Rule
+	// valueLits holds, per rule value, the literal each of its patterns
+	// needs (see prefilter.go); a nil entry means the value has none.
+	valueLits map[*sigma.Value][]string
 }
 
 func (c *compiler) slot(name string) int { return c.schema.Intern(name) }
-
-func (c *compiler) addLiterals(pats []pattern) {
-	for i := range pats {
-		c.lits = append(c.lits, pats[i].literals()...)
-	}
-}
 
 // Compile compiles rules into an engine. Rules that fail to compile are
 // left out and their errors returned (each an *sigma.Error with a
@@ -105,6 +103,7 @@ func Compile(rules []*sigma.Rule, opts Options) (*Engine, []error) {
 	filters := indexFilters(opts.Filters)
 	var errs []error
 	eng := &Engine{}
+	var reqs []requirement
 	for _, sr := range rules {
 		r, err := c.compileRule(sr, filters)
 		if err != nil {
@@ -113,11 +112,13 @@ func Compile(rules []*sigma.Rule, opts Options) (*Engine, []error) {
 		}
 		r.Index = len(eng.rules)
 		eng.rules = append(eng.rules, r)
+		reqs = append(reqs, c.ruleRequirement(&sr.Detection))
 	}
 	eng.schema = c.schema
 	eng.warnings = c.warnings
-	eng.lits = c.lits
-	eng.router = buildRouter(eng.rules, chSlot, eidSlot)
+	eng.pf = buildPrefilter(eng.rules, reqs)
+	eng.router = buildRouter(eng.rules, chSlot, eidSlot, eng.pf)
+	eng.scratch.New = func() any { return newScratch(len(eng.rules), eng.pf.nlits) }
 	return eng, errs
 }
 

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"sort"
 	"strings"
 
 	"github.com/vigil-detect/vigil/event"
@@ -13,30 +14,41 @@ type router struct {
 	// byChannel maps a lower-case channel to its rules: for each event id,
 	// the merged list of rules for that id and for the whole channel.
 	byChannel map[string]*channelRoutes
-	// anyEvent lists the rules that apply to every event.
-	anyEvent []*Rule
-	// noChannel lists the rules for events without a channel (other
+	// anyEvent holds the rules that apply to every event.
+	anyEvent *bucket
+	// noChannel holds the rules for events without a channel (other
 	// products' rules plus anyEvent).
-	noChannel []*Rule
+	noChannel *bucket
 }
 
 type channelRoutes struct {
-	byEID map[string][]*Rule // already merged with all and anyEvent
-	all   []*Rule            // channel-wide rules merged with anyEvent
+	byEID map[string]*bucket // already merged with all and anyEvent
+	all   *bucket            // channel-wide rules merged with anyEvent
 }
 
-func buildRouter(rules []*Rule, chSlot, eidSlot int) router {
+// bucket is the set of rules one kind of event is tested against, split
+// for the pre-filter.
+type bucket struct {
+	rules  []*Rule // all, in rule order
+	always []*Rule // rules without a pre-filter requirement
+	member []bool  // rule index -> in this bucket (gated rules)
+	slots  []int   // indexes into prefilter.slots that gated rules need
+	any    bool    // some gated rule needs the keyword scan
+}
+
+func buildRouter(rules []*Rule, chSlot, eidSlot int, pf *prefilter) router {
 	rt := router{chSlot: chSlot, eidSlot: eidSlot, byChannel: map[string]*channelRoutes{}}
 	type key struct{ ch, eid string }
 	specific := map[key][]*Rule{}
 	wide := map[string][]*Rule{}
+	var anyEvent, noChannel []*Rule
 	for _, r := range rules {
 		switch {
 		case r.Unrouted:
 		case r.anySrc:
-			rt.anyEvent = append(rt.anyEvent, r)
+			anyEvent = append(anyEvent, r)
 		case r.foreign:
-			rt.noChannel = append(rt.noChannel, r)
+			noChannel = append(noChannel, r)
 		default:
 			for _, s := range r.sources {
 				ch := event.ToLower(s.Channel)
@@ -50,28 +62,58 @@ func buildRouter(rules []*Rule, chSlot, eidSlot int) router {
 			}
 		}
 	}
-	rt.noChannel = mergeRules(rt.noChannel, rt.anyEvent)
+	nb := func(lists ...[]*Rule) *bucket { return newBucket(mergeRules(lists...), len(rules), pf) }
+	rt.anyEvent = nb(anyEvent)
+	rt.noChannel = nb(noChannel, anyEvent)
 	get := func(ch string) *channelRoutes {
 		cr := rt.byChannel[ch]
 		if cr == nil {
-			cr = &channelRoutes{byEID: map[string][]*Rule{}}
+			cr = &channelRoutes{byEID: map[string]*bucket{}}
 			rt.byChannel[ch] = cr
 		}
 		return cr
 	}
 	for ch, rs := range wide {
-		get(ch).all = mergeRules(rs, rt.anyEvent)
+		get(ch).all = nb(rs, anyEvent)
 	}
 	for k, rs := range specific {
 		cr := get(k.ch)
-		cr.byEID[k.eid] = mergeRules(rs, wide[k.ch], rt.anyEvent)
+		cr.byEID[k.eid] = nb(rs, wide[k.ch], anyEvent)
 	}
 	for ch, cr := range rt.byChannel {
 		if cr.all == nil {
-			cr.all = mergeRules(wide[ch], rt.anyEvent)
+			cr.all = nb(wide[ch], anyEvent)
 		}
 	}
 	return rt
+}
+
+func newBucket(rules []*Rule, nrules int, pf *prefilter) *bucket {
+	b := &bucket{rules: rules}
+	needSlot := map[int]bool{}
+	for _, r := range rules {
+		if !pf.gated[r.Index] {
+			b.always = append(b.always, r)
+			continue
+		}
+		if b.member == nil {
+			b.member = make([]bool, nrules)
+		}
+		b.member[r.Index] = true
+		for _, l := range pf.reqs[r.Index] {
+			if l.slot < 0 {
+				b.any = true
+			} else {
+				needSlot[l.slot] = true
+			}
+		}
+	}
+	for i, ss := range pf.slots {
+		if needSlot[ss.slot] {
+			b.slots = append(b.slots, i)
+		}
+	}
+	return b
 }
 
 func appendUnique(rs []*Rule, r *Rule) []*Rule {
@@ -96,17 +138,12 @@ func mergeRules(lists ...[]*Rule) []*Rule {
 			}
 		}
 	}
-	// Keep rule order stable for reproducible output.
-	for i := 1; i < len(out); i++ {
-		for j := i; j > 0 && out[j].Index < out[j-1].Index; j-- {
-			out[j], out[j-1] = out[j-1], out[j]
-		}
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Index < out[j].Index })
 	return out
 }
 
-// candidates returns the rules to test against an event.
-func (rt *router) candidates(e *event.Event) []*Rule {
+// route returns the bucket of rules to test against an event.
+func (rt *router) route(e *event.Event) *bucket {
 	ci := e.First(rt.chSlot)
 	if ci < 0 {
 		return rt.noChannel
@@ -116,8 +153,8 @@ func (rt *router) candidates(e *event.Event) []*Rule {
 		return rt.anyEvent
 	}
 	if ei := e.First(rt.eidSlot); ei >= 0 {
-		if rs, ok := cr.byEID[strings.TrimSpace(e.Fields[ei].Str)]; ok {
-			return rs
+		if b, ok := cr.byEID[strings.TrimSpace(e.Fields[ei].Str)]; ok {
+			return b
 		}
 	}
 	return cr.all

@@ -533,7 +533,17 @@ func (ic *itemCompiler) stringTest(v *sigma.Value) (valueTest, error) {
 		}
 		pats = append(pats, s.anchor(lead, trail).compile())
 	}
-	ic.c.addLiterals(pats)
+	if cased {
+		// The pre-filter looks for literals in the lower-case text of
+		// events: give it the folded form of case-sensitive patterns.
+		folded := make([]pattern, len(pats))
+		for k := range pats {
+			folded[k] = pats[k].folded()
+		}
+		ic.c.addLiterals(v, folded)
+	} else {
+		ic.c.addLiterals(v, pats)
+	}
 	if len(pats) == 0 {
 		// An expand placeholder without values: matches nothing.
 		return func(*event.Event, int) bool { return false }, nil

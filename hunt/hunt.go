@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/source"
@@ -37,6 +38,15 @@ type Options struct {
 	From, To time.Time
 	// Stdin is read for the input "-".
 	Stdin io.Reader
+	// Correlations, when not empty, are run over the matches of the rules
+	// they reference once every input is read (see docs/correlation.md);
+	// their alerts follow the detection alerts, in event-time order.
+	Correlations *correlate.Set
+	// MaxGroups caps the correlation groups held open (0: the default).
+	MaxGroups int
+	// Enrich, when set, completes each correlation alert before it is
+	// written (the built-in advisories add their context).
+	Enrich func(*correlate.Correlation, *alert.Alert)
 }
 
 // Stats are the counts of a hunt.
@@ -51,6 +61,9 @@ type Stats struct {
 	First    time.Time
 	Last     time.Time
 	Elapsed  time.Duration
+	// Correlation counts the correlation stage's work: matches correlated,
+	// groups opened, expired and evicted.
+	Correlation correlate.Stats
 }
 
 const batchLines = 512
@@ -61,6 +74,7 @@ type batch struct {
 	ends     []int
 	lines    []int64
 	alerts   []*alert.Alert
+	corr     []corrMatch // matches of rules that correlations read
 	problems []*source.Problem
 	events   int64
 	skipped  int64
@@ -75,7 +89,7 @@ func getBatch(path string) *batch {
 	b := batchPool.Get().(*batch)
 	b.path = path
 	b.buf, b.ends, b.lines = b.buf[:0], b.ends[:0], b.lines[:0]
-	b.alerts, b.problems = nil, nil
+	b.alerts, b.corr, b.problems = nil, nil, nil
 	b.events, b.skipped = 0, 0
 	b.first, b.last = time.Time{}, time.Time{}
 	b.done = make(chan struct{})
@@ -129,6 +143,18 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 	}()
 
 	var outErr error
+	write := func(a *alert.Alert) {
+		st.Alerts++
+		st.ByRule[a.Rule.ID]++
+		st.ByLevel[a.Rule.Level]++
+		if outErr == nil {
+			if err := out.Write(a); err != nil {
+				outErr = err
+				cancel()
+			}
+		}
+	}
+	var corrMatches []correlate.Match
 	for b := range order {
 		<-b.done
 		for _, p := range b.problems {
@@ -146,19 +172,17 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			st.Last = b.last
 		}
 		for _, a := range b.alerts {
-			st.Alerts++
-			st.ByRule[a.Rule.ID]++
-			st.ByLevel[a.Rule.Level]++
-			if outErr == nil {
-				if err := out.Write(a); err != nil {
-					outErr = err
-					cancel()
-				}
-			}
+			write(a)
+		}
+		for _, cm := range b.corr {
+			corrMatches = append(corrMatches, correlate.MatchFromAlert(cm.rule, cm.alert, uint64(len(corrMatches))))
 		}
 		batchPool.Put(b)
 	}
 	wg.Wait()
+	if opts.Correlations.Len() > 0 && outErr == nil && ctx.Err() == nil {
+		st.Correlation = correlateMatches(corrMatches, opts, write)
+	}
 	st.Files = len(inputs)
 	st.Elapsed = time.Since(start)
 	if outErr != nil {
@@ -237,11 +261,12 @@ type worker struct {
 	opts    Options
 	dec     jsonl.Decoder
 	ev      *event.Event
+	m       *engine.Matcher
 	matches []*engine.Rule
 }
 
 func newWorker(eng *engine.Engine, opts Options) *worker {
-	return &worker{eng: eng, opts: opts, ev: event.New(eng.Schema())}
+	return &worker{eng: eng, opts: opts, ev: event.New(eng.Schema()), m: eng.NewMatcher()}
 }
 
 func (w *worker) run(b *batch) {
@@ -269,12 +294,19 @@ func (w *worker) run(b *batch) {
 			}
 		}
 		var err error
-		w.matches, err = w.eng.Match(e, w.matches[:0])
+		w.matches, err = w.m.Match(e, w.matches[:0])
 		if err != nil {
 			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
 		}
 		for _, r := range w.matches {
-			b.alerts = append(b.alerts, NewAlert(r, e))
+			a := NewAlert(r, e)
+			if set := w.opts.Correlations; set.Feeds(r.Sigma) {
+				b.corr = append(b.corr, corrMatch{r.Sigma, a})
+				if set.Suppressed(r.Sigma) {
+					continue
+				}
+			}
+			b.alerts = append(b.alerts, a)
 		}
 	}
 }

@@ -1,0 +1,181 @@
+package engine
+
+import "github.com/vigil-detect/vigil/event"
+
+// acMatcher is an Aho-Corasick automaton compiled to a dense DFA over byte
+// classes: scanning costs one table load per input byte whatever the number
+// of literals. Bytes that occur in no literal share one class.
+type acMatcher struct {
+	classes [256]uint8
+	nclass  int
+	// trans is the DFA: trans[s*nclass+class] is the next state, stored
+	// pre-multiplied by nclass, and bit-inverted (negative) when that
+	// state reports a literal itself or through its failure chain.
+	fold  bool // upper-case ASCII maps to lower-case classes
+	trans []int32
+	out   []int32 // state -> literal id ending here, or -1
+	dict  []int32 // state -> next state on the failure chain with an output, or -1
+	delta []int32 // state*nclass + class -> state (construction only)
+}
+
+// newAC builds an automaton for lits; literal ids are their indexes.
+func newAC(lits []string) *acMatcher {
+	m := &acMatcher{}
+	used := [256]bool{}
+	for _, l := range lits {
+		for i := 0; i < len(l); i++ {
+			used[l[i]] = true
+		}
+	}
+	// When every literal is ASCII, upper-case ASCII letters share the
+	// class of their lower-case letter, so ASCII text can be scanned
+	// without lower-casing it first (see scanFolded).
+	m.fold = true
+	for b := 0x80; b < 256; b++ {
+		if used[b] {
+			m.fold = false
+		}
+	}
+	m.nclass = 1
+	for b := 0; b < 256; b++ {
+		if b >= 'A' && b <= 'Z' && m.fold {
+			continue
+		}
+		if used[b] {
+			m.classes[b] = uint8(m.nclass)
+			m.nclass++
+			if m.nclass == 256 {
+				// More than 255 distinct bytes: fold the rest into class
+				// 0's neighbour. Not reachable with lower-cased text in
+				// practice; keep correctness by giving up compression.
+				break
+			}
+		}
+	}
+	if m.nclass >= 256 {
+		m.nclass = 256
+		m.fold = false
+		for b := 0; b < 256; b++ {
+			m.classes[b] = uint8(b)
+		}
+	}
+	if m.fold {
+		for b := 'A'; b <= 'Z'; b++ {
+			m.classes[b] = m.classes[b+'a'-'A']
+		}
+	}
+	nc := m.nclass
+	// Trie.
+	type node struct {
+		next map[uint8]int32
+	}
+	trie := []node{{next: map[uint8]int32{}}}
+	m.out = []int32{-1}
+	for id, l := range lits {
+		s := int32(0)
+		for i := 0; i < len(l); i++ {
+			c := m.classes[l[i]]
+			n, ok := trie[s].next[c]
+			if !ok {
+				n = int32(len(trie))
+				trie = append(trie, node{next: map[uint8]int32{}})
+				m.out = append(m.out, -1)
+				trie[s].next[c] = n
+			}
+			s = n
+		}
+		// Callers pass unique literals, so each state ends at most one.
+		if m.out[s] < 0 {
+			m.out[s] = int32(id)
+		}
+	}
+	n := len(trie)
+	m.delta = make([]int32, n*nc)
+	m.dict = make([]int32, n)
+	fail := make([]int32, n)
+	queue := make([]int32, 0, n)
+	for c := 0; c < nc; c++ {
+		if t, ok := trie[0].next[uint8(c)]; ok {
+			m.delta[c] = t
+			fail[t] = 0
+			queue = append(queue, t)
+		}
+	}
+	m.dict[0] = -1
+	for len(queue) > 0 {
+		s := queue[0]
+		queue = queue[1:]
+		f := fail[s]
+		if m.out[f] >= 0 {
+			m.dict[s] = f
+		} else {
+			m.dict[s] = m.dict[f]
+		}
+		for c := 0; c < nc; c++ {
+			if t, ok := trie[s].next[uint8(c)]; ok {
+				fail[t] = m.delta[int(f)*nc+c]
+				m.delta[int(s)*nc+c] = t
+				queue = append(queue, t)
+			} else {
+				m.delta[int(s)*nc+c] = m.delta[int(f)*nc+c]
+			}
+		}
+	}
+	m.trans = make([]int32, len(m.delta))
+	for i, t := range m.delta {
+		v := t * int32(nc)
+		if m.out[t] >= 0 || m.dict[t] >= 0 {
+			v = ^v
+		}
+		m.trans[i] = v
+	}
+	m.delta = nil
+	return m
+}
+
+// scan calls hit with the id of every literal occurring in s.
+func (m *acMatcher) scan(s string, hit func(id int32)) {
+	nc := int32(m.nclass)
+	trans, classes := m.trans, &m.classes
+	var st int32 // pre-multiplied current state
+	for i := 0; i < len(s); i++ {
+		st = trans[st+int32(classes[s[i]])]
+		if st < 0 {
+			st = ^st
+			q := st / nc
+			if o := m.out[q]; o >= 0 {
+				hit(o)
+			}
+			for d := m.dict[q]; d >= 0; d = m.dict[d] {
+				hit(m.out[d])
+			}
+		}
+	}
+}
+
+// scanField scans field i of an event: the raw value when the automaton
+// folds ASCII case and the value is ASCII, its lower-case form otherwise.
+func (m *acMatcher) scanField(e *event.Event, i int, hit func(id int32)) {
+	if s := e.Fields[i].Str; m.fold && isASCII(s) {
+		m.scan(s, hit)
+		return
+	}
+	m.scan(e.Lower(i), hit)
+}
+
+func isASCII(s string) bool {
+	for len(s) >= 8 {
+		v := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+			uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+		if v&0x8080808080808080 != 0 {
+			return false
+		}
+		s = s[8:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,317 @@
+package engine
+
+import (
+	"sort"
+
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/sigma"
+	"github.com/vigil-detect/vigil/sigma/condition"
+)
+
+// The literal pre-filter. For every rule, compile time derives a
+// requirement: a set of (field, literal) pairs at least one of which must
+// occur (in lower case) in the event for the rule to have any chance of
+// matching. At match time, one Aho-Corasick pass per field finds which
+// literals occur, and only rules whose requirement is met, plus rules that
+// have none, are evaluated. The requirement is necessary, never
+// sufficient, so the result is the same as testing every rule.
+
+// maxLiteral is the longest literal prefix the pre-filter searches for.
+const maxLiteral = 12
+
+// lit is one required literal: slot -1 means any field (keywords).
+type lit struct {
+	slot int
+	s    string
+}
+
+// requirement is a disjunction of literals; nil means "no requirement".
+type requirement []lit
+
+// addLiterals records, for a rule value, the literal each of its patterns
+// cannot match without (the longest literal run of the pattern).
+func (c *compiler) addLiterals(v *sigma.Value, pats []pattern) {
+	if c.valueLits == nil {
+		c.valueLits = map[*sigma.Value][]string{}
+	}
+	var out []string
+	for i := range pats {
+		best := ""
+		for _, l := range pats[i].literals() {
+			if len(l) > len(best) {
+				best = l
+			}
+		}
+		if best == "" {
+			c.valueLits[v] = nil
+			return
+		}
+		// A prefix of a needed literal is needed too; short prefixes keep
+		// the automata small (hash lists would otherwise need hundreds of
+		// thousands of states) at a negligible cost in selectivity.
+		if len(best) > maxLiteral {
+			best = best[:maxLiteral]
+		}
+		out = append(out, best)
+	}
+	if len(out) == 0 {
+		return
+	}
+	c.valueLits[v] = out
+}
+
+// score ranks requirements: longer shortest literal first, then fewer
+// literals. Longer literals occur less often, so they filter better.
+func (r requirement) score() (int, int) {
+	short := 1 << 30
+	for _, l := range r {
+		if len(l.s) < short {
+			short = len(l.s)
+		}
+	}
+	return min(short, 8), -len(r)
+}
+
+func better(a, b requirement) requirement {
+	if a == nil {
+		return b
+	}
+	if b == nil {
+		return a
+	}
+	as, an := a.score()
+	bs, bn := b.score()
+	if bs > as || bs == as && bn > an {
+		return b
+	}
+	return a
+}
+
+func (c *compiler) itemRequirement(it *sigma.Item) requirement {
+	if it.Has("neq") || it.Has("exists") {
+		return nil
+	}
+	slot := -1
+	if it.Field != "" {
+		slot = c.slot(it.Field)
+	}
+	all := it.Has("all") && len(it.Values) > 1
+	var union requirement
+	var best requirement
+	for _, v := range it.Values {
+		lits, ok := c.valueLits[v]
+		if !ok || len(lits) == 0 {
+			if !all {
+				return nil
+			}
+			continue
+		}
+		var r requirement
+		for _, l := range lits {
+			r = append(r, lit{slot, l})
+		}
+		if all {
+			best = better(best, r)
+		} else {
+			union = append(union, r...)
+		}
+	}
+	if all {
+		return best
+	}
+	return union
+}
+
+func (c *compiler) searchRequirement(s *sigma.Search) requirement {
+	var union requirement
+	for _, sel := range s.Alternatives {
+		var best requirement
+		for _, it := range sel.Items {
+			best = better(best, c.itemRequirement(it))
+		}
+		if best == nil {
+			return nil
+		}
+		union = append(union, best...)
+	}
+	return union
+}
+
+func (c *compiler) condRequirement(n condition.Node, d *sigma.Detection) requirement {
+	switch n := n.(type) {
+	case *condition.And:
+		var best requirement
+		for _, a := range n.Args {
+			best = better(best, c.condRequirement(a, d))
+		}
+		return best
+	case *condition.Or:
+		var union requirement
+		for _, a := range n.Args {
+			r := c.condRequirement(a, d)
+			if r == nil {
+				return nil
+			}
+			union = append(union, r...)
+		}
+		return union
+	case *condition.Ident:
+		if s := d.Search(n.Name); s != nil {
+			return c.searchRequirement(s)
+		}
+	case *condition.Of:
+		var rs []requirement
+		for _, s := range d.Searches {
+			if n.IsThem() {
+				if len(s.Name) > 0 && s.Name[0] == '_' {
+					continue
+				}
+			} else if !condition.MatchPattern(n.Pattern, s.Name) {
+				continue
+			}
+			rs = append(rs, c.searchRequirement(s))
+		}
+		if n.All {
+			var best requirement
+			for _, r := range rs {
+				best = better(best, r)
+			}
+			return best
+		}
+		var union requirement
+		for _, r := range rs {
+			if r == nil {
+				return nil
+			}
+			union = append(union, r...)
+		}
+		return union
+	}
+	return nil
+}
+
+func (c *compiler) ruleRequirement(d *sigma.Detection) requirement {
+	var union requirement
+	for _, cond := range d.Conditions {
+		r := c.condRequirement(cond.Expr, d)
+		if r == nil {
+			return nil
+		}
+		union = append(union, r...)
+	}
+	return union
+}
+
+// prefilter is the compiled pre-filter of an engine.
+type prefilter struct {
+	slots  []slotScan // fields with literals
+	any    *acMatcher // keyword literals, searched in every field
+	anyIDs []int32    // literal id in any -> global literal id
+	rules  [][]int32  // global literal id -> rule indexes requiring it
+	gated  []bool     // rule index -> has a requirement
+	reqs   []requirement
+	nlits  int
+}
+
+type slotScan struct {
+	slot int
+	ac   *acMatcher
+	ids  []int32 // literal id in ac -> global literal id
+}
+
+func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
+	pf := &prefilter{gated: make([]bool, len(rules)), reqs: reqs}
+	type key struct {
+		slot int
+		s    string
+	}
+	ids := map[key]int32{}
+	perSlot := map[int][]string{}
+	perSlotIDs := map[int][]int32{}
+	for ri, r := range reqs {
+		if r == nil {
+			continue
+		}
+		pf.gated[ri] = true
+		for _, l := range r {
+			k := key(l)
+			id, ok := ids[k]
+			if !ok {
+				id = int32(len(pf.rules))
+				ids[k] = id
+				pf.rules = append(pf.rules, nil)
+				perSlot[l.slot] = append(perSlot[l.slot], l.s)
+				perSlotIDs[l.slot] = append(perSlotIDs[l.slot], id)
+			}
+			rs := pf.rules[id]
+			if len(rs) == 0 || rs[len(rs)-1] != int32(ri) {
+				pf.rules[id] = append(rs, int32(ri))
+			}
+		}
+	}
+	pf.nlits = len(pf.rules)
+	var slots []int
+	for s := range perSlot {
+		slots = append(slots, s)
+	}
+	sort.Ints(slots)
+	for _, s := range slots {
+		ac := newAC(perSlot[s])
+		if s < 0 {
+			pf.any, pf.anyIDs = ac, perSlotIDs[s]
+			continue
+		}
+		pf.slots = append(pf.slots, slotScan{slot: s, ac: ac, ids: perSlotIDs[s]})
+	}
+	return pf
+}
+
+// scratch is the per-goroutine state of matching.
+type scratch struct {
+	stamp    uint32
+	ruleSeen []uint32 // rule index -> stamp when its requirement was met
+	litSeen  []uint32
+	rules    []int32
+}
+
+func newScratch(nrules, nlits int) *scratch {
+	return &scratch{ruleSeen: make([]uint32, nrules), litSeen: make([]uint32, nlits)}
+}
+
+// run collects in sc.rules the gated rules of bucket b whose requirement
+// the event meets.
+func (pf *prefilter) run(e *event.Event, b *bucket, sc *scratch) {
+	sc.stamp++
+	if sc.stamp == 0 {
+		clear(sc.ruleSeen)
+		clear(sc.litSeen)
+		sc.stamp = 1
+	}
+	sc.rules = sc.rules[:0]
+	stamp := sc.stamp
+	member := b.member
+	mark := func(gid int32) {
+		if sc.litSeen[gid] == stamp {
+			return
+		}
+		sc.litSeen[gid] = stamp
+		for _, ri := range pf.rules[gid] {
+			if member[ri] && sc.ruleSeen[ri] != stamp {
+				sc.ruleSeen[ri] = stamp
+				sc.rules = append(sc.rules, ri)
+			}
+		}
+	}
+	for _, k := range b.slots {
+		ss := &pf.slots[k]
+		for i := e.First(ss.slot); i >= 0; i = e.Next(i) {
+			ids := ss.ids
+			ss.ac.scanField(e, i, func(id int32) { mark(ids[id]) })
+		}
+	}
+	if b.any && pf.any != nil {
+		for i := range e.Fields {
+			pf.any.scanField(e, i, func(id int32) { mark(pf.anyIDs[id]) })
+		}
+	}
+}
