@@ -3,6 +3,8 @@ package engine
 import (
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vigil-detect/vigil/event"
 )
 
 // A pattern is a compiled string comparison: a literal compared whole, as a
@@ -265,6 +267,20 @@ func globMatch(toks []tok, s string) bool {
 		si = starSi
 		ti = starTi + 1
 	}
+}
+
+// folded returns the pattern with its literal runs in lower case.
+func (p pattern) folded() pattern {
+	p.lit = event.ToLower(p.lit)
+	if p.toks != nil {
+		toks := make([]tok, len(p.toks))
+		for i, t := range p.toks {
+			t.lit = event.ToLower(t.lit)
+			toks[i] = t
+		}
+		p.toks = toks
+	}
+	return p
 }
 
 // literals returns the literal runs of the pattern, for the pre-filter.

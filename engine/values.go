@@ -7,6 +7,7 @@ import (
 	"math"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -336,7 +337,9 @@ func (ic *itemCompiler) valueTest(v *sigma.Value) (valueTest, error) {
 			}, nil
 		}
 	}
-	if v.Kind == sigma.NumberValue && !ic.hasStringMods() {
+	// A keyword is searched for as text anywhere in the event, numbers
+	// included; a field holding a number compares numerically.
+	if v.Kind == sigma.NumberValue && !ic.hasStringMods() && ic.item.Field != "" {
 		return ic.numberEq(v), nil
 	}
 	return ic.stringTest(v)
@@ -547,6 +550,25 @@ func (ic *itemCompiler) stringTest(v *sigma.Value) (valueTest, error) {
 	if len(pats) == 0 {
 		// An expand placeholder without values: matches nothing.
 		return func(*event.Event, int) bool { return false }, nil
+	}
+	if !keyword && slices.ContainsFunc(pats, func(p pattern) bool { return p.match("") }) {
+		// A pattern that matches the empty string ('', '*') must not
+		// match a JSON null: null is no string, and has its own value.
+		return func(e *event.Event, i int) bool {
+			if e.Fields[i].Kind == event.Null {
+				return false
+			}
+			s := e.Fields[i].Str
+			if !cased {
+				s = e.Lower(i)
+			}
+			for k := range pats {
+				if pats[k].match(s) {
+					return true
+				}
+			}
+			return false
+		}, nil
 	}
 	if len(pats) == 1 {
 		p := pats[0]
