@@ -222,7 +222,7 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 		work <- b
 	}
 	for {
-		line, n, err := jr.ReadLine()
+		line, n, err := jr.ReadRecord()
 		if err == io.EOF {
 			break
 		}

@@ -8,6 +8,7 @@
 package jsonl
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"strconv"
@@ -25,10 +26,11 @@ const MaxDepth = 64
 // Decoder turns one JSON object into an event. A Decoder is not safe for
 // concurrent use; use one per goroutine.
 type Decoder struct {
-	arena []byte
-	path  []byte // current key prefix
-	ev    *event.Event
-	depth int
+	arena   []byte
+	path    []byte // current key prefix
+	nameBuf []byte
+	ev      *event.Event
+	depth   int
 }
 
 // ErrNotObject is returned for a line that is valid JSON but not an object.
@@ -143,20 +145,109 @@ func (d *Decoder) object(b []byte, i int) (int, error) {
 	}
 }
 
-// name returns the current key path as a string in the arena.
-func (d *Decoder) name() string {
-	start := len(d.arena)
-	d.arena = append(d.arena, d.path...)
-	return str(d.arena[start:])
-}
-
+// add appends a field named after the current key path, renamed by
+// fieldName, to the event.
 func (d *Decoder) add(value string, kind event.Kind) {
 	e := d.ev
+	if d.nameBuf == nil {
+		d.nameBuf = make([]byte, 0, 512)
+	}
+	name := fieldName(d.path, d.nameBuf[:0])
+	if name == nil {
+		return
+	}
 	slot := -1
 	if s := e.Schema(); s != nil {
-		slot = s.SlotBytes(d.path)
+		slot = s.SlotBytes(name)
 	}
-	e.AddSlot(slot, d.name(), value, kind)
+	start := len(d.arena)
+	d.arena = append(d.arena, name...)
+	e.AddSlot(slot, str(d.arena[start:]), value, kind)
+}
+
+var (
+	prefEvent     = []byte("Event.")
+	prefSystem    = []byte("Event.System.")
+	prefEventData = []byte("Event.EventData.")
+	prefUserData  = []byte("Event.UserData.")
+	prefWinlogED  = []byte("winlog.event_data.")
+	prefWinlogUD  = []byte("winlog.user_data.")
+	attrs         = []byte("#attributes.")
+	text          = []byte(".#text")
+	xmlns         = []byte("xmlns")
+)
+
+// fieldName maps a flattened key path to the field name rules use, for
+// the shapes that nest Windows event fields:
+//
+//   - evtx_dump and other XML-to-JSON renderings: Event.System.EventID ->
+//     EventID, Event.System.Provider.#attributes.Name -> Provider_Name,
+//     Event.EventData.Image -> Image, Event.UserData.<Element>.Param ->
+//     Param, X.#text -> X; xmlns attributes are dropped (nil);
+//   - Winlogbeat: winlog.event_data.Image -> Image (the other winlog.*
+//     and ECS fields keep their names and are aliased by the mapping).
+//
+// Other paths are returned unchanged. The result may alias path or
+// scratch.
+func fieldName(path, scratch []byte) []byte {
+	if len(path) == 0 {
+		return path
+	}
+	switch path[0] {
+	case 'E':
+		if !bytes.HasPrefix(path, prefEvent) {
+			return path
+		}
+		var rest []byte
+		switch {
+		case bytes.HasPrefix(path, prefSystem):
+			rest = path[len(prefSystem):]
+		case bytes.HasPrefix(path, prefEventData):
+			rest = path[len(prefEventData):]
+		case bytes.HasPrefix(path, prefUserData):
+			rest = path[len(prefUserData):]
+			// Drop the UserData root element: keep the leaf.
+			if i := bytes.IndexByte(rest, '.'); i >= 0 && !bytes.HasPrefix(rest, attrs) {
+				rest = rest[i+1:]
+			}
+		default:
+			return path
+		}
+		rest = bytes.TrimSuffix(rest, text)
+		if i := bytes.Index(rest, attrs); i >= 0 {
+			attr := rest[i+len(attrs):]
+			if bytes.Equal(attr, xmlns) || bytes.HasPrefix(attr, xmlns) {
+				return nil
+			}
+			elem := bytes.TrimSuffix(rest[:i], []byte("."))
+			if j := bytes.LastIndexByte(elem, '.'); j >= 0 {
+				elem = elem[j+1:]
+			}
+			if len(elem) == 0 {
+				return attr
+			}
+			// Element_Attr, built in place over the path's bytes.
+			out := append(scratch, elem...)
+			out = append(out, '_')
+			return append(out, attr...)
+		}
+		if j := bytes.LastIndexByte(rest, '.'); j >= 0 {
+			rest = rest[j+1:]
+		}
+		return rest
+	case 'w':
+		if bytes.HasPrefix(path, prefWinlogED) {
+			return path[len(prefWinlogED):]
+		}
+		if bytes.HasPrefix(path, prefWinlogUD) {
+			rest := path[len(prefWinlogUD):]
+			if j := bytes.LastIndexByte(rest, '.'); j >= 0 {
+				rest = rest[j+1:]
+			}
+			return rest
+		}
+	}
+	return path
 }
 
 func (d *Decoder) value(b []byte, i int) (int, error) {

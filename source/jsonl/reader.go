@@ -11,25 +11,31 @@ import (
 	"github.com/vigil-detect/vigil/source"
 )
 
-// MaxLine is the longest line read; longer lines are reported and skipped.
-const MaxLine = 64 << 20
+// MaxRecord is the largest single JSON record read; larger ones are
+// reported and skipped.
+const MaxRecord = 64 << 20
 
-// Reader reads JSON Lines: one JSON object per line. Blank lines are
-// skipped; a line that is not a JSON object is reported as a
-// *source.Problem and skipped.
+// Reader reads JSON events from a stream in any of the shapes people
+// export: JSON Lines (one object per line), one JSON document, a JSON array
+// of objects, or several (pretty-printed) documents back to back. The
+// shape is detected from the data. Blank lines are skipped; a record that
+// is not a JSON object is reported as a *source.Problem and skipped.
 type Reader struct {
 	path    string
 	br      *bufio.Reader
 	dec     Decoder
-	line    int64
+	line    int64 // lines consumed so far
 	buf     []byte
 	problem func(*source.Problem)
+	mode    int // 0 unknown, 1 lines, 2 documents
+	inArray bool
+	done    bool
 }
 
 var _ source.Reader = (*Reader)(nil)
 
 // NewReader returns a reader of r, naming it path in event sources and
-// problems. problem receives unreadable lines; nil ignores them.
+// problems. problem receives unreadable records; nil ignores them.
 func NewReader(r io.Reader, path string, problem func(*source.Problem)) *Reader {
 	if problem == nil {
 		problem = func(*source.Problem) {}
@@ -37,15 +43,62 @@ func NewReader(r io.Reader, path string, problem func(*source.Problem)) *Reader 
 	return &Reader{path: path, br: bufio.NewReaderSize(r, 256<<10), problem: problem}
 }
 
-// ReadLine returns the next non-blank line and its 1-based number; the
-// slice is valid until the next call. It returns io.EOF at the end.
-func (r *Reader) ReadLine() ([]byte, int64, error) {
+// ReadRecord returns the bytes of the next JSON record and the 1-based
+// line it starts on; the slice is valid until the next call. It returns
+// io.EOF at the end.
+func (r *Reader) ReadRecord() ([]byte, int64, error) {
+	if r.mode == 0 {
+		if err := r.detect(); err != nil {
+			return nil, r.line, err
+		}
+	}
+	if r.mode == 1 {
+		return r.readLine()
+	}
+	return r.readDocument()
+}
+
+// detect looks at the start of the stream: a first line that holds exactly
+// one complete JSON object means JSON Lines; anything else is read as a
+// stream of documents.
+func (r *Reader) detect() error {
+	r.mode = 2
+	for n := 4096; ; n *= 4 {
+		head, err := r.br.Peek(n)
+		if len(head) == 0 {
+			return nil
+		}
+		i := 0
+		for i < len(head) && isSpace(head[i]) {
+			i++
+		}
+		if i < len(head) && head[i] != '{' {
+			return nil
+		}
+		if nl := bytes.IndexByte(head[i:], '\n'); nl >= 0 {
+			line := head[i : i+nl]
+			if end, ok := scanValue(line, 0); ok && len(bytes.TrimSpace(line[end:])) == 0 {
+				r.mode = 1
+			}
+			return nil
+		}
+		if err != nil || n >= r.br.Size() {
+			// One line without a newline: a single document or JSONL of
+			// one line; both read the same in document mode.
+			return nil
+		}
+	}
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (r *Reader) readLine() ([]byte, int64, error) {
 	for {
 		r.buf = r.buf[:0]
 		tooLong := false
 		for {
 			chunk, err := r.br.ReadSlice('\n')
-			if len(r.buf)+len(chunk) <= MaxLine {
+			if len(r.buf)+len(chunk) <= MaxRecord {
 				r.buf = append(r.buf, chunk...)
 			} else {
 				tooLong = true
@@ -63,7 +116,7 @@ func (r *Reader) ReadLine() ([]byte, int64, error) {
 		}
 		r.line++
 		if tooLong {
-			r.problem(&source.Problem{Path: r.path, Line: r.line, Msg: fmt.Sprintf("line longer than %d bytes, skipped", MaxLine)})
+			r.problem(&source.Problem{Path: r.path, Line: r.line, Msg: fmt.Sprintf("line longer than %d bytes, skipped", MaxRecord)})
 			continue
 		}
 		line := bytes.TrimRight(r.buf, "\r\n")
@@ -74,14 +127,171 @@ func (r *Reader) ReadLine() ([]byte, int64, error) {
 	}
 }
 
+// readDocument returns the next top-level JSON value, or the next element
+// when the top-level value is an array.
+func (r *Reader) readDocument() ([]byte, int64, error) {
+	for {
+		c, err := r.skipSpace()
+		if err != nil {
+			return nil, r.line, err
+		}
+		if r.inArray {
+			if c == ']' {
+				r.br.ReadByte()
+				r.inArray = false
+				continue
+			}
+			if c == ',' {
+				r.br.ReadByte()
+				continue
+			}
+		} else if c == '[' {
+			r.br.ReadByte()
+			r.inArray = true
+			continue
+		}
+		start := r.line + 1
+		rec, err := r.readValue()
+		if err != nil {
+			if errors.Is(err, errTooLarge) {
+				r.problem(&source.Problem{Path: r.path, Line: start, Msg: fmt.Sprintf("record larger than %d bytes, skipped", MaxRecord)})
+				continue
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				r.problem(&source.Problem{Path: r.path, Line: start, Msg: "truncated JSON at the end of the input"})
+				return nil, r.line, io.EOF
+			}
+			return nil, r.line, err
+		}
+		return rec, start, nil
+	}
+}
+
+// skipSpace consumes white space, counting lines, and peeks at the next
+// byte.
+func (r *Reader) skipSpace() (byte, error) {
+	for {
+		c, err := r.br.ReadByte()
+		if err != nil {
+			return 0, err
+		}
+		if c == '\n' {
+			r.line++
+		}
+		if !isSpace(c) {
+			r.br.UnreadByte()
+			return c, nil
+		}
+	}
+}
+
+var errTooLarge = errors.New("record too large")
+
+// readValue reads one JSON value (tracking strings and nesting, not
+// validating it: the decoder does that) into r.buf.
+func (r *Reader) readValue() ([]byte, error) {
+	r.buf = r.buf[:0]
+	depth := 0
+	inStr, esc := false, false
+	tooLarge := false
+	lines := int64(0)
+	for {
+		c, err := r.br.ReadByte()
+		if err == io.EOF {
+			r.line += lines
+			if len(r.buf) > 0 && (depth > 0 || inStr) {
+				return nil, io.ErrUnexpectedEOF
+			}
+			if len(r.buf) == 0 {
+				return nil, io.EOF
+			}
+			return r.buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(r.buf) < MaxRecord {
+			r.buf = append(r.buf, c)
+		} else {
+			tooLarge = true
+		}
+		if c == '\n' {
+			lines++
+		}
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+		case depth == 0 && (isSpace(c) || c == ','):
+			// End of a scalar at top level.
+			r.buf = r.buf[:len(r.buf)-1]
+			r.br.UnreadByte()
+			if c == '\n' {
+				lines--
+			}
+			depth = -1
+		}
+		if depth <= 0 && !inStr && (c == '}' || c == ']' || depth < 0) {
+			r.line += lines
+			if tooLarge {
+				return nil, errTooLarge
+			}
+			return r.buf, nil
+		}
+	}
+}
+
+// scanValue reports where the JSON object or array starting at b[i] ends,
+// tracking strings and nesting only.
+func scanValue(b []byte, i int) (int, bool) {
+	depth := 0
+	inStr, esc := false, false
+	for ; i < len(b); i++ {
+		c := b[i]
+		switch {
+		case inStr:
+			switch {
+			case esc:
+				esc = false
+			case c == '\\':
+				esc = true
+			case c == '"':
+				inStr = false
+			}
+		case c == '"':
+			inStr = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i + 1, true
+			}
+		}
+	}
+	return i, false
+}
+
 // Next reads the next event into e.
 func (r *Reader) Next(e *event.Event) error {
 	for {
-		line, n, err := r.ReadLine()
+		rec, n, err := r.ReadRecord()
 		if err != nil {
 			return err
 		}
-		if err := DecodeEvent(&r.dec, line, e); err != nil {
+		if err := DecodeEvent(&r.dec, rec, e); err != nil {
 			r.problem(&source.Problem{Path: r.path, Line: n, Msg: err.Error(), Err: err})
 			continue
 		}
@@ -90,11 +300,11 @@ func (r *Reader) Next(e *event.Event) error {
 	}
 }
 
-// DecodeEvent decodes one line into e and sets its timestamp.
-func DecodeEvent(d *Decoder, line []byte, e *event.Event) error {
-	if err := d.Decode(line, e); err != nil {
+// DecodeEvent decodes one record into e and sets its timestamp.
+func DecodeEvent(d *Decoder, rec []byte, e *event.Event) error {
+	if err := d.Decode(rec, e); err != nil {
 		if errors.Is(err, ErrNotObject) {
-			return fmt.Errorf("line is JSON but not an object")
+			return fmt.Errorf("record is JSON but not an object")
 		}
 		return err
 	}
