@@ -11,20 +11,25 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/engine"
+	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
 	"github.com/vigil-detect/vigil/source"
 )
 
 type huntFlags struct {
-	load    loadOptions
-	format  string
-	output  string
-	from    string
-	to      string
-	workers int
-	quiet   bool
-	cpuprof string
+	load      loadOptions
+	format    string
+	output    string
+	from      string
+	to        string
+	workers   int
+	quiet     bool
+	builtin   bool
+	maxGroups int
+	cpuprof   string
 }
 
 func newHuntCmd(env *Env) *cobra.Command {
@@ -39,9 +44,15 @@ objects are flattened to dotted names), gzipped or not; "-" reads standard
 input. The event time is taken from @timestamp, TimeCreated or UtcTime.
 
 --rules takes rule files and folders (searched recursively) and may be
-repeated. A rule that fails to load is reported on standard error with its
-location; the others run.`,
-		Example: `  vigil hunt --rules testdata/example/rules testdata/example/events.jsonl
+repeated. Without --rules, the built-in advisory rules run (see "vigil
+advisory list"); --builtin runs them alongside --rules. A rule that fails
+to load is reported on standard error with its location; the others run.
+
+Correlation rules in the rule paths run over the matches of the rules they
+reference, on event time, whatever the order of files and lines; their
+alerts follow the detection alerts (docs/correlation.md).`,
+		Example: `  vigil hunt testdata/example/events.jsonl
+  vigil hunt --rules testdata/example/rules testdata/example/events.jsonl
   vigil hunt --format jsonl --rules ../sigma/rules/windows logs/*.jsonl > alerts.jsonl
   zcat export.jsonl.gz | vigil hunt --rules rules/ -`,
 		Args: cobra.MinimumNArgs(1),
@@ -59,6 +70,8 @@ location; the others run.`,
 	fl.StringVar(&f.to, "to", "", "only events at or before this time (RFC 3339 or YYYY-MM-DD)")
 	fl.IntVar(&f.workers, "workers", 0, "decoding and matching goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no run summary or warnings on standard error")
+	fl.BoolVar(&f.builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
+	fl.IntVar(&f.maxGroups, "max-groups", 0, "most correlation groups held open; the oldest are evicted beyond it (default 1048576)")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
@@ -82,9 +95,7 @@ func parseWhen(s string, end bool) (time.Time, error) {
 }
 
 func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
-	if len(f.load.paths) == 0 {
-		return usageErr("no rules: give --rules PATH")
-	}
+	f.load.builtin = f.builtin || len(f.load.paths) == 0
 	from, err := parseWhen(f.from, false)
 	if err != nil {
 		return usageErr("--from: %v", err)
@@ -126,7 +137,8 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 	var firstProblems []string
 	opts := hunt.Options{
 		Workers: f.workers, From: from, To: to, Stdin: env.Stdin,
-		Logger: logger(env, f.quiet),
+		Logger:       logger(env, f.quiet),
+		Correlations: rs.corr, MaxGroups: f.maxGroups,
 		Problem: func(p *source.Problem) {
 			problems[p.Path]++
 			if len(firstProblems) < 10 {
@@ -144,6 +156,12 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 			return &exitError{ExitFailure, err}
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if f.load.builtin {
+		en := advisory.NewEnricher()
+		opts.Enrich = en.Enrich
+		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
+		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
 	}
 	st, runErr := hunt.Run(cmd.Context(), rs.eng, args, w, opts)
 	if err := w.Close(); err != nil && runErr == nil {
@@ -199,6 +217,14 @@ func printSummary(w io.Writer, rs *ruleSet, st hunt.Stats, problems map[string]i
 			}
 			fmt.Fprintf(w, "vigil: top rule %s: %d\n", t.k, t.v)
 		}
+	}
+	if c := st.Correlation; c.Matches > 0 {
+		fmt.Fprintf(w, "vigil: correlations: %d matches correlated, %d groups (%d open at most), %d expired, %d evicted by --max-groups, %d alerts",
+			c.Matches, c.Groups, c.MaxOpen, c.Expired, c.Evicted, c.Emitted)
+		if c.NoTime > 0 {
+			fmt.Fprintf(w, ", %d matches without a timestamp ignored", c.NoTime)
+		}
+		fmt.Fprintln(w)
 	}
 	if !st.First.IsZero() {
 		fmt.Fprintf(w, "vigil: events from %s to %s\n", st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339))

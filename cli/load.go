@@ -7,6 +7,8 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigil-detect/vigil/advisory"
+	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
 	"github.com/vigil-detect/vigil/sigma"
@@ -16,6 +18,7 @@ import (
 type ruleSet struct {
 	coll     *sigma.Collection
 	eng      *engine.Engine
+	corr     *correlate.Set
 	errs     []error // parse and compile errors
 	warnings []error
 	failed   int
@@ -25,10 +28,17 @@ type loadOptions struct {
 	paths        []string
 	mappings     []string
 	placeholders string
+	// builtin adds the built-in advisory rules (package advisory).
+	builtin bool
 }
 
 func loadRules(o loadOptions) (*ruleSet, error) {
 	coll, perrs := sigma.LoadPaths(o.paths...)
+	if o.builtin {
+		bc, berrs := advisory.Rules()
+		coll.Add(bc)
+		perrs = append(perrs, berrs...)
+	}
 	rs := &ruleSet{coll: coll, failed: coll.Failed}
 	for _, e := range perrs {
 		rs.errs = append(rs.errs, e)
@@ -49,6 +59,10 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	rs.errs = append(rs.errs, cerrs...)
 	rs.failed += len(cerrs)
 	rs.warnings = append(rs.warnings, eng.Warnings()...)
+	set, corrErrs := correlate.Compile(coll.Correlations, coll.Rules)
+	rs.corr = set
+	rs.errs = append(rs.errs, corrErrs...)
+	rs.failed += len(corrErrs)
 	return rs, nil
 }
 
@@ -81,7 +95,7 @@ func readPlaceholders(path string) (map[string][]string, error) {
 
 func (rs *ruleSet) summary() string {
 	return fmt.Sprintf("%d rules loaded, %d failed, %d correlations, %d filters, %d warnings (from %d files)",
-		len(rs.eng.Rules()), rs.failed, len(rs.coll.Correlations), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
+		len(rs.eng.Rules()), rs.failed, rs.corr.Len(), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
 }
 
 func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {

@@ -482,7 +482,7 @@ func (p *Processor) emit(c *Correlation, g *group, items []*item, value float64)
 			a.Host = it.host
 		}
 	}
-	a.Context = map[string]any{"rules_matched": len(items)}
+	a.Context = map[string]any{"matches": len(items)}
 	switch s.Type {
 	case "event_count":
 		a.Context["count"] = value

@@ -47,6 +47,11 @@ type Options struct {
 	// Enrich, when set, completes each correlation alert before it is
 	// written (the built-in advisories add their context).
 	Enrich func(*correlate.Correlation, *alert.Alert)
+	// Context, when set, marks rules whose matches are context, not
+	// alerts: each is handed to Observe (from the matching goroutines,
+	// concurrently) instead of being alerted.
+	Context func(*engine.Rule) bool
+	Observe func(*engine.Rule, *event.Event)
 }
 
 // Stats are the counts of a hunt.
@@ -112,12 +117,14 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 
+	ctxRules := contextRules(eng, opts)
 	var wg sync.WaitGroup
 	for range opts.Workers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			w := newWorker(eng, opts)
+			w.context = ctxRules
 			for b := range work {
 				w.run(b)
 				close(b.done)
@@ -263,6 +270,7 @@ type worker struct {
 	ev      *event.Event
 	m       *engine.Matcher
 	matches []*engine.Rule
+	context []bool // by rule index: context rules
 }
 
 func newWorker(eng *engine.Engine, opts Options) *worker {
@@ -299,6 +307,10 @@ func (w *worker) run(b *batch) {
 			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
 		}
 		for _, r := range w.matches {
+			if w.context != nil && w.context[r.Index] {
+				w.opts.Observe(r, e)
+				continue
+			}
 			a := NewAlert(r, e)
 			if set := w.opts.Correlations; set.Feeds(r.Sigma) {
 				b.corr = append(b.corr, corrMatch{r.Sigma, a})

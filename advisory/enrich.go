@@ -1,0 +1,260 @@
+package advisory
+
+import (
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/correlate"
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// IsContextRule reports whether a rule only gathers context (custom
+// attribute "vigil-role: context"): its matches are recorded with
+// ProcessOf for the ancestry of alerts, not alerted.
+func IsContextRule(r *sigma.Rule) bool {
+	v, _ := r.Custom["vigil-role"].(string)
+	return v == "context"
+}
+
+// Process is what a process start tells of a process.
+type Process struct {
+	Time        time.Time `json:"time"`
+	Host        string    `json:"host,omitempty"`
+	GUID        string    `json:"process_guid,omitempty"`
+	PID         string    `json:"process_id,omitempty"`
+	ParentGUID  string    `json:"-"`
+	ParentPID   string    `json:"-"`
+	Image       string    `json:"image"`
+	CommandLine string    `json:"command_line,omitempty"`
+	User        string    `json:"user,omitempty"`
+}
+
+func get(e *event.Event, names ...string) string {
+	for _, n := range names {
+		if v, ok := e.Get(n); ok && v != "" {
+			return strings.Clone(v)
+		}
+	}
+	return ""
+}
+
+// ProcessOf reads a process start event (Sysmon 1, Security 4688, ECS).
+func ProcessOf(e *event.Event) Process {
+	p := Process{Time: e.Time, Host: strings.Clone(e.Host())}
+	p.GUID = get(e, "ProcessGuid", "process.entity_id")
+	p.ParentGUID = get(e, "ParentProcessGuid", "process.parent.entity_id")
+	p.Image = get(e, "Image", "NewProcessName", "process.executable")
+	p.CommandLine = get(e, "CommandLine", "process.command_line")
+	p.User = get(e, "User", "SubjectUserName", "user.name")
+	if v := get(e, "NewProcessId"); v != "" { // Security 4688: ProcessId is the creator
+		p.PID, p.ParentPID = normPID(v), normPID(get(e, "ProcessId"))
+	} else {
+		p.PID = normPID(get(e, "ProcessId", "process.pid"))
+		p.ParentPID = normPID(get(e, "ParentProcessId", "process.parent.pid"))
+	}
+	return p
+}
+
+func normPID(v string) string {
+	v = strings.TrimSpace(v)
+	if len(v) > 2 && (v[:2] == "0x" || v[:2] == "0X") {
+		var n uint64
+		for _, c := range strings.ToLower(v[2:]) {
+			switch {
+			case c >= '0' && c <= '9':
+				n = n*16 + uint64(c-'0')
+			case c >= 'a' && c <= 'f':
+				n = n*16 + uint64(c-'a'+10)
+			default:
+				return v
+			}
+		}
+		return uitoa(n)
+	}
+	return v
+}
+
+func uitoa(n uint64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b [20]byte
+	i := len(b)
+	for n > 0 {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return string(b[i:])
+}
+
+// Enricher adds advisory context to alerts: the advisory id, the process,
+// its parent, the destinations and, from the process starts it was given,
+// the ancestry. Record and Enrich may be called from one goroutine at a
+// time each; Enricher locks.
+type Enricher struct {
+	mu     sync.Mutex
+	byGUID map[string]*Process
+	byPID  map[string][]*Process // host|pid -> starts in time order
+}
+
+// NewEnricher returns an enricher with no process starts recorded.
+func NewEnricher() *Enricher {
+	return &Enricher{byGUID: map[string]*Process{}, byPID: map[string][]*Process{}}
+}
+
+// MaxRecorded bounds the process starts an Enricher keeps.
+const MaxRecorded = 1 << 20
+
+// Record remembers a process start.
+func (en *Enricher) Record(p Process) {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	if len(en.byGUID)+len(en.byPID) >= MaxRecorded {
+		return
+	}
+	pp := &p
+	if p.GUID != "" {
+		en.byGUID[strings.ToLower(p.GUID)] = pp
+		return
+	}
+	if p.PID != "" {
+		k := strings.ToLower(p.Host) + "|" + p.PID
+		l := en.byPID[k]
+		i := sort.Search(len(l), func(i int) bool { return l[i].Time.After(p.Time) })
+		en.byPID[k] = append(l[:i], append([]*Process{pp}, l[i:]...)...)
+	}
+}
+
+// parent finds the recorded start of a process's parent, started before t.
+func (en *Enricher) parent(p *Process, t time.Time) *Process {
+	if p.ParentGUID != "" {
+		if q := en.byGUID[strings.ToLower(p.ParentGUID)]; q != nil && !q.Time.After(t) {
+			return q
+		}
+		return nil
+	}
+	if p.ParentPID == "" {
+		return nil
+	}
+	starts := en.byPID[strings.ToLower(p.Host)+"|"+p.ParentPID]
+	// the latest start of that pid before t: pids are reused
+	i := sort.Search(len(starts), func(i int) bool { return starts[i].Time.After(t) })
+	if i == 0 {
+		return nil
+	}
+	return starts[i-1]
+}
+
+// Enrich completes a correlation alert of an advisory rule; it leaves
+// other alerts alone.
+func (en *Enricher) Enrich(_ *correlate.Correlation, a *alert.Alert) {
+	adv := ForRule(a.Rule.ID)
+	if adv == nil {
+		return
+	}
+	a.Advisory = adv.ID
+	if a.Context == nil {
+		a.Context = map[string]any{}
+	}
+	a.Context["advisory"] = adv.Title
+	var start *alert.Event
+	var dests []map[string]any
+	for i := range a.Events {
+		f := a.Events[i].Fields
+		if start == nil && (has(f, "CommandLine") || has(f, "ParentImage") || has(f, "NewProcessName")) {
+			start = &a.Events[i]
+		}
+		if ip := str(f, "DestinationIp", "DestAddress", "destination.ip"); ip != "" {
+			d := map[string]any{"ip": ip}
+			if v := str(f, "DestinationPort", "DestPort", "destination.port"); v != "" {
+				d["port"] = v
+			}
+			if v := str(f, "DestinationHostname", "destination.domain"); v != "" {
+				d["hostname"] = v
+			}
+			if v := str(f, "Protocol", "network.transport"); v != "" {
+				d["protocol"] = v
+			}
+			dests = append(dests, d)
+		}
+	}
+	if len(dests) > 0 {
+		a.Context["destination"] = dests[0]
+		if len(dests) > 1 {
+			a.Context["destinations"] = dests
+		}
+	}
+	if start == nil {
+		return
+	}
+	f := start.Fields
+	for k, names := range map[string][]string{
+		"image":               {"Image", "NewProcessName", "process.executable"},
+		"command_line":        {"CommandLine", "process.command_line"},
+		"process_guid":        {"ProcessGuid", "process.entity_id"},
+		"user":                {"User", "SubjectUserName", "user.name"},
+		"parent_image":        {"ParentImage", "ParentProcessName", "process.parent.executable"},
+		"parent_command_line": {"ParentCommandLine", "process.parent.command_line"},
+	} {
+		if v := str(f, names...); v != "" {
+			a.Context[k] = v
+		}
+	}
+	// Ancestry: the recorded starts above the process, nearest first.
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	var t time.Time
+	if start.Timestamp != nil {
+		t = *start.Timestamp
+	}
+	cur := &Process{Time: t, Host: a.Host,
+		ParentGUID: str(f, "ParentProcessGuid", "process.parent.entity_id"),
+		ParentPID:  normPID(str(f, "ParentProcessId", "process.parent.pid"))}
+	if v := str(f, "NewProcessId"); v != "" {
+		cur.ParentPID = normPID(str(f, "ProcessId"))
+	}
+	var chain []Process
+	for range 16 {
+		q := en.parent(cur, t)
+		if q == nil {
+			break
+		}
+		chain = append(chain, *q)
+		cur, t = q, q.Time
+	}
+	if len(chain) > 0 {
+		a.Context["ancestry"] = chain
+	}
+}
+
+func has(f map[string]any, name string) bool {
+	_, ok := f[name]
+	return ok
+}
+
+func str(f map[string]any, names ...string) string {
+	for _, n := range names {
+		v, ok := f[n]
+		if !ok || v == nil {
+			continue
+		}
+		var s string
+		switch v := v.(type) {
+		case string:
+			s = v
+		case float64:
+			s = fmtFloat(v)
+		default:
+			s = toString(v)
+		}
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
