@@ -136,7 +136,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 	problems := map[string]int{}
 	var firstProblems []string
 	opts := hunt.Options{
-		Workers: f.workers, From: from, To: to, Stdin: env.Stdin,
+		Workers: f.workers, From: from, To: to, Stdin: env.Stdin, Normalizer: rs.norm,
 		Logger:       logger(env, f.quiet),
 		Correlations: rs.corr, MaxGroups: f.maxGroups,
 		Problem: func(p *source.Problem) {

@@ -18,6 +18,7 @@ import (
 type ruleSet struct {
 	coll     *sigma.Collection
 	eng      *engine.Engine
+	norm     *mapping.Normalizer
 	corr     *correlate.Set
 	errs     []error // parse and compile errors
 	warnings []error
@@ -54,8 +55,12 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	if err != nil {
 		return nil, &exitError{ExitUsage, err}
 	}
-	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Placeholders: ph, Filters: coll.Filters})
+	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Placeholders: ph, Filters: coll.Filters, Fields: tbl.Fields().Names()})
 	rs.eng = eng
+	rs.norm, err = mapping.NewNormalizer(tbl.Fields(), tbl, eng.Schema())
+	if err != nil {
+		return nil, &exitError{ExitUsage, err}
+	}
 	rs.errs = append(rs.errs, cerrs...)
 	rs.failed += len(cerrs)
 	rs.warnings = append(rs.warnings, eng.Warnings()...)

@@ -25,6 +25,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Filters are applied to the rules they name.
 	Filters []*sigma.Filter
+	// Fields are field names that get a schema slot besides those rules
+	// use (for example, those a mapping.Normalizer reads and writes).
+	Fields []string
 }
 
 // Rule is a compiled detection rule.
@@ -97,7 +100,7 @@ func Compile(rules []*sigma.Rule, opts Options) (*Engine, []error) {
 	if opts.Mapping == nil {
 		opts.Mapping = mapping.Default()
 	}
-	c := &compiler{opts: opts, schema: event.NewSchema(nil)}
+	c := &compiler{opts: opts, schema: event.NewSchema(opts.Fields)}
 	chSlot := c.slot("Channel")
 	eidSlot := c.slot("EventID")
 	filters := indexFilters(opts.Filters)

@@ -289,3 +289,17 @@ type jsonLiteral string
 
 // MarshalJSON writes the literal unchanged.
 func (j jsonLiteral) MarshalJSON() ([]byte, error) { return []byte(j), nil }
+
+// Set replaces the first value of a slot, and its name (or adds the field
+// when the slot has none).
+func (e *Event) Set(slot int, name, value string, kind Kind) {
+	i := e.First(slot)
+	if i < 0 {
+		e.AddSlot(slot, name, value, kind)
+		return
+	}
+	e.Fields[i].Name, e.Fields[i].Str, e.Fields[i].Kind = name, value, kind
+	if i < len(e.lowOK) {
+		e.lowOK[i] = false
+	}
+}

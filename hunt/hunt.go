@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/mapping"
 	"github.com/vigil-detect/vigil/source"
 	"github.com/vigil-detect/vigil/source/jsonl"
 )
@@ -38,6 +39,9 @@ type Options struct {
 	From, To time.Time
 	// Stdin is read for the input "-".
 	Stdin io.Reader
+	// Normalizer, when set, adds Sigma-named fields to each event before
+	// it is matched (Security 4688/5156 and ECS field mappings).
+	Normalizer *mapping.Normalizer
 	// Correlations, when not empty, are run over the matches of the rules
 	// they reference once every input is read (see docs/correlation.md);
 	// their alerts follow the detection alerts, in event-time order.
@@ -288,6 +292,9 @@ func (w *worker) run(b *batch) {
 		}
 		e := w.ev
 		e.Source = event.Source{Path: b.path, Line: b.lines[k]}
+		if w.opts.Normalizer != nil {
+			w.opts.Normalizer.Apply(e)
+		}
 		if !w.opts.From.IsZero() && e.Time.Before(w.opts.From) || !w.opts.To.IsZero() && e.Time.After(w.opts.To) {
 			b.skipped++
 			continue

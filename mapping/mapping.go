@@ -36,7 +36,11 @@ type LogSource struct {
 // built.
 type Table struct {
 	entries []LogSource
+	fields  *Fields
 }
+
+// Fields returns the table's field mappings.
+func (t *Table) Fields() *Fields { return t.fields }
 
 type file struct {
 	LogSources []struct {
@@ -56,12 +60,15 @@ func Default() *Table {
 	if err != nil {
 		panic(fmt.Sprintf("built-in mapping is invalid: %v", err))
 	}
+	t.fields = DefaultFields()
 	return t
 }
 
 // Load returns the built-in table with the entries of the given files
 // added; an entry for the same category, product and service as an earlier
-// one replaces it.
+// one replaces it. A file may hold log sources (logsources:), event field
+// mappings (events:) and ECS field mappings (ecs:), in the format of the
+// built-in logsources.yaml and fields.yaml.
 func Load(paths ...string) (*Table, error) {
 	t := Default()
 	for _, p := range paths {
@@ -84,7 +91,11 @@ func Parse(name string, data []byte) (*Table, error) {
 	if err := yaml.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
-	t := &Table{}
+	fields, err := parseFields(name, data)
+	if err != nil {
+		return nil, err
+	}
+	t := &Table{fields: fields}
 	for i, e := range f.LogSources {
 		ls := LogSource{Category: e.Category, Product: e.Product, Service: e.Service}
 		if ls.Category == "" && ls.Service == "" {
@@ -110,7 +121,7 @@ func Parse(name string, data []byte) (*Table, error) {
 
 // With returns a table holding t's entries overridden and extended by u's.
 func (t *Table) With(u *Table) *Table {
-	out := &Table{entries: append([]LogSource(nil), t.entries...)}
+	out := &Table{entries: append([]LogSource(nil), t.entries...), fields: t.fields.with(u.fields)}
 	for _, e := range u.entries {
 		replaced := false
 		for i, o := range out.entries {
