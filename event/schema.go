@@ -1,9 +1,12 @@
 package event
 
+import "unicode/utf8"
+
 // Schema assigns slots to the field names that rules refer to, so that
 // matching reads a field by index instead of by name. Field names are
-// matched case-insensitively. A Schema is immutable once built and safe
-// for concurrent use.
+// matched case-insensitively and without spaces: the Sigma specification
+// writes the Windows field "Threat Name" as ThreatName. A Schema is
+// immutable once built and safe for concurrent use.
 type Schema struct {
 	names []string
 	exact map[string]int
@@ -45,7 +48,7 @@ func (s *Schema) Intern(name string) int {
 	if i, ok := s.exact[name]; ok {
 		return i
 	}
-	l := ToLower(name)
+	l := string(appendFold(nil, name))
 	if i, ok := s.fold[l]; ok {
 		s.exact[name] = i
 		return i
@@ -68,17 +71,36 @@ func (s *Schema) Slot(name string) int {
 	if i, ok := s.exact[name]; ok {
 		return i
 	}
-	if len(name) <= 64 {
-		var buf [64]byte
-		if i, ok := s.fold[string(AppendLower(buf[:0], name))]; ok {
-			return i
-		}
-		return -1
-	}
-	if i, ok := s.fold[ToLower(name)]; ok {
+	var buf [64]byte
+	if i, ok := s.fold[string(appendFold(buf[:0], name))]; ok {
 		return i
 	}
 	return -1
+}
+
+// appendFold appends the key names are compared by: lower case, without
+// spaces.
+func appendFold(dst []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= utf8.RuneSelf {
+			l := AppendLower(nil, name[i:])
+			for _, c := range l {
+				if c != ' ' {
+					dst = append(dst, c)
+				}
+			}
+			return dst
+		}
+		if c == ' ' {
+			continue
+		}
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		dst = append(dst, c)
+	}
+	return dst
 }
 
 // SlotBytes is Slot for a name held in a byte slice; it does not allocate.
@@ -90,6 +112,12 @@ func (s *Schema) SlotBytes(name []byte) int {
 		var buf [64]byte
 		lb := buf[:0]
 		for _, c := range name {
+			if c >= utf8.RuneSelf {
+				return s.Slot(string(name))
+			}
+			if c == ' ' {
+				continue
+			}
 			if c >= 'A' && c <= 'Z' {
 				c += 'a' - 'A'
 			}
@@ -98,6 +126,7 @@ func (s *Schema) SlotBytes(name []byte) int {
 		if i, ok := s.fold[string(lb)]; ok {
 			return i
 		}
+		return -1
 	}
-	return -1
+	return s.Slot(string(name))
 }

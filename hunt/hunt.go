@@ -90,6 +90,7 @@ type batch struct {
 	first    time.Time
 	last     time.Time
 	done     chan struct{}
+	recs     []evtxRecord // EVTX records, instead of lines
 }
 
 var batchPool = sync.Pool{New: func() any { return &batch{} }}
@@ -101,6 +102,7 @@ func getBatch(path string) *batch {
 	b.alerts, b.corr, b.problems = nil, nil, nil
 	b.events, b.skipped = 0, 0
 	b.first, b.last = time.Time{}, time.Time{}
+	b.recs = nil
 	b.done = make(chan struct{})
 	return b
 }
@@ -223,6 +225,9 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if isEVTX(r.(*bufio.Reader)) {
+		return produceEVTX(ctx, path, r, opts, work, order)
+	}
 	var pending []*source.Problem
 	jr := jsonl.NewReader(r, path, func(p *source.Problem) { pending = append(pending, p) })
 	b := getBatch(path)
@@ -282,6 +287,10 @@ func newWorker(eng *engine.Engine, opts Options) *worker {
 }
 
 func (w *worker) run(b *batch) {
+	if b.recs != nil {
+		w.runRecords(b)
+		return
+	}
 	start := 0
 	for k, end := range b.ends {
 		line := b.buf[start:end]
@@ -290,14 +299,20 @@ func (w *worker) run(b *batch) {
 			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
 			continue
 		}
-		e := w.ev
-		e.Source = event.Source{Path: b.path, Line: b.lines[k]}
+		w.ev.Source = event.Source{Path: b.path, Line: b.lines[k]}
+		w.process(b, w.ev)
+	}
+}
+
+// process normalizes, filters by time and matches one decoded event.
+func (w *worker) process(b *batch, e *event.Event) {
+	{
 		if w.opts.Normalizer != nil {
 			w.opts.Normalizer.Apply(e)
 		}
 		if !w.opts.From.IsZero() && e.Time.Before(w.opts.From) || !w.opts.To.IsZero() && e.Time.After(w.opts.To) {
 			b.skipped++
-			continue
+			return
 		}
 		b.events++
 		if !e.Time.IsZero() {
@@ -311,7 +326,7 @@ func (w *worker) run(b *batch) {
 		var err error
 		w.matches, err = w.m.Match(e, w.matches[:0])
 		if err != nil {
-			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
+			b.problems = append(b.problems, &source.Problem{Path: e.Source.Path, Line: e.Source.Line, Msg: err.Error(), Err: err})
 		}
 		for _, r := range w.matches {
 			if w.context != nil && w.context[r.Index] {
