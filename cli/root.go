@@ -76,7 +76,7 @@ correlation) over EVTX files and JSON exports, fast.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env))
+	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env))
 	return root
 }
 
