@@ -128,9 +128,33 @@ func yamlError(name string, err error) *Error {
 	msg := err.Error()
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		if yamlParserError(m[2]) {
+			// yaml.v3 reports the 0-based line of parser (as opposed
+			// to scanner) errors: "[a, b" unclosed on line 6 says
+			// "line 5".
+			line++
+		}
 		return &Error{Pos: Pos{File: name, Line: line, Col: 1}, Msg: "invalid YAML: " + m[2], Err: err}
 	}
 	return &Error{Pos: Pos{File: name}, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: "), Err: err}
+}
+
+// yamlParserError reports whether a yaml.v3 message comes from its parser,
+// whose line numbers are 0-based, rather than from its scanner.
+func yamlParserError(msg string) bool {
+	for _, p := range []string{
+		"did not find expected key",
+		"did not find expected node content",
+		"did not find expected '-' indicator",
+		"did not find expected ',' or ']'",
+		"did not find expected ',' or '}'",
+		"did not find expected <document start>",
+	} {
+		if strings.HasPrefix(msg, p) {
+			return true
+		}
+	}
+	return false
 }
 
 func kindName(n *yaml.Node) string {
@@ -169,12 +193,15 @@ func merge(base, overlay *yaml.Node) *yaml.Node {
 		return overlay
 	}
 	c := *base
+	// The merged map is the overlay's document: locate it there.
+	c.Line, c.Column = overlay.Line, overlay.Column
 	c.Content = append([]*yaml.Node(nil), base.Content...)
 	for i := 0; i+1 < len(overlay.Content); i += 2 {
 		k, v := overlay.Content[i], overlay.Content[i+1]
 		found := false
 		for j := 0; j+1 < len(c.Content); j += 2 {
 			if c.Content[j].Value == k.Value {
+				c.Content[j] = k // locate the entry where it is overridden
 				c.Content[j+1] = merge(c.Content[j+1], v)
 				found = true
 				break
@@ -553,6 +580,15 @@ func suggest(name string, d *Detection) string {
 			return fmt.Sprintf(" (did you mean %q?)", s.Name)
 		}
 	}
+	best, bestD := "", min(3, len(name)/2+1)
+	for _, s := range d.Searches {
+		if dist := editDistance(strings.ToLower(name), strings.ToLower(s.Name)); dist < bestD {
+			best, bestD = s.Name, dist
+		}
+	}
+	if best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
 	return ""
 }
 
@@ -907,6 +943,8 @@ var aggRe = regexp.MustCompile(`^\s*(\w+)\s*\(\s*([\w.\-]*)\s*\)\s*(?:by\s+([\w.
 
 // parseAggregation parses the part of a Sigma v1 condition after the pipe.
 func (p *parser) parseAggregation(cn *yaml.Node, text string, off int, d *Detection) (*Aggregation, bool) {
+	// Point at the aggregation itself, not at the blanks after the pipe.
+	off += len(text) - len(strings.TrimLeft(text, " \t"))
 	pos := p.offsetPos(cn, off)
 	if strings.HasPrefix(strings.TrimSpace(text), "near") {
 		p.errs = append(p.errs, &Error{Pos: pos, Doc: p.doc, Msg: "the Sigma v1 \"near\" aggregation is not supported: express it as a temporal correlation rule"})

@@ -150,6 +150,7 @@ const (
 	tLParen
 	tRParen
 	tPipe
+	tBad // a character that cannot start a token
 )
 
 type token struct {
@@ -168,6 +169,8 @@ func (t token) String() string {
 		return `")"`
 	case tPipe:
 		return `"|"`
+	case tBad:
+		return fmt.Sprintf("character %q", rune(t.text[0]))
 	}
 	return fmt.Sprintf("%q", t.text)
 }
@@ -221,7 +224,10 @@ func lex(src string) ([]token, error) {
 			toks = append(toks, token{k, w, i})
 			i = j
 		default:
-			return nil, &Error{i, fmt.Sprintf("unexpected character %q", rune(c))}
+			// Reported when the parser reaches it, so that the first
+			// error is the leftmost one.
+			toks = append(toks, token{tBad, src[i : i+1], i})
+			i++
 		}
 	}
 	toks = append(toks, token{tEOF, "", len(src)})
