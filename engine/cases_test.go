@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -89,6 +90,8 @@ func runMatchCase(t *testing.T, dir string) {
 	defer evf.Close()
 	var dec jsonl.Decoder
 	ev := event.New(eng.Schema())
+	unfiltered := eng.NewMatcher()
+	unfiltered.Unfiltered = true
 	sc := bufio.NewScanner(evf)
 	sc.Buffer(nil, 1<<20)
 	n, line := 0, 0
@@ -107,10 +110,12 @@ func runMatchCase(t *testing.T, dir string) {
 		if err != nil {
 			t.Errorf("events.jsonl:%d: %v", line, err)
 		}
-		ids := make([]string, len(matched))
-		for i, r := range matched {
-			ids[i] = r.ID()
+		// The literal pre-filter may only skip rules that cannot match.
+		full, _ := unfiltered.Match(ev, nil)
+		if !slices.Equal(matched, full) {
+			t.Errorf("events.jsonl:%d: with the pre-filter %v, without %v", line, ruleIDs(matched), ruleIDs(full))
 		}
+		ids := ruleIDs(matched)
 		if len(ids) == 0 {
 			ids = []string{"-"}
 		}
@@ -120,6 +125,14 @@ func runMatchCase(t *testing.T, dir string) {
 		t.Fatal(err)
 	}
 	checkMatchGolden(t, filepath.Join(dir, "want.txt"), out.Bytes())
+}
+
+func ruleIDs(rs []*engine.Rule) []string {
+	ids := make([]string, len(rs))
+	for i, r := range rs {
+		ids[i] = r.ID()
+	}
+	return ids
 }
 
 func checkMatchGolden(t *testing.T, path string, got []byte) {

@@ -107,10 +107,11 @@ func (ic *itemCompiler) checkChain() error {
 		{"time part", []string{"minute", "hour", "day", "week", "month", "year"}},
 	}
 	for _, g := range exclusive {
+		// In the order written, so that the error points at the second.
 		var seen []string
-		for _, m := range g.mods {
-			if ic.has(m) {
-				seen = append(seen, m)
+		for _, m := range ic.item.Modifiers {
+			if slices.Contains(g.mods, m.Name) {
+				seen = append(seen, m.Name)
 			}
 		}
 		// Comparisons are also match types; only report each pair once.
