@@ -90,6 +90,12 @@ func (p *parser) warnf(off int, format string, args ...any) {
 }
 
 func allZero(b []byte) bool {
+	for len(b) >= 32 {
+		if le64(b)|le64(b[8:])|le64(b[16:])|le64(b[24:]) != 0 {
+			return false
+		}
+		b = b[32:]
+	}
 	for _, c := range b {
 		if c != 0 {
 			return false

@@ -125,8 +125,29 @@ type Reader struct {
 	order   chan chan *chunkResult
 	done    chan struct{}
 	wg      sync.WaitGroup
-	results sync.Pool
 	started bool
+}
+
+// Parsers (64 KiB buffer, caches) and chunk results are recycled across
+// Readers, so that opening many small files stays cheap.
+var (
+	parserPool sync.Pool
+	resultPool sync.Pool
+)
+
+func getParser(name string) *parser {
+	if v := parserPool.Get(); v != nil {
+		p := v.(*parser)
+		p.file = name
+		return p
+	}
+	return newParser(name)
+}
+
+func putParser(p *parser) {
+	p.res = nil
+	p.buf = nil
+	parserPool.Put(p)
 }
 
 // Open opens the EVTX file at path. The file is read chunk by chunk, so
@@ -193,6 +214,11 @@ func NewReader(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
 		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: fmt.Sprintf("file header CRC mismatch (stored %#08x, computed %#08x)", want, got)})
 	}
 	rd.nchunks = int((size - fileHeaderSize + chunkSize - 1) / chunkSize)
+	if rd.opt.Workers > rd.nchunks {
+		// No point in more workers than chunks; a one-chunk file is parsed
+		// in the caller's goroutine.
+		rd.opt.Workers = max(rd.nchunks, 1)
+	}
 	return rd, nil
 }
 
@@ -226,7 +252,7 @@ func (r *Reader) Next() (*Record, error) {
 			return nil, io.EOF
 		}
 		if r.cur != nil {
-			r.results.Put(r.cur)
+			resultPool.Put(r.cur)
 			r.cur = nil
 		}
 		res := r.fetch()
@@ -251,6 +277,10 @@ func (r *Reader) Close() error {
 		return nil
 	}
 	r.closed = true
+	if r.p != nil {
+		putParser(r.p)
+		r.p = nil
+	}
 	if r.started {
 		close(r.done)
 		// Drain so that the dispatcher can exit, then wait for workers.
@@ -265,7 +295,7 @@ func (r *Reader) Close() error {
 }
 
 func (r *Reader) getResult() *chunkResult {
-	if v := r.results.Get(); v != nil {
+	if v := resultPool.Get(); v != nil {
 		return v.(*chunkResult)
 	}
 	return &chunkResult{}
@@ -275,10 +305,14 @@ func (r *Reader) getResult() *chunkResult {
 func (r *Reader) fetch() *chunkResult {
 	if r.opt.Workers == 1 {
 		if r.next >= r.nchunks {
+			if r.p != nil {
+				putParser(r.p)
+				r.p = nil
+			}
 			return nil
 		}
 		if r.p == nil {
-			r.p = newParser(r.name)
+			r.p = getParser(r.name)
 		}
 		res := r.getResult()
 		r.p.parseChunk(r.ra, r.size, r.next, res)
@@ -328,7 +362,8 @@ func (r *Reader) start() {
 	for range w {
 		go func() {
 			defer r.wg.Done()
-			p := newParser(r.name)
+			p := getParser(r.name)
+			defer putParser(p)
 			for j := range jobs {
 				res := r.getResult()
 				p.parseChunk(r.ra, r.size, j.index, res)
