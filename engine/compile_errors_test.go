@@ -36,6 +36,7 @@ func TestCompileErrors(t *testing.T) {
 		{`X|base64|windash: a`, "6:18", `modifier "windash" must come before the encodings`},
 		{`X|utf16le|wide: a`, "6:19", `modifiers "utf16le" and "wide" cannot be combined`},
 		{`X|exists|neq: true`, "6:11", `modifier "exists" stands alone`},
+		{`X|windash|base64: '-a-b-c-d-e'`, "6:19", `windash gives more than 625 dash combinations`},
 	}
 	for _, tt := range tests {
 		src := "title: t\nid: t\nlogsource: {product: windows}\ndetection:\n    sel:\n        " + tt.item + "\n    condition: sel\n"
@@ -52,6 +53,32 @@ func TestCompileErrors(t *testing.T) {
 		want := "r.yml:" + tt.pos + ": "
 		if got := cerrs[0].Error(); !strings.HasPrefix(got, want) || !strings.Contains(got, tt.msg) {
 			t.Errorf("%s:\n got: %s\nwant: %s...%s", tt.item, got, want, tt.msg)
+		}
+	}
+}
+
+// TestSchemaKeywords checks that the schema tells readers to keep every
+// field exactly when some rule has a keyword search.
+func TestSchemaKeywords(t *testing.T) {
+	for _, tt := range []struct {
+		detection string
+		want      bool
+	}{
+		{"    sel:\n        Image: x\n    condition: sel\n", false},
+		{"    kw:\n        - mimikatz\n    condition: kw\n", true},
+		{"    kw:\n        '|all': [a, b]\n    condition: kw\n", true},
+	} {
+		src := "title: t\nlogsource: {product: windows}\ndetection:\n" + tt.detection
+		f, errs := sigma.Parse("r.yml", []byte(src))
+		if len(errs) > 0 {
+			t.Fatal(errs)
+		}
+		eng, cerrs := engine.Compile(f.Rules, engine.Options{})
+		if len(cerrs) > 0 {
+			t.Fatal(cerrs)
+		}
+		if got := eng.Schema().Keywords; got != tt.want {
+			t.Errorf("%q: Schema().Keywords = %v, want %v", tt.detection, got, tt.want)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"strings"
 	"unicode/utf8"
 
@@ -152,6 +153,41 @@ func (s sigmaString) windash() sigmaString {
 	}
 	return out
 }
+
+// maxDashVariants bounds the strings expandDashes makes from one value.
+const maxDashVariants = 625
+
+// expandDashes replaces each string holding dash classes (from windash) by
+// one string per combination of dashes, for the encodings, which need
+// plain text.
+func expandDashes(ss []sigmaString) ([]sigmaString, error) {
+	var out []sigmaString
+	for _, s := range ss {
+		variants := []sigmaString{nil}
+		for _, t := range s {
+			if t.kind != tokDash {
+				for i := range variants {
+					variants[i] = append(variants[i], t)
+				}
+				continue
+			}
+			if len(variants)*len(dashRunes) > maxDashVariants {
+				return nil, fmt.Errorf("windash gives more than %d dash combinations to encode; use fewer dashes", maxDashVariants)
+			}
+			next := make([]sigmaString, 0, len(variants)*len(dashRunes))
+			for _, v := range variants {
+				for _, d := range dashRunes {
+					next = append(next, append(append(sigmaString(nil), v...), tok{kind: tokLit, lit: string(d)}))
+				}
+			}
+			variants = next
+		}
+		out = append(out, variants...)
+	}
+	return out, nil
+}
+
+var dashRunes = []rune(dashes)
 
 // anchor adds leading and/or trailing stars.
 func (s sigmaString) anchor(leadStar, trailStar bool) sigmaString {

@@ -39,6 +39,10 @@ var stringOnly = []string{"contains", "startswith", "endswith", "windash", "base
 
 // compileItem compiles "field|mods: values" into a matcher.
 func (c *compiler) compileItem(it *sigma.Item) (matcher, error) {
+	if it.Field == "" {
+		// A keyword searches every field: readers must keep them all.
+		c.schema.Keywords = true
+	}
 	ic := &itemCompiler{c: c, item: it, mods: map[string]sigma.Modifier{}}
 	for _, m := range it.Modifiers {
 		if _, dup := ic.mods[m.Name]; dup {
@@ -618,6 +622,15 @@ func (ic *itemCompiler) expandValue(v *sigma.Value) ([]sigmaString, error) {
 		cur = []sigmaString{parseSigmaString(text, wild)}
 	}
 	for _, m := range ic.item.Modifiers {
+		switch m.Name {
+		case "utf16le", "wide", "utf16be", "utf16", "base64", "base64offset":
+			// Encodings work on plain text: spell out the dash classes
+			// of windash into every combination of dashes.
+			var err error
+			if cur, err = expandDashes(cur); err != nil {
+				return nil, ic.errf(m.Pos, "%v", err)
+			}
+		}
 		switch m.Name {
 		case "windash":
 			for i := range cur {
