@@ -104,6 +104,15 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 	if err != nil {
 		return usageErr("--to: %v", err)
 	}
+	inputs := hunt.ExpandInputs(args)
+	if !f.quiet {
+		for _, p := range inputs.Skipped {
+			fmt.Fprintf(env.Stderr, "skipped: %v\n", p)
+		}
+	}
+	if len(inputs.Inputs) == 0 {
+		return &exitError{ExitFailure, fmt.Errorf("no input to read (%d arguments skipped)", len(inputs.Skipped))}
+	}
 	rs, err := loadRules(f.load)
 	if err != nil {
 		return err
@@ -163,7 +172,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
 		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
 	}
-	st, runErr := hunt.Run(cmd.Context(), rs.eng, args, w, opts)
+	st, runErr := hunt.Run(cmd.Context(), rs.eng, inputs.Paths(), w, opts)
 	if err := w.Close(); err != nil && runErr == nil {
 		runErr = err
 	}

@@ -1,0 +1,227 @@
+package hunt
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Input is one file to hunt over, found by ExpandInputs.
+type Input struct {
+	// Path is the file's path, or "-" for standard input.
+	Path string
+	// Size is the file's size in bytes (0 for standard input).
+	Size int64
+}
+
+// InputProblem is an argument or a file that ExpandInputs skipped.
+type InputProblem struct {
+	Path string
+	Err  error
+}
+
+func (p InputProblem) Error() string { return fmt.Sprintf("%s: %v", p.Path, p.Err) }
+
+// Expansion is the result of ExpandInputs.
+type Expansion struct {
+	Inputs []Input
+	// Skipped are the arguments and files that could not be read.
+	Skipped []InputProblem
+	// Ignored counts the files in folders that are not event logs.
+	Ignored int
+}
+
+// Paths returns the input paths, in order.
+func (x *Expansion) Paths() []string {
+	out := make([]string, len(x.Inputs))
+	for i, in := range x.Inputs {
+		out[i] = in.Path
+	}
+	return out
+}
+
+// TotalSize is the sum of the input sizes.
+func (x *Expansion) TotalSize() int64 {
+	var n int64
+	for _, in := range x.Inputs {
+		n += in.Size
+	}
+	return n
+}
+
+// logExtensions are the extensions of files a folder walk takes without
+// looking at their content.
+var logExtensions = []string{".evtx", ".json", ".jsonl", ".ndjson", ".gz"}
+
+// ExpandInputs turns command-line arguments into the files to read:
+//
+//   - "-" is standard input;
+//   - a file is taken as given, whatever its name;
+//   - a folder is walked recursively and a file in it is taken when its
+//     content is an event log: the EVTX signature, the gzip magic number,
+//     or JSON (the first non-blank byte is '{' or '['), whatever its
+//     extension; files with a log extension (.evtx .json .jsonl .ndjson
+//     .gz) that do not look like one are still taken, so that a damaged
+//     log is reported rather than silently ignored;
+//   - an argument that does not exist and contains *, ? or [ is expanded
+//     as a glob (for shells that do not expand them; "**" is not special).
+//
+// A file is listed once even when several arguments name it. Arguments
+// and files that cannot be read are returned in Skipped, in order; the
+// rest is still expanded.
+func ExpandInputs(args []string) *Expansion {
+	x := &Expansion{}
+	seen := map[string]bool{}
+	add := func(path string, size int64) {
+		key := path
+		if abs, err := filepath.Abs(path); err == nil {
+			key = abs
+		}
+		if seen[key] {
+			return
+		}
+		seen[key] = true
+		x.Inputs = append(x.Inputs, Input{Path: path, Size: size})
+	}
+	skip := func(path string, err error) {
+		x.Skipped = append(x.Skipped, InputProblem{Path: path, Err: err})
+	}
+	var visit func(path string, explicit bool)
+	visit = func(path string, explicit bool) {
+		st, err := os.Stat(path)
+		if err != nil {
+			skip(path, unwrapPathError(err))
+			return
+		}
+		if st.IsDir() {
+			walkDir(path, x, add, skip)
+			return
+		}
+		if !st.Mode().IsRegular() && !explicit {
+			return
+		}
+		f, err := os.Open(path)
+		if err != nil {
+			skip(path, unwrapPathError(err))
+			return
+		}
+		f.Close()
+		add(path, st.Size())
+	}
+	for _, arg := range args {
+		if arg == "-" {
+			if !seen["-"] {
+				seen["-"] = true
+				x.Inputs = append(x.Inputs, Input{Path: "-"})
+			}
+			continue
+		}
+		if _, err := os.Lstat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
+			matches, gerr := filepath.Glob(arg)
+			switch {
+			case gerr != nil:
+				skip(arg, gerr)
+			case len(matches) == 0:
+				skip(arg, fmt.Errorf("no file matches the pattern"))
+			}
+			for _, m := range matches {
+				visit(m, true)
+			}
+			continue
+		}
+		visit(arg, true)
+	}
+	return x
+}
+
+func walkDir(root string, x *Expansion, add func(string, int64), skip func(string, error)) {
+	var files []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			skip(p, unwrapPathError(err))
+			if d != nil && d.IsDir() && p != root {
+				return fs.SkipDir
+			}
+			return nil
+		}
+		if d.Type().IsRegular() {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		skip(root, unwrapPathError(err))
+	}
+	sort.Strings(files)
+	for _, p := range files {
+		st, err := os.Stat(p)
+		if err != nil {
+			skip(p, unwrapPathError(err))
+			continue
+		}
+		ok, err := sniffLog(p)
+		if err != nil {
+			skip(p, unwrapPathError(err))
+			continue
+		}
+		if !ok && !hasLogExtension(p) {
+			x.Ignored++
+			continue
+		}
+		add(p, st.Size())
+	}
+}
+
+func hasLogExtension(p string) bool {
+	ext := strings.ToLower(filepath.Ext(p))
+	for _, e := range logExtensions {
+		if ext == e {
+			return true
+		}
+	}
+	return false
+}
+
+// sniffLog reports whether a file's first bytes are those of an event log
+// vigil reads: EVTX, gzip, or JSON.
+func sniffLog(path string) (bool, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, err := io.ReadFull(f, head)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return false, err
+	}
+	return looksLikeLog(head[:n]), nil
+}
+
+func looksLikeLog(head []byte) bool {
+	switch {
+	case bytes.HasPrefix(head, evtxMagic):
+		return true
+	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		return true
+	}
+	head = bytes.TrimPrefix(head, []byte("\xef\xbb\xbf"))
+	head = bytes.TrimLeft(head, " \t\r\n")
+	return len(head) > 0 && (head[0] == '{' || head[0] == '[')
+}
+
+// unwrapPathError drops the path from an *fs.PathError, which the caller
+// reports itself.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if e, ok := err.(*fs.PathError); ok {
+		pe = e
+		return pe.Err
+	}
+	return err
+}
