@@ -87,6 +87,22 @@ func countRecords(tb testing.TB, path string, workers int) (int, []Warning) {
 	}
 }
 
+// headerRecordCount sums last-first+1 record identifiers over the chunks.
+func headerRecordCount(tb testing.TB, path string) int {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	n := 0
+	for off := fileHeaderSize; off+chunkHeaderSize <= len(data); off += chunkSize {
+		c := data[off:]
+		if string(c[:8]) == string(chunkSignature) {
+			n += int(le64(c[32:]) - le64(c[24:]) + 1)
+		}
+	}
+	return n
+}
+
 func TestCorpusRecordCounts(t *testing.T) {
 	dir := corpusDir(t)
 	refs := loadRefCounts(t)
@@ -110,7 +126,14 @@ func TestCorpusRecordCounts(t *testing.T) {
 				t.Errorf("%s: got %d records, evtxexport found %d", ref.path, got, a)
 			}
 		default:
-			t.Logf("%s: reference tools failed (%s, %s); we read %d records, %d warnings", ref.path, ref.evtxexport, ref.pythonEvtx, got, len(warns))
+			// Both reference tools fail (these files hold records without
+			// templates, apparently re-encoded by some tool): fall back to the
+			// record identifier ranges in the chunk headers.
+			want := headerRecordCount(t, filepath.Join(dir, ref.path))
+			t.Logf("%s: reference tools failed (%s, %s); we read %d records (chunk headers: %d), %d warnings", ref.path, ref.evtxexport, ref.pythonEvtx, got, want, len(warns))
+			if got != want || len(warns) != 0 {
+				t.Errorf("%s: got %d records and %d warnings, chunk headers announce %d", ref.path, got, len(warns), want)
+			}
 		}
 	}
 	t.Logf("checked %d files against agreeing reference counts", checked)
