@@ -557,9 +557,12 @@ func (p *parser) checkIdents(cn *yaml.Node, expr condition.Node, d *Detection) {
 			}
 		case *condition.Of:
 			if x.IsThem() {
-				if len(d.Searches) == 0 {
-					p.errs = append(p.errs, &Error{Pos: p.offsetPos(cn, x.Offset), Doc: p.doc, Msg: "condition uses \"them\" but the detection defines no search identifiers"})
+				for _, s := range d.Searches {
+					if !strings.HasPrefix(s.Name, "_") {
+						return
+					}
 				}
+				p.errs = append(p.errs, &Error{Pos: p.offsetPos(cn, x.Offset), Doc: p.doc, Msg: "condition uses \"them\" but the detection defines no search identifiers (those starting with _ are not part of them)"})
 				return
 			}
 			for _, s := range d.Searches {
