@@ -99,6 +99,7 @@ func FuzzReader(f *testing.F) {
 	for _, s := range loadSeeds(f) {
 		f.Add(s)
 	}
+	f.Add(syntheticFile(3))
 	recoverPanics = false
 	f.Fuzz(func(t *testing.T, data []byte) {
 		recs, _, err := readAllBytes(t, data, 1)
