@@ -133,8 +133,8 @@ func newAC(lits []string) *acMatcher {
 	return m
 }
 
-// scan calls hit with the id of every literal occurring in s.
-func (m *acMatcher) scan(s string, hit func(id int32)) {
+// scan appends to hits the id of every literal occurring in s.
+func (m *acMatcher) scan(s string, hits []int32) []int32 {
 	nc := int32(m.nclass)
 	trans, classes := m.trans, &m.classes
 	var st int32 // pre-multiplied current state
@@ -144,23 +144,23 @@ func (m *acMatcher) scan(s string, hit func(id int32)) {
 			st = ^st
 			q := st / nc
 			if o := m.out[q]; o >= 0 {
-				hit(o)
+				hits = append(hits, o)
 			}
 			for d := m.dict[q]; d >= 0; d = m.dict[d] {
-				hit(m.out[d])
+				hits = append(hits, m.out[d])
 			}
 		}
 	}
+	return hits
 }
 
 // scanField scans field i of an event: the raw value when the automaton
 // folds ASCII case and the value is ASCII, its lower-case form otherwise.
-func (m *acMatcher) scanField(e *event.Event, i int, hit func(id int32)) {
+func (m *acMatcher) scanField(e *event.Event, i int, hits []int32) []int32 {
 	if s := e.Fields[i].Str; m.fold && isASCII(s) {
-		m.scan(s, hit)
-		return
+		return m.scan(s, hits)
 	}
-	m.scan(e.Lower(i), hit)
+	return m.scan(e.Lower(i), hits)
 }
 
 func isASCII(s string) bool {

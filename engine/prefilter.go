@@ -272,6 +272,7 @@ type scratch struct {
 	ruleSeen []uint32 // rule index -> stamp when its requirement was met
 	litSeen  []uint32
 	rules    []int32
+	hits     []int32
 }
 
 func newScratch(nrules, nlits int) *scratch {
@@ -305,13 +306,18 @@ func (pf *prefilter) run(e *event.Event, b *bucket, sc *scratch) {
 	for _, k := range b.slots {
 		ss := &pf.slots[k]
 		for i := e.First(ss.slot); i >= 0; i = e.Next(i) {
-			ids := ss.ids
-			ss.ac.scanField(e, i, func(id int32) { mark(ids[id]) })
+			sc.hits = ss.ac.scanField(e, i, sc.hits[:0])
+			for _, id := range sc.hits {
+				mark(ss.ids[id])
+			}
 		}
 	}
 	if b.any && pf.any != nil {
 		for i := range e.Fields {
-			pf.any.scanField(e, i, func(id int32) { mark(pf.anyIDs[id]) })
+			sc.hits = pf.any.scanField(e, i, sc.hits[:0])
+			for _, id := range sc.hits {
+				mark(pf.anyIDs[id])
+			}
 		}
 	}
 }

@@ -26,11 +26,14 @@ const MaxDepth = 64
 // Decoder turns one JSON object into an event. A Decoder is not safe for
 // concurrent use; use one per goroutine.
 type Decoder struct {
+	buf     []byte // backing array: the record's copy, then the arena
 	arena   []byte
 	path    []byte // current key prefix
 	nameBuf []byte
 	ev      *event.Event
 	depth   int
+	keys    map[string]keyInfo
+	schema  *event.Schema
 }
 
 // ErrNotObject is returned for a line that is valid JSON but not an object.
@@ -54,12 +57,15 @@ func (d *Decoder) Decode(line []byte, e *event.Event) error {
 	// Copy the line into the arena so that values can point into it.
 	// Growing the arena to fit first keeps every string valid.
 	need := 2*len(line) + 64
-	if cap(d.arena) < need {
-		d.arena = make([]byte, 0, need)
+	if cap(d.buf) < need {
+		d.buf = make([]byte, 0, need)
 	}
-	d.arena = append(d.arena[:0], line...)
-	src := d.arena[:len(line):len(line)]
-	d.arena = d.arena[len(line):len(line)]
+	src := append(d.buf[:0], line...)
+	src = src[:len(line):len(line)]
+	d.arena = d.buf[len(line):len(line)]
+	if d.schema != e.Schema() {
+		d.schema, d.keys = e.Schema(), nil
+	}
 	d.ev = e
 	d.path = d.path[:0]
 	d.depth = 0
@@ -149,20 +155,48 @@ func (d *Decoder) object(b []byte, i int) (int, error) {
 // fieldName, to the event.
 func (d *Decoder) add(value string, kind event.Kind) {
 	e := d.ev
+	k, ok := d.keys[string(d.path)]
+	if !ok {
+		k = d.resolve()
+	}
+	if k.skip {
+		return
+	}
+	e.AddSlot(k.slot, k.name, value, kind)
+}
+
+// keyInfo caches what a key path resolves to, per decoder: its field name
+// and schema slot. Real logs use a few hundred distinct keys, so after the
+// first events each field costs one map lookup.
+type keyInfo struct {
+	name string
+	slot int
+	skip bool
+}
+
+// maxKeys bounds the key cache against inputs with unbounded key sets.
+const maxKeys = 1 << 14
+
+func (d *Decoder) resolve() keyInfo {
+	if d.keys == nil || len(d.keys) >= maxKeys {
+		d.keys = make(map[string]keyInfo, 256)
+	}
 	if d.nameBuf == nil {
 		d.nameBuf = make([]byte, 0, 512)
 	}
+	var k keyInfo
 	name := fieldName(d.path, d.nameBuf[:0])
 	if name == nil {
-		return
+		k.skip = true
+	} else {
+		k.name = string(name)
+		k.slot = -1
+		if s := d.ev.Schema(); s != nil {
+			k.slot = s.SlotBytes(name)
+		}
 	}
-	slot := -1
-	if s := e.Schema(); s != nil {
-		slot = s.SlotBytes(name)
-	}
-	start := len(d.arena)
-	d.arena = append(d.arena, name...)
-	e.AddSlot(slot, str(d.arena[start:]), value, kind)
+	d.keys[string(d.path)] = k
+	return k
 }
 
 var (
@@ -324,22 +358,18 @@ func (d *Decoder) value(b []byte, i int) (int, error) {
 // and the index after the closing quote.
 func (d *Decoder) str(b []byte, i int) ([]byte, int, error) {
 	start := i + 1
-	j := start
-	for j < len(b) {
-		c := b[j]
-		if c == '"' {
-			return b[start:j], j + 1, nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
-			return nil, j, &SyntaxError{j, "control character in string"}
-		}
-		j++
+	q := bytes.IndexByte(b[start:], '"')
+	if q < 0 {
+		return nil, len(b), &SyntaxError{i, "unterminated string"}
 	}
-	if j >= len(b) {
-		return nil, j, &SyntaxError{i, "unterminated string"}
+	j := start
+	if bs := bytes.IndexByte(b[start:start+q], '\\'); bs < 0 {
+		// No escapes: the common case, found with two vectorised scans.
+		// Raw control characters, which strict JSON forbids in strings,
+		// are accepted: some exporters write tabs unescaped.
+		return b[start : start+q], start + q + 1, nil
+	} else {
+		j = start + bs
 	}
 	// Slow path: unescape into the arena.
 	out := len(d.arena)
@@ -382,11 +412,14 @@ func (d *Decoder) str(b []byte, i int) ([]byte, int, error) {
 			default:
 				return nil, j, &SyntaxError{j, fmt.Sprintf("invalid escape \\%c", b[j+1])}
 			}
-		case c < 0x20:
-			return nil, j, &SyntaxError{j, "control character in string"}
 		default:
-			d.arena = append(d.arena, c)
-			j++
+			// Copy the run up to the next quote or backslash at once.
+			k := j + 1
+			for k < len(b) && b[k] != '"' && b[k] != '\\' {
+				k++
+			}
+			d.arena = append(d.arena, b[j:k]...)
+			j = k
 		}
 	}
 	return nil, j, &SyntaxError{i, "unterminated string"}
