@@ -35,7 +35,7 @@ type Process struct {
 
 func get(e *event.Event, names ...string) string {
 	for _, n := range names {
-		if v, ok := e.Get(n); ok && v != "" {
+		if v, ok := e.Get(n); ok && v != "" && v != "-" {
 			return strings.Clone(v)
 		}
 	}
@@ -49,12 +49,14 @@ func ProcessOf(e *event.Event) Process {
 	p.ParentGUID = get(e, "ParentProcessGuid", "process.parent.entity_id")
 	p.Image = get(e, "Image", "NewProcessName", "process.executable")
 	p.CommandLine = get(e, "CommandLine", "process.command_line")
+	// Security 4688 writes "-" as TargetUserName (mapped to User) when the
+	// process runs as its creator, SubjectUserName.
 	p.User = get(e, "User", "SubjectUserName", "user.name")
-	if v := get(e, "NewProcessId"); v != "" { // Security 4688: ProcessId is the creator
-		p.PID, p.ParentPID = normPID(v), normPID(get(e, "ProcessId"))
-	} else {
-		p.PID = normPID(get(e, "ProcessId", "process.pid"))
-		p.ParentPID = normPID(get(e, "ParentProcessId", "process.parent.pid"))
+	p.PID = normPID(get(e, "NewProcessId", "ProcessId", "process.pid"))
+	p.ParentPID = normPID(get(e, "ParentProcessId", "process.parent.pid"))
+	if p.ParentPID == "" && get(e, "NewProcessId") != "" {
+		// Security 4688 without the field mapping: ProcessId is the creator.
+		p.ParentPID = normPID(get(e, "ProcessId"))
 	}
 	return p
 }
@@ -164,6 +166,7 @@ func (en *Enricher) Enrich(_ *correlate.Correlation, a *alert.Alert) {
 	a.Context["advisory"] = adv.Title
 	var start *alert.Event
 	var dests []map[string]any
+	seen := map[string]bool{} // ip|port: a connection logged by Sysmon and Security
 	for i := range a.Events {
 		f := a.Events[i].Fields
 		if start == nil && (has(f, "CommandLine") || has(f, "ParentImage") || has(f, "NewProcessName")) {
@@ -171,8 +174,13 @@ func (en *Enricher) Enrich(_ *correlate.Correlation, a *alert.Alert) {
 		}
 		if ip := str(f, "DestinationIp", "DestAddress", "destination.ip"); ip != "" {
 			d := map[string]any{"ip": ip}
-			if v := str(f, "DestinationPort", "DestPort", "destination.port"); v != "" {
-				d["port"] = v
+			port := str(f, "DestinationPort", "DestPort", "destination.port")
+			if seen[ip+"|"+port] {
+				continue
+			}
+			seen[ip+"|"+port] = true
+			if port != "" {
+				d["port"] = port
 			}
 			if v := str(f, "DestinationHostname", "destination.domain"); v != "" {
 				d["hostname"] = v
@@ -197,13 +205,16 @@ func (en *Enricher) Enrich(_ *correlate.Correlation, a *alert.Alert) {
 		"image":               {"Image", "NewProcessName", "process.executable"},
 		"command_line":        {"CommandLine", "process.command_line"},
 		"process_guid":        {"ProcessGuid", "process.entity_id"},
-		"user":                {"User", "SubjectUserName", "user.name"},
+		"user":                {"User", "SubjectUserName", "user.name"}, // "-" is skipped
 		"parent_image":        {"ParentImage", "ParentProcessName", "process.parent.executable"},
 		"parent_command_line": {"ParentCommandLine", "process.parent.command_line"},
 	} {
 		if v := str(f, names...); v != "" {
 			a.Context[k] = v
 		}
+	}
+	if v := normPID(str(f, "NewProcessId", "ProcessId", "process.pid")); v != "" {
+		a.Context["process_id"] = v
 	}
 	// Ancestry: the recorded starts above the process, nearest first.
 	en.mu.Lock()
@@ -215,15 +226,17 @@ func (en *Enricher) Enrich(_ *correlate.Correlation, a *alert.Alert) {
 	cur := &Process{Time: t, Host: a.Host,
 		ParentGUID: str(f, "ParentProcessGuid", "process.parent.entity_id"),
 		ParentPID:  normPID(str(f, "ParentProcessId", "process.parent.pid"))}
-	if v := str(f, "NewProcessId"); v != "" {
-		cur.ParentPID = normPID(str(f, "ProcessId"))
+	if cur.ParentPID == "" && str(f, "NewProcessId") != "" {
+		cur.ParentPID = normPID(str(f, "ProcessId")) // 4688 without the mapping
 	}
 	var chain []Process
+	visited := map[*Process]bool{}
 	for range 16 {
 		q := en.parent(cur, t)
-		if q == nil {
+		if q == nil || visited[q] {
 			break
 		}
+		visited[q] = true
 		chain = append(chain, *q)
 		cur, t = q, q.Time
 	}
@@ -241,6 +254,9 @@ func str(f map[string]any, names ...string) string {
 	for _, n := range names {
 		v, ok := f[n]
 		if !ok || v == nil {
+			continue
+		}
+		if s, ok := v.(string); ok && s == "-" { // Windows' "none"
 			continue
 		}
 		var s string

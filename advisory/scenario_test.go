@@ -156,8 +156,8 @@ func TestScenariosSysmon(t *testing.T) {
 				t.Errorf("script %d office %d, want %d %d", n[script], n[office], c.script, c.office)
 			}
 			for _, a := range alerts {
-				if a.Advisory != "VIGIL-2026-0001" || a.Group["ProcessGuid"] != g || a.Rule.Level != "medium" {
-					t.Errorf("alert %s: advisory %q group %v level %s", a.Rule.Title, a.Advisory, a.Group, a.Rule.Level)
+				if a.Advisory != "VIGIL-2026-0001" || a.Context["process_guid"] != g || a.Group["Computer"] != "WS1" || a.Group["ProcessId"] != "7212" || a.Rule.Level != "medium" {
+					t.Errorf("alert %s: advisory %q group %v guid %v level %s", a.Rule.Title, a.Advisory, a.Group, a.Context["process_guid"], a.Rule.Level)
 				}
 			}
 		})

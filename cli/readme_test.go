@@ -44,7 +44,7 @@ func TestReadmeCommand(t *testing.T) {
 			t.Errorf("no alert %q in:\n%s", want, out.String())
 			continue
 		}
-		if a.Group["ProcessGuid"] != "{6C1B9A20-4E3D-6405-2B01-000000000F00}" || len(a.Events) != 2 ||
+		if a.Context["process_guid"] != "{6C1B9A20-4E3D-6405-2B01-000000000F00}" || a.Group["ProcessId"] != "7212" || len(a.Events) != 2 ||
 			a.Events[0].Source.Line != 2 || a.Events[1].Source.Line != 3 {
 			t.Errorf("%s: group %v, events %+v", want, a.Group, a.Events)
 		}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/sigma"
 )
 
@@ -202,9 +203,9 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 	for i, f := range in.GroupFields {
 		v, ok := "", false
 		if grp != nil {
-			v, ok = grp[f]
+			v, ok = lookup(grp, f)
 			if !ok {
-				v, ok = grp[c.Sigma.GroupBy[i]]
+				v, ok = lookup(grp, c.Sigma.GroupBy[i])
 			}
 		}
 		if !ok {
@@ -223,7 +224,7 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 	if in.ValueField != "" {
 		v, ok := fieldValue(fields, in.ValueField)
 		if !ok && grp != nil {
-			v, ok = grp[in.ValueField]
+			v, ok = lookup(grp, in.ValueField)
 		}
 		if !ok {
 			p.st.NoGroup++
@@ -476,8 +477,22 @@ func (p *Processor) emit(c *Correlation, g *group, items []*item, value float64)
 		n += len(it.events)
 	}
 	a.Events = make([]alert.Event, 0, n)
+	// In a chain an event can be in two inner alerts (a connection that
+	// completes two sequences): it is listed once, by its source location.
+	var seen map[event.Source]bool
+	if n > len(items) {
+		seen = make(map[event.Source]bool, n)
+	}
 	for _, it := range items {
-		a.Events = append(a.Events, it.events...)
+		for _, e := range it.events {
+			if src := e.Source; seen != nil && src.Path != "" && (src.Line != 0 || src.RecordID != 0) {
+				if seen[src] {
+					continue
+				}
+				seen[src] = true
+			}
+			a.Events = append(a.Events, e)
+		}
 		if a.Host == "" {
 			a.Host = it.host
 		}
@@ -562,21 +577,46 @@ func (cs *corrState) pushBack(g *group) {
 }
 
 // fieldValue returns a field of an event as text: exactly named first,
-// then case-insensitively. A list gives its first value; null is absent.
+// then compared as vigil compares field names everywhere (case-insensitive,
+// spaces ignored: ProcessID is ProcessId). A list gives its first value;
+// null is absent.
 func fieldValue(fields map[string]any, name string) (string, bool) {
-	v, ok := fields[name]
-	if !ok {
-		for k, x := range fields {
-			if strings.EqualFold(k, name) {
-				v, ok = x, true
-				break
-			}
-		}
-	}
+	v, ok := lookup(fields, name)
 	if !ok {
 		return "", false
 	}
 	return text(v)
+}
+
+// lookup finds a map entry by field name: the exact name, else the name
+// compared case-insensitively and without spaces. When several keys match
+// that way (an event with both ProcessID and processid), the smallest key
+// wins, so that the result does not depend on map order.
+func lookup[V any](m map[string]V, name string) (V, bool) {
+	if v, ok := m[name]; ok {
+		return v, true
+	}
+	var (
+		best  string
+		found bool
+		val   V
+	)
+	want := foldName(name)
+	for k, x := range m {
+		if (!found || k < best) && foldName(k) == want {
+			best, found, val = k, true, x
+		}
+	}
+	return val, found
+}
+
+// foldName is the form field names are compared in: lower case, without
+// spaces (as event.Schema compares them).
+func foldName(s string) string {
+	if !strings.ContainsRune(s, ' ') {
+		return strings.ToLower(s)
+	}
+	return strings.ToLower(strings.ReplaceAll(s, " ", ""))
 }
 
 func text(v any) (string, bool) {
