@@ -1,6 +1,7 @@
 package evtx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"unicode/utf8"
@@ -38,6 +39,8 @@ const (
 	maxChunkOutput = 64 << 20 // bytes of field text per chunk
 	maxChunkSteps  = 1 << 22  // nodes visited while flattening a whole chunk
 	maxNameLen     = 1024     // characters in an element, attribute or entity name
+	// maxCachedTemplates bounds the per-worker cross-chunk template cache.
+	maxCachedTemplates = 4096
 )
 
 var (
@@ -134,10 +137,13 @@ func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 		}
 		return p.decodeName(buf[q+8 : q+8+2*n]), nq, nil
 	}
+	o := int(off)
+	if o < p.selfLo || o >= p.selfHi {
+		p.selfOK = false // the template being compiled depends on other bytes
+	}
 	if s, ok := p.names[off]; ok {
 		return s, q, nil
 	}
-	o := int(off)
 	if int64(off)+8 > int64(len(buf)) {
 		return "", q, fmt.Errorf("name offset %#x out of range", off)
 	}
@@ -199,14 +205,43 @@ func (p *parser) getTemplate(defOff uint32, depth int) (*template, error) {
 	if start+size > int64(len(p.buf)) {
 		return nil, fmt.Errorf("template definition at %#x: size %d out of range", defOff, size)
 	}
+	// A template compiled in an earlier chunk can be reused when its
+	// definition sits at the same offset with the same bytes and references
+	// no names outside itself (true for the first records of a chunk).
+	key := tmplKey{off: defOff, size: uint32(size)}
+	copy(key.guid[:], p.buf[o+4:o+20])
+	body := p.buf[start : start+size]
+	if c, ok := p.xcache[key]; ok && bytes.Equal(c.body, body) {
+		p.tmpl[defOff] = c.t
+		return c.t, nil
+	}
+	saveLo, saveHi := p.selfLo, p.selfHi
+	p.selfLo, p.selfHi, p.selfOK = int(start), int(start+size), true
 	t := &template{busy: true}
 	p.tmpl[defOff] = t
 	t.nodes, _, t.err = p.parseContent(int(start), int(start+size), depth, false, false)
 	t.busy = false
 	if t.err != nil {
 		t.err = fmt.Errorf("template at %#x: %w", defOff, t.err)
+	} else if p.selfOK {
+		if len(p.xcache) >= maxCachedTemplates {
+			clear(p.xcache)
+		}
+		p.xcache[key] = cachedTemplate{body: append([]byte(nil), body...), t: t}
 	}
+	p.selfLo, p.selfHi, p.selfOK = saveLo, saveHi, false
 	return t, t.err
+}
+
+// tmplKey identifies a template definition across chunks.
+type tmplKey struct {
+	off, size uint32
+	guid      [16]byte
+}
+
+type cachedTemplate struct {
+	body []byte
+	t    *template
 }
 
 // parseTemplateInstance parses the template instance token at pos,
@@ -340,6 +375,7 @@ func (p *parser) parseContent(pos, end, depth int, noDep, inElem bool) ([]node, 
 				return nil, pos, errTooDeep
 			}
 			t, base, np, err := p.parseTemplateInstance(pos, end, depth+1)
+			p.selfOK = false
 			if err != nil {
 				return nil, pos, err
 			}

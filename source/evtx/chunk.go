@@ -61,6 +61,12 @@ type parser struct {
 	steps      int // nodes visited for the current record (budget)
 	chunkSteps int // nodes visited for the current chunk (budget)
 	names      map[uint32]string
+
+	// Cross-chunk template cache; selfLo/selfHi bound the definition being
+	// compiled and selfOK tells whether it only references itself.
+	xcache         map[tmplKey]cachedTemplate
+	selfLo, selfHi int
+	selfOK         bool
 }
 
 func newParser(file string) *parser {
@@ -69,6 +75,7 @@ func newParser(file string) *parser {
 		raw:    make([]byte, chunkSize),
 		tmpl:   make(map[uint32]*template),
 		names:  make(map[uint32]string),
+		xcache: make(map[tmplKey]cachedTemplate),
 		intern: make(map[string]string),
 	}
 }
