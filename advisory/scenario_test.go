@@ -17,6 +17,7 @@ import (
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
+	"github.com/vigil-detect/vigil/mapping"
 )
 
 const (
@@ -49,8 +50,9 @@ func ev(sec float64, m map[string]any) string {
 }
 
 type rig struct {
-	eng *engine.Engine
-	set *correlate.Set
+	eng  *engine.Engine
+	set  *correlate.Set
+	norm *mapping.Normalizer
 }
 
 func newRig(t *testing.T) *rig {
@@ -58,7 +60,10 @@ func newRig(t *testing.T) *rig {
 	if len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	eng, cerrs := engine.Compile(coll.Rules, engine.Options{})
+	// As vigil hunt compiles them: the default log-source and field
+	// mappings (Security 4688/5156 and ECS fields become Sigma's).
+	tbl := mapping.Default()
+	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Fields: tbl.Fields().Names()})
 	if len(cerrs) > 0 {
 		t.Fatal(cerrs)
 	}
@@ -69,7 +74,11 @@ func newRig(t *testing.T) *rig {
 	if len(serrs) > 0 {
 		t.Fatal(serrs)
 	}
-	return &rig{eng, set}
+	norm, err := mapping.NewNormalizer(tbl.Fields(), tbl, eng.Schema())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{eng, set, norm}
 }
 
 type collect struct{ alerts []*alert.Alert }
@@ -91,7 +100,7 @@ func (r *rig) run(t *testing.T, files ...[]string) (map[string]int, []*alert.Ale
 	en := advisory.NewEnricher()
 	var out collect
 	_, err := hunt.Run(context.Background(), r.eng, paths, &out, hunt.Options{
-		Workers: 2, Correlations: r.set, Enrich: en.Enrich,
+		Workers: 2, Correlations: r.set, Enrich: en.Enrich, Normalizer: r.norm,
 		Context: func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) },
 		Observe: func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) },
 	})
