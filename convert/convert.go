@@ -1,0 +1,341 @@
+package convert
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// Backend writes query trees in one query language.
+type Backend interface {
+	// Name is the target's name (--target).
+	Name() string
+	// Formats lists the output formats; the first is the default.
+	Formats() []string
+	// Rule writes one rule's query.
+	Rule(p *Prepared, format string) (string, error)
+	// Correlation writes a correlation rule over its (prepared) rules.
+	Correlation(c *sigma.Correlation, rules []*Prepared, format string) (string, error)
+}
+
+// Finisher is implemented by back ends whose format combines the queries
+// into one document (such as Splunk's savedsearches.conf).
+type Finisher interface {
+	Finish(qs []Query, format string) (string, bool)
+}
+
+// Query is one converted rule or correlation.
+type Query struct {
+	Title string
+	ID    string
+	Pos   sigma.Pos
+	Text  string
+	Rule  *sigma.Rule
+	Corr  *sigma.Correlation
+	// Meta is the document's descriptive attributes.
+	Meta *sigma.Meta
+}
+
+var backends = map[string]Backend{}
+
+// Register makes a back end available by name; back-end packages call it
+// from init.
+func Register(b Backend) { backends[b.Name()] = b }
+
+// Lookup returns the back end called name.
+func Lookup(name string) (Backend, bool) { b, ok := backends[name]; return b, ok }
+
+// Targets lists the registered back ends.
+func Targets() []string {
+	var out []string
+	for n := range backends {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// CheckFormat returns the format to use, or an error naming the formats.
+func CheckFormat(b Backend, format string) (string, error) {
+	fs := b.Formats()
+	if format == "" {
+		return fs[0], nil
+	}
+	for _, f := range fs {
+		if f == format {
+			return f, nil
+		}
+	}
+	return "", fmt.Errorf("target %s has no output format %q (formats: %s)", b.Name(), format, strings.Join(fs, ", "))
+}
+
+// IsContext reports whether a rule only records context for vigil's own
+// alerts (custom attribute vigil-role: context); such rules raise no alert
+// and are not converted.
+func IsContext(r *sigma.Rule) bool {
+	v, _ := r.Custom["vigil-role"].(string)
+	return v == "context"
+}
+
+// Convert converts a collection: every rule that no correlation consumes
+// (unless the correlation sets generate: true), and every correlation, in
+// file order. Problems are returned per document; one rule that cannot be
+// converted never stops the others.
+func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string) ([]Query, []error) {
+	format, err := CheckFormat(b, format)
+	if err != nil {
+		return nil, []error{err}
+	}
+	byName := map[string]*sigma.Rule{}
+	for _, r := range coll.Rules {
+		if r.ID != "" {
+			byName[r.ID] = r
+		}
+		if r.Name != "" {
+			byName[r.Name] = r
+		}
+	}
+	consumed := map[*sigma.Rule]bool{}
+	for _, c := range coll.Correlations {
+		if c.Generate {
+			continue
+		}
+		for _, n := range c.Rules {
+			if r := byName[n]; r != nil {
+				consumed[r] = true
+			}
+		}
+	}
+	var out []Query
+	var errs []error
+	prepared := map[*sigma.Rule]*Prepared{}
+	prepare := func(r *sigma.Rule) (*Prepared, error) {
+		if p, ok := prepared[r]; ok {
+			return p, nil
+		}
+		p, err := safePrepare(r, coll.Filters, pipes)
+		if err != nil {
+			return nil, err
+		}
+		prepared[r] = p
+		return p, nil
+	}
+	for _, r := range coll.Rules {
+		if consumed[r] || IsContext(r) {
+			continue
+		}
+		q := Query{Title: r.Title, ID: r.ID, Pos: r.Pos, Rule: r, Meta: &r.Meta}
+		p, err := prepare(r)
+		if err == nil {
+			q.Text, err = safeRule(b, p, format)
+		}
+		if err != nil {
+			errs = append(errs, docErr(r.Pos, r.Title, err))
+			continue
+		}
+		out = append(out, q)
+	}
+	for _, c := range coll.Correlations {
+		q := Query{Title: c.Title, ID: c.ID, Pos: c.Pos, Corr: c, Meta: &c.Meta}
+		var rules []*Prepared
+		var err error
+		for i, n := range c.Rules {
+			r := byName[n]
+			if r == nil {
+				pos := c.Pos
+				if i < len(c.RulesPos) {
+					pos = c.RulesPos[i]
+				}
+				err = errorf(pos, "correlation refers to rule %q, which is not among the converted rules (a correlation of correlations is not converted)", n)
+				break
+			}
+			var p *Prepared
+			p, err = prepare(r)
+			if err != nil {
+				err = fmt.Errorf("rule %q: %w", n, err)
+				break
+			}
+			rules = append(rules, p)
+		}
+		if err == nil {
+			q.Text, err = safeCorrelation(b, c, rules, format)
+		}
+		if err != nil {
+			errs = append(errs, docErr(c.Pos, c.Title, err))
+			continue
+		}
+		out = append(out, q)
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		a, b := out[i].Pos, out[j].Pos
+		if a.File != b.File {
+			return a.File < b.File
+		}
+		return a.Line < b.Line
+	})
+	return out, errs
+}
+
+func docErr(pos sigma.Pos, title string, err error) error {
+	if se, ok := err.(*sigma.Error); ok {
+		if se.Doc == "" {
+			se.Doc = title
+		}
+		return se
+	}
+	return &sigma.Error{Pos: pos, Doc: title, Msg: err.Error(), Err: err}
+}
+
+func safePrepare(r *sigma.Rule, filters []*sigma.Filter, pipes []*Pipeline) (p *Prepared, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			err = errorf(r.Pos, "internal error converting rule %q: %v", r.Title, x)
+		}
+	}()
+	return Prepare(r, filters, pipes)
+}
+
+func safeRule(b Backend, p *Prepared, format string) (s string, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			err = errorf(p.Rule.Pos, "internal error converting rule %q to %s: %v", p.Rule.Title, b.Name(), x)
+		}
+	}()
+	return b.Rule(p, format)
+}
+
+func safeCorrelation(b Backend, c *sigma.Correlation, rules []*Prepared, format string) (s string, err error) {
+	defer func() {
+		if x := recover(); x != nil {
+			err = errorf(c.Pos, "internal error converting correlation %q to %s: %v", c.Title, b.Name(), x)
+		}
+	}()
+	return b.Correlation(c, rules, format)
+}
+
+// Unsupported returns the error for a construct a target cannot express.
+func Unsupported(pos sigma.Pos, target, format string, args ...any) *Error {
+	return errorf(pos, "%s: %s", target, fmt.Sprintf(format, args...))
+}
+
+// Span writes a duration in the compact form Sigma uses (15s, 5m, 1h,
+// 2d), choosing the largest exact unit.
+func Span(d time.Duration) (int64, string) {
+	switch {
+	case d%(24*time.Hour) == 0:
+		return int64(d / (24 * time.Hour)), "d"
+	case d%time.Hour == 0:
+		return int64(d / time.Hour), "h"
+	case d%time.Minute == 0:
+		return int64(d / time.Minute), "m"
+	}
+	return int64(d / time.Second), "s"
+}
+
+// CorrField returns the name of a correlation field in one rule's events:
+// the alias when the correlation defines one for the rule, mapped by the
+// rule's pipelines.
+func CorrField(c *sigma.Correlation, p *Prepared, field string) string {
+	if al, ok := c.Aliases[field]; ok {
+		for ref, f := range al {
+			if ref == p.Rule.Name || ref == p.Rule.ID {
+				return p.MapField(f)
+			}
+		}
+	}
+	return p.MapField(field)
+}
+
+// RuleRef returns the name a correlation uses for one of its rules.
+func RuleRef(c *sigma.Correlation, i int) string { return c.Rules[i] }
+
+// CondOps returns the correlation's count condition, checked.
+func CondOps(c *sigma.Correlation) []sigma.CountCondition {
+	return c.Condition
+}
+
+// OpSymbol returns the comparison symbol of a count condition.
+func OpSymbol(op string) string {
+	switch op {
+	case "gt":
+		return ">"
+	case "gte":
+		return ">="
+	case "lt":
+		return "<"
+	case "lte":
+		return "<="
+	case "eq":
+		return "=="
+	case "neq":
+		return "!="
+	}
+	return "?"
+}
+
+// Num writes a number without a needless fraction.
+func Num(f float64) string {
+	if f == float64(int64(f)) {
+		return fmt.Sprintf("%d", int64(f))
+	}
+	return fmt.Sprintf("%g", f)
+}
+
+// PatternRegex writes a Pattern as an anchored Go/PCRE regular expression
+// with vigil's glob semantics ('*' any run including newlines, '?' one
+// character), for targets that cannot write the pattern as a wildcard
+// value.
+func PatternRegex(p Pattern, cased bool) string {
+	var b strings.Builder
+	if !cased {
+		b.WriteString("(?i)")
+	}
+	b.WriteString("(?s)^")
+	for _, t := range p {
+		switch t.Kind {
+		case Lit:
+			b.WriteString(regexp.QuoteMeta(t.Lit))
+		case Star:
+			b.WriteString(".*")
+		case One:
+			b.WriteString(".")
+		}
+	}
+	b.WriteString("$")
+	return b.String()
+}
+
+// Conjuncts returns the top-level operands of an And, or the node itself.
+func Conjuncts(n Node) []Node {
+	if a, ok := n.(*And); ok {
+		return a.Args
+	}
+	return []Node{n}
+}
+
+// SameFieldValues reports whether an Or compares one field with plain
+// values (strings without cased, numbers), the shape of an IN list.
+func SameFieldValues(o *Or, allowWild bool) (string, []*Cond, bool) {
+	var field string
+	var cs []*Cond
+	for i, a := range o.Args {
+		c, ok := a.(*Cond)
+		if !ok || c.Field == "" || (c.Op != OpString && c.Op != OpNumber) || c.Cased {
+			return "", nil, false
+		}
+		if c.Op == OpString && !allowWild && c.Pat.HasWildcards() {
+			return "", nil, false
+		}
+		if i == 0 {
+			field = c.Field
+		} else if c.Field != field {
+			return "", nil, false
+		}
+		cs = append(cs, c)
+	}
+	return field, cs, len(cs) > 1
+}

@@ -1,0 +1,134 @@
+// Package elastic holds what the Elastic targets (lucene, esql, eql) share:
+// the index pattern from pipeline state, and the Kibana detection-rule and
+// saved-search documents of their siem_rule and kibana_ndjson formats.
+package elastic
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// DefaultIndex is the index pattern pySigma gives detection rules.
+var DefaultIndex = []string{"apm-*-transaction*", "auditbeat-*", "endgame-*", "filebeat-*", "logs-*", "packetbeat-*", "traces-apm*", "winlogbeat-*", "-*elastic-cloud-logs-*"}
+
+// Index returns the index patterns a pipeline set (set_state key index),
+// or nil.
+func Index(state map[string]any) []string {
+	var out []string
+	seen := map[string]bool{}
+	add := func(s string) {
+		if !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	switch v := state["index"].(type) {
+	case string:
+		add(v)
+	case []any:
+		for _, x := range v {
+			add(fmt.Sprint(x))
+		}
+	}
+	return out
+}
+
+var severity = map[string]struct {
+	sev  string
+	risk int
+}{
+	"informational": {"low", 21}, "low": {"low", 21}, "medium": {"medium", 47},
+	"high": {"high", 73}, "critical": {"critical", 99},
+}
+
+// SiemRule returns a Kibana detection rule for a query. ruleType is
+// "query", "eql" or "esql"; pretty selects indented JSON (siem_rule) over
+// one line (siem_rule_ndjson).
+func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pretty bool) (string, error) {
+	sev, ok := severity[strings.ToLower(m.Level)]
+	if !ok {
+		sev = severity["low"]
+	}
+	desc := strings.TrimSpace(m.Description)
+	if desc == "" {
+		desc = "No description"
+	}
+	if len(index) == 0 {
+		index = DefaultIndex
+	}
+	authors := []string{}
+	if m.Author != "" {
+		authors = []string{m.Author}
+	}
+	params := map[string]any{
+		"author": authors, "description": desc, "ruleId": m.ID,
+		"falsePositives": nonNil(m.FalsePositives), "from": "now-5m", "immutable": false,
+		"license": "DRL", "outputIndex": "", "meta": map[string]any{"from": "1m"},
+		"maxSignals": 100, "riskScore": sev.risk, "riskScoreMapping": []any{},
+		"severity": sev.sev, "severityMapping": []any{}, "threat": []any{}, "to": "now",
+		"references": nonNil(m.References), "version": 1, "exceptionsList": []any{},
+		"relatedIntegrations": []any{}, "requiredFields": []any{}, "setup": "",
+		"type": ruleType, "language": language, "query": query, "filters": []any{},
+	}
+	if ruleType != "esql" {
+		params["index"] = index
+	}
+	ruleTypeID := map[string]string{"query": "siem.queryRule", "eql": "siem.eqlRule", "esql": "siem.esqlRule"}[ruleType]
+	doc := map[string]any{
+		"name": "SIGMA - " + m.Title, "tags": nonNil(m.Tags), "consumer": "siem", "enabled": true,
+		"throttle": nil, "schedule": map[string]any{"interval": "5m"}, "params": params,
+		"rule_type_id": ruleTypeID, "notify_when": "onActiveAlert", "actions": []any{},
+	}
+	if pretty {
+		b, err := json.MarshalIndent(doc, "", "  ")
+		return string(b), err
+	}
+	// siem_rule_ndjson is the detection engine API's flat, snake_case
+	// form (one line per rule, for bulk import).
+	flat := map[string]any{
+		"id": m.ID, "rule_id": m.ID, "name": doc["name"], "tags": doc["tags"], "enabled": true,
+		"throttle": "no_actions", "interval": "5m", "actions": []any{},
+		"author": authors, "description": desc, "false_positives": nonNil(m.FalsePositives),
+		"from": "now-5m", "immutable": false, "license": "DRL", "output_index": "",
+		"meta": map[string]any{"from": "1m"}, "max_signals": 100, "risk_score": sev.risk,
+		"risk_score_mapping": []any{}, "severity": sev.sev, "severity_mapping": []any{},
+		"threat": []any{}, "to": "now", "references": nonNil(m.References), "version": 1,
+		"exceptions_list": []any{}, "related_integrations": []any{}, "required_fields": []any{},
+		"setup": "", "type": ruleType, "language": language, "query": query, "filters": []any{},
+	}
+	if ruleType != "esql" {
+		flat["index"] = index
+	}
+	b, err := json.Marshal(flat)
+	return string(b), err
+}
+
+// KibanaSearch returns a Kibana saved search (ndjson line) for a query.
+func KibanaSearch(m sigma.Meta, language, query string, index []string) (string, error) {
+	idx := "logs-*"
+	if len(index) > 0 {
+		idx = strings.Join(index, ",")
+	}
+	src, _ := json.Marshal(map[string]any{"index": idx, "query": map[string]any{"query": query, "language": language}, "filter": []any{}})
+	doc := map[string]any{
+		"id": m.ID, "type": "search",
+		"attributes": map[string]any{
+			"title": "SIGMA - " + m.Title, "description": m.Description, "hits": 0, "columns": []any{},
+			"sort": []any{}, "version": 1,
+			"kibanaSavedObjectMeta": map[string]any{"searchSourceJSON": string(src)},
+		},
+		"references": []any{},
+	}
+	b, err := json.Marshal(doc)
+	return string(b), err
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,207 @@
+// Package lucene writes Sigma rules as Lucene query strings for Kibana and
+// Elasticsearch (target "lucene"), in pySigma's forms. Output formats:
+// default, dsl_lucene, siem_rule, siem_rule_ndjson, kibana_ndjson.
+//
+// Lucene compares values as the index analyses them: on keyword fields a
+// term is case-sensitive, which no query string can change. vigil writes
+// values as the rule does, as pySigma does; docs/convert.md explains.
+package lucene
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/vigil-detect/vigil/convert"
+	"github.com/vigil-detect/vigil/convert/elastic"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+func init() { convert.Register(Backend{}) }
+
+// Backend is the Lucene target.
+type Backend struct{}
+
+// Name implements convert.Backend.
+func (Backend) Name() string { return "lucene" }
+
+// Formats implements convert.Backend.
+func (Backend) Formats() []string {
+	return []string{"default", "dsl_lucene", "siem_rule", "siem_rule_ndjson", "kibana_ndjson"}
+}
+
+const special = `+-=&|!(){}[]^"~*?:\/<> `
+
+// Escape escapes a literal for a query string.
+func Escape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if strings.ContainsRune(special, r) {
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+func value(p convert.Pattern) string {
+	if len(p) == 0 {
+		return `""`
+	}
+	var b strings.Builder
+	for _, t := range p {
+		switch t.Kind {
+		case convert.Lit:
+			b.WriteString(Escape(t.Lit))
+		case convert.Star:
+			b.WriteByte('*')
+		case convert.One:
+			b.WriteByte('?')
+		}
+	}
+	return b.String()
+}
+
+func cond(c *convert.Cond) (string, error) {
+	f := Escape(c.Field)
+	switch c.Op {
+	case convert.OpString:
+		if c.Field == "" {
+			return value(c.Pat), nil
+		}
+		return f + ":" + value(c.Pat), nil
+	case convert.OpNumber:
+		return f + ":" + Escape(c.Text), nil
+	case convert.OpCIDR:
+		return f + ":" + Escape(c.CIDR), nil
+	case convert.OpExists:
+		if c.Exists {
+			return "_exists_:" + f, nil
+		}
+		return "NOT _exists_:" + f, nil
+	case convert.OpNull:
+		return "NOT _exists_:" + f, nil
+	case convert.OpLT:
+		return f + ":<" + convert.Num(c.Num), nil
+	case convert.OpLTE:
+		return f + ":<=" + convert.Num(c.Num), nil
+	case convert.OpGT:
+		return f + ":>" + convert.Num(c.Num), nil
+	case convert.OpGTE:
+		return f + ":>=" + convert.Num(c.Num), nil
+	case convert.OpRegex:
+		if c.Field == "" {
+			return "", convert.Unsupported(c.Pos, "lucene", "regular expression without a field")
+		}
+		re, err := convert.LuceneRegex(c.Regex)
+		if err != nil {
+			return "", convert.Unsupported(c.Pos, "lucene", "regular expression %q: %v", c.RegexBody, err)
+		}
+		return f + ":/" + re + "/", nil
+	case convert.OpFieldRef:
+		return "", convert.Unsupported(c.Pos, "lucene", "field reference (fieldref %s): Lucene query strings cannot compare two fields", c.Ref)
+	}
+	return "", convert.Unsupported(c.Pos, "lucene", "comparison %v", c.Op)
+}
+
+// Expr writes a query tree as a Lucene query string.
+func Expr(n convert.Node) (string, error) {
+	switch n := n.(type) {
+	case *convert.Cond:
+		return cond(n)
+	case *convert.Not:
+		if c, ok := n.Arg.(*convert.Cond); ok && c.Op == convert.OpNull {
+			return "_exists_:" + Escape(c.Field), nil
+		}
+		s, err := Expr(n.Arg)
+		if err != nil {
+			return "", err
+		}
+		if needParens(n.Arg) {
+			s = "(" + s + ")"
+		}
+		return "NOT " + s, nil
+	case *convert.And, *convert.Or:
+		args, sep := n.(interface{}), " AND "
+		var list []convert.Node
+		if a, ok := args.(*convert.And); ok {
+			list = a.Args
+		} else {
+			list = n.(*convert.Or).Args
+			sep = " OR "
+			if f, cs, ok := convert.SameFieldValues(n.(*convert.Or), true); ok {
+				var vs []string
+				for _, c := range cs {
+					if c.Op == convert.OpNumber {
+						vs = append(vs, Escape(c.Text))
+					} else {
+						vs = append(vs, value(c.Pat))
+					}
+				}
+				return Escape(f) + ":(" + strings.Join(vs, " OR ") + ")", nil
+			}
+		}
+		var parts []string
+		for _, a := range list {
+			s, err := Expr(a)
+			if err != nil {
+				return "", err
+			}
+			if needParens(a) || isNot(a) || isIn(a) && sep == " AND " {
+				s = "(" + s + ")"
+			}
+			parts = append(parts, s)
+		}
+		return strings.Join(parts, sep), nil
+	}
+	return "", fmt.Errorf("lucene: unknown node %T", n)
+}
+
+func isNot(n convert.Node) bool {
+	if c, ok := n.(*convert.Cond); ok {
+		return c.Op == convert.OpNull
+	}
+	_, ok := n.(*convert.Not)
+	return ok
+}
+
+func isIn(n convert.Node) bool {
+	o, ok := n.(*convert.Or)
+	if !ok {
+		return false
+	}
+	_, _, in := convert.SameFieldValues(o, true)
+	return in
+}
+
+func needParens(n convert.Node) bool {
+	switch n.(type) {
+	case *convert.And, *convert.Or:
+		return true
+	}
+	return false
+}
+
+// Rule implements convert.Backend.
+func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	q, err := Expr(p.Tree)
+	if err != nil {
+		return "", err
+	}
+	switch format {
+	case "dsl_lucene":
+		b, _ := json.Marshal(map[string]any{"query": map[string]any{"bool": map[string]any{"must": []any{
+			map[string]any{"query_string": map[string]any{"query": q, "analyze_wildcard": true}}}}}})
+		return string(b), nil
+	case "siem_rule", "siem_rule_ndjson":
+		return elastic.SiemRule(p.Rule.Meta, "query", "lucene", q, elastic.Index(p.State), format == "siem_rule")
+	case "kibana_ndjson":
+		return elastic.KibanaSearch(p.Rule.Meta, "lucene", q, elastic.Index(p.State))
+	}
+	return q, nil
+}
+
+// Correlation implements convert.Backend: Lucene has no aggregation.
+func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	return "", convert.Unsupported(c.Pos, "lucene", "correlation rules (%s): a Lucene query string matches single events; use target esql or eql", c.Type)
+}
