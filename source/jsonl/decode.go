@@ -245,6 +245,9 @@ func fieldName(path, scratch []byte) []byte {
 				rest = rest[i+1:]
 			}
 		default:
+			if bytes.HasPrefix(path[len(prefEvent):], attrs) {
+				return nil // Event's own xmlns
+			}
 			return path
 		}
 		rest = bytes.TrimSuffix(rest, text)

@@ -135,17 +135,22 @@ func (r *Reader) readDocument() ([]byte, int64, error) {
 		if err != nil {
 			return nil, r.line, err
 		}
-		if r.inArray {
-			if c == ']' {
-				r.br.ReadByte()
+		if c == ',' {
+			// Between array elements, or a stray separator between
+			// documents: skip it.
+			r.br.ReadByte()
+			continue
+		}
+		if c == ']' || c == '}' {
+			r.br.ReadByte()
+			if r.inArray && c == ']' {
 				r.inArray = false
-				continue
+			} else {
+				r.problem(&source.Problem{Path: r.path, Line: r.line + 1, Msg: fmt.Sprintf("unexpected %q between records", c)})
 			}
-			if c == ',' {
-				r.br.ReadByte()
-				continue
-			}
-		} else if c == '[' {
+			continue
+		}
+		if !r.inArray && c == '[' {
 			r.br.ReadByte()
 			r.inArray = true
 			continue
