@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/pprof"
-	"sort"
+	"strings"
 	"time"
+	_ "time/tzdata" // --timezone names on systems without a zone database
 
 	"github.com/spf13/cobra"
 
@@ -16,103 +18,208 @@ import (
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
-	"github.com/vigil-detect/vigil/source"
 )
 
 type huntFlags struct {
-	load      loadOptions
-	format    string
-	output    string
-	from      string
-	to        string
-	workers   int
-	quiet     bool
-	builtin   bool
-	maxGroups int
-	cpuprof   string
+	load        loadOptions
+	sel         selection
+	strictRules bool
+	format      string
+	output      string
+	attackLayer string
+	summaryJSON string
+	failOn      string
+	from        string
+	to          string
+	timezone    string
+	workers     int
+	quiet       bool
+	noProgress  bool
+	builtin     bool
+	maxGroups   int
+	cpuprof     string
 }
 
 func newHuntCmd(env *Env) *cobra.Command {
 	var f huntFlags
 	cmd := &cobra.Command{
-		Use:   "hunt [flags] FILE...",
+		Use:   "hunt [flags] PATH...",
 		Short: "Run Sigma rules over event logs and print alerts",
-		Long: `Run Sigma rules over event log files and print one alert per rule match.
+		Long: `Run Sigma rules over Windows event logs and print one alert per rule match,
+then a run summary on standard error.
 
-Inputs are JSON Lines files of events (one JSON object per line; nested
-objects are flattened to dotted names), gzipped or not; "-" reads standard
-input. The event time is taken from @timestamp, TimeCreated or UtcTime.
+Inputs (PATH) are any mix of:
+  - files: EVTX, or JSON events (JSON Lines, a JSON array, or one JSON
+    document; nested objects are flattened to dotted names), gzipped or not,
+    whatever their name;
+  - folders, searched recursively: a file is read when its content is an
+    event log (EVTX signature, gzip, or JSON starting with { or [) or its
+    name ends in .evtx .json .jsonl .ndjson .gz; others are ignored;
+  - glob patterns ("logs/*.evtx"), expanded by vigil when the shell did not;
+  - "-" for standard input.
+Unreadable files are reported and skipped; the run goes on.
 
---rules takes rule files and folders (searched recursively) and may be
-repeated. Without --rules, the built-in advisory rules run (see "vigil
-advisory list"); --builtin runs them alongside --rules. A rule that fails
-to load is reported on standard error with its location; the others run.
+Rules: without --rules, the built-in advisory rules run ("vigil advisory
+list"); --rules takes rule files and folders (repeatable) and replaces
+them; --builtin adds them back. --min-level, --status, --tags and
+--exclude-rule select among the loaded rules. A rule that fails to load is
+reported with its location and the others run; --strict-rules makes that
+fatal. Correlation rules run over the matches of the rules they reference,
+on event time (docs/correlation.md).
 
-Correlation rules in the rule paths run over the matches of the rules they
-reference, on event time, whatever the order of files and lines; their
-alerts follow the detection alerts (docs/correlation.md).`,
-		Example: `  vigil hunt testdata/example/events.jsonl
-  vigil hunt --rules testdata/example/rules testdata/example/events.jsonl
-  vigil hunt --format jsonl --rules ../sigma/rules/windows logs/*.jsonl > alerts.jsonl
-  zcat export.jsonl.gz | vigil hunt --rules rules/ -`,
+Outputs (--format): table (the default when standard output is a
+terminal: aligned, coloured by level unless NO_COLOR is set, long fields
+elided), jsonl (the default otherwise; the contract of docs/alerts.md),
+json (one array), csv (a timeline for Timeline Explorer and spreadsheets).
+--output writes to a file; without --format its extension (.csv .json
+.jsonl .txt) picks the format. --attack-layer writes an ATT&CK Navigator
+layer of the techniques that fired. Times are UTC; --timezone shows table
+and CSV times in another zone.
+
+Standard error gets a progress bar while reading when it is a terminal,
+and the run summary at the end (--quiet drops both); --summary-json writes
+the summary as JSON.
+
+Exit codes: 0 the hunt ran to the end (alerts or not), 1 runtime failure
+(no readable input, unwritable output, --strict-rules with a broken rule),
+2 usage error, 3 with --fail-on LEVEL when an alert at or above LEVEL
+fired.`,
+		Example: `  # the built-in advisory over the bundled example
+  vigil hunt testdata/example/events.jsonl
+
+  # SigmaHQ Windows rules over a folder of EVTX, high and critical only, as a table
+  vigil hunt -r ../sigma/rules/windows --min-level high --format table C:\Triage\Logs
+
+  # a CSV timeline and an ATT&CK Navigator layer for the report
+  vigil hunt -r rules/ -o timeline.csv --attack-layer layer.json logs/
+
+  # stable and test rules only, no deprecated ones; fail a CI job on high alerts
+  vigil hunt -r rules/ --status '!deprecated,!experimental' --fail-on high -q logs/*.evtx
+
+  # a gzipped SIEM export on standard input, local time, JSON summary
+  zcat export.jsonl.gz | vigil hunt -r rules/ --timezone Europe/Paris --summary-json run.json -`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runHunt(cmd, env, f, args)
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.load.paths, "rules", "r", nil, "rule file or folder (repeatable)")
+	fl.StringArrayVarP(&f.load.paths, "rules", "r", nil, "rule file or folder (repeatable); replaces the built-in advisory rules")
+	fl.BoolVar(&f.builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
 	fl.StringArrayVar(&f.load.mappings, "mapping", nil, "extra log-source mapping file (repeatable)")
 	fl.StringVar(&f.load.placeholders, "placeholders", "", "YAML file of placeholder values for the expand modifier")
-	fl.StringVarP(&f.format, "format", "f", "jsonl", "output format: jsonl or json")
+	fl.StringVar(&f.sel.minLevel, "min-level", "", "only rules at or above this level: informational, low, medium, high, critical")
+	fl.StringArrayVar(&f.sel.status, "status", nil, "only rules of these statuses (comma-separated, repeatable); !STATUS excludes one, e.g. '!deprecated,!experimental'")
+	fl.StringArrayVar(&f.sel.tags, "tags", nil, "only rules with one of these tags or their sub-tags, e.g. attack.t1059 (comma-separated, repeatable)")
+	fl.StringArrayVar(&f.sel.excludeRules, "exclude-rule", nil, "leave out the rule with this id or name (comma-separated, repeatable)")
+	fl.BoolVar(&f.strictRules, "strict-rules", false, "exit 1 before hunting when any rule fails to load")
+	fl.StringVarP(&f.format, "format", "f", "", "output format: table, jsonl, json or csv (default table on a terminal, else jsonl)")
 	fl.StringVarP(&f.output, "output", "o", "", "write alerts to this file instead of standard output")
+	fl.StringVar(&f.attackLayer, "attack-layer", "", "also write an ATT&CK Navigator layer (JSON) of the techniques that fired to this file")
+	fl.StringVar(&f.summaryJSON, "summary-json", "", "also write the run summary as JSON to this file")
+	fl.StringVar(&f.failOn, "fail-on", "", "exit 3 when an alert at or above this level fired")
 	fl.StringVar(&f.from, "from", "", "only events at or after this time (RFC 3339 or YYYY-MM-DD)")
-	fl.StringVar(&f.to, "to", "", "only events at or before this time (RFC 3339 or YYYY-MM-DD)")
+	fl.StringVar(&f.to, "to", "", "only events at or before this time (RFC 3339 or YYYY-MM-DD, the whole day)")
+	fl.StringVar(&f.timezone, "timezone", "UTC", "time zone of table and CSV times and of --from/--to dates: UTC, Local, or a name like Europe/Paris")
 	fl.IntVar(&f.workers, "workers", 0, "decoding and matching goroutines (default: number of CPUs)")
-	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no run summary or warnings on standard error")
-	fl.BoolVar(&f.builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
+	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, run summary or warnings on standard error")
+	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar, even on a terminal")
 	fl.IntVar(&f.maxGroups, "max-groups", 0, "most correlation groups held open; the oldest are evicted beyond it (default 1048576)")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
 }
 
-func parseWhen(s string, end bool) (time.Time, error) {
+func parseWhen(s string, end bool, loc *time.Location) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t.UTC(), nil
 	}
-	t, err := time.Parse("2006-01-02", s)
+	t, err := time.ParseInLocation("2006-01-02", s, loc)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("time %q: want RFC 3339 (2024-01-02T15:04:05Z) or a date (2024-01-02)", s)
 	}
 	if end {
 		t = t.Add(24*time.Hour - time.Nanosecond)
 	}
-	return t, nil
+	return t.UTC(), nil
 }
 
-func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
-	f.load.builtin = f.builtin || len(f.load.paths) == 0
-	from, err := parseWhen(f.from, false)
+// formatFor picks the output format: the flag, else the output file's
+// extension, else table on a terminal and jsonl otherwise.
+func formatFor(f huntFlags, stdoutTTY bool) (string, error) {
+	switch f.format {
+	case "table", "jsonl", "json", "csv":
+		return f.format, nil
+	case "":
+	default:
+		return "", usageErr("unknown --format %q (want table, jsonl, json or csv)", f.format)
+	}
+	if f.output != "" {
+		switch strings.ToLower(filepath.Ext(f.output)) {
+		case ".csv":
+			return "csv", nil
+		case ".json":
+			return "json", nil
+		case ".txt":
+			return "table", nil
+		}
+		return "jsonl", nil
+	}
+	if stdoutTTY {
+		return "table", nil
+	}
+	return "jsonl", nil
+}
+
+func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr error) {
+	// Flags first: every usage error before any work.
+	loc := time.UTC
+	if f.timezone != "" && f.timezone != "UTC" {
+		l, err := time.LoadLocation(f.timezone)
+		if err != nil {
+			return usageErr("--timezone %q: %v", f.timezone, err)
+		}
+		loc = l
+	}
+	from, err := parseWhen(f.from, false, loc)
 	if err != nil {
 		return usageErr("--from: %v", err)
 	}
-	to, err := parseWhen(f.to, true)
+	to, err := parseWhen(f.to, true, loc)
 	if err != nil {
 		return usageErr("--to: %v", err)
 	}
-	inputs := hunt.ExpandInputs(args)
-	if !f.quiet {
-		for _, p := range inputs.Skipped {
-			fmt.Fprintf(env.Stderr, "skipped: %v\n", p)
+	if !from.IsZero() && !to.IsZero() && to.Before(from) {
+		return usageErr("--to %s is before --from %s", f.to, f.from)
+	}
+	failRank := -1
+	if f.failOn != "" {
+		if failRank, err = parseLevel("--fail-on", f.failOn); err != nil {
+			return err
 		}
 	}
+	if err := f.sel.prepare(); err != nil {
+		return err
+	}
+	stdoutTTY, stdoutWidth := env.Terminal(env.Stdout)
+	stderrTTY, stderrWidth := env.Terminal(env.Stderr)
+	format, err := formatFor(f, stdoutTTY && f.output == "")
+	if err != nil {
+		return err
+	}
+
+	inputs := hunt.ExpandInputs(args)
 	if len(inputs.Inputs) == 0 {
+		for _, p := range inputs.Skipped {
+			fmt.Fprintf(env.Stderr, "vigil: unreadable: %v\n", p)
+		}
 		return &exitError{ExitFailure, fmt.Errorf("no input to read (%d arguments skipped)", len(inputs.Skipped))}
 	}
+	f.load.builtin = f.builtin || len(f.load.paths) == 0
+	f.load.sel = &f.sel
 	rs, err := loadRules(f.load)
 	if err != nil {
 		return err
@@ -120,10 +227,15 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 	if !f.quiet {
 		rs.printErrors(env.Stderr, false)
 	}
+	if f.strictRules && len(rs.errs) > 0 {
+		return &exitError{ExitFailure, fmt.Errorf("--strict-rules: %d rule errors (%s)", len(rs.errs), rs.summary())}
+	}
 	if len(rs.eng.Rules()) == 0 {
 		return &exitError{ExitFailure, fmt.Errorf("no rule loaded (%s)", rs.summary())}
 	}
+
 	var out io.Writer = env.Stdout
+	toTerminal := f.output == "" && stdoutTTY
 	if f.output != "" {
 		file, err := os.Create(f.output)
 		if err != nil {
@@ -132,28 +244,57 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 		defer file.Close()
 		out = file
 	}
-	bw := bufio.NewWriterSize(out, 256<<10)
-	var w alert.Writer
-	switch f.format {
-	case "jsonl":
-		w = alert.NewJSONLines(bw)
-	case "json":
-		w = alert.NewJSONArray(bw)
-	default:
-		return usageErr("unknown --format %q (want jsonl or json)", f.format)
+	var bar *progressBar
+	progress := &hunt.Progress{}
+	tally := alert.NewTally()
+	if stderrTTY && !f.quiet && !f.noProgress {
+		bar = newProgressBar(env.Stderr, inputs.TotalSize(), progress, tally, stderrWidth)
+		if toTerminal {
+			out = clearingWriter{w: out, bar: bar}
+		}
 	}
-	problems := map[string]int{}
-	var firstProblems []string
+	var bw *bufio.Writer
+	if !toTerminal {
+		bw = bufio.NewWriterSize(out, 256<<10)
+		out = bw
+	}
+	var w alert.Writer
+	switch format {
+	case "jsonl":
+		w = alert.NewJSONLines(out)
+	case "json":
+		w = alert.NewJSONArray(out)
+	case "csv":
+		w = alert.NewCSV(out, loc)
+	case "table":
+		color := toTerminal && env.Getenv("NO_COLOR") == ""
+		width := 0
+		if toTerminal {
+			width = stdoutWidth
+		}
+		w = alert.NewTable(out, alert.TableOptions{Color: color, Location: loc, Width: width})
+	}
+	writers := alert.Multi{tally, w}
+	var layerFile *os.File
+	if f.attackLayer != "" {
+		if layerFile, err = os.Create(f.attackLayer); err != nil {
+			return &exitError{ExitFailure, err}
+		}
+		defer layerFile.Close()
+		writers = append(writers, alert.NewAttackLayer(layerFile, "vigil hunt "+strings.Join(args, " ")))
+	}
+	var all alert.Writer = writers
+	if len(rs.hidden) > 0 {
+		all = hideRules{Writer: writers, hidden: rs.hidden}
+	}
+
+	problems := newProblemLog()
 	opts := hunt.Options{
 		Workers: f.workers, From: from, To: to, Stdin: env.Stdin, Normalizer: rs.norm,
 		Logger:       logger(env, f.quiet),
 		Correlations: rs.corr, MaxGroups: f.maxGroups,
-		Problem: func(p *source.Problem) {
-			problems[p.Path]++
-			if len(firstProblems) < 10 {
-				firstProblems = append(firstProblems, p.Error())
-			}
-		},
+		Problem:  problems.add,
+		Progress: progress,
 	}
 	if f.cpuprof != "" {
 		pf, err := os.Create(f.cpuprof)
@@ -172,70 +313,46 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) error {
 		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
 		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
 	}
-	st, runErr := hunt.Run(cmd.Context(), rs.eng, inputs.Paths(), w, opts)
-	if err := w.Close(); err != nil && runErr == nil {
+	if bar != nil {
+		bar.run()
+	}
+	st, runErr := hunt.Run(cmd.Context(), rs.eng, inputs.Paths(), all, opts)
+	if bar != nil {
+		bar.finish()
+	}
+	if err := all.Close(); err != nil && runErr == nil {
 		runErr = err
 	}
-	if err := bw.Flush(); err != nil && runErr == nil {
-		runErr = err
+	if bw != nil {
+		if err := bw.Flush(); err != nil && runErr == nil {
+			runErr = err
+		}
+	}
+	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
+	if runErr != nil {
+		sum.Error = runErr.Error()
 	}
 	if !f.quiet {
-		printSummary(env.Stderr, rs, st, problems, firstProblems)
+		sum.print(env.Stderr, st.Elapsed)
+	}
+	if f.summaryJSON != "" {
+		if err := writeSummaryJSON(f.summaryJSON, sum); err != nil && runErr == nil {
+			runErr = err
+		}
 	}
 	if runErr != nil {
 		return &exitError{ExitFailure, runErr}
 	}
+	if failRank >= 0 {
+		var n int64
+		for l, c := range tally.ByLevel {
+			if levelRank(l) >= failRank {
+				n += c
+			}
+		}
+		if n > 0 {
+			return &exitError{ExitAlerts, fmt.Errorf("--fail-on %s: %d alerts at or above %s", f.failOn, n, levels[failRank])}
+		}
+	}
 	return nil
-}
-
-func printSummary(w io.Writer, rs *ruleSet, st hunt.Stats, problems map[string]int, first []string) {
-	for _, p := range first {
-		fmt.Fprintf(w, "skipped: %s\n", p)
-	}
-	if st.Problems > int64(len(first)) {
-		fmt.Fprintf(w, "skipped: ... %d more unreadable records\n", st.Problems-int64(len(first)))
-	}
-	rate := float64(st.Events) / st.Elapsed.Seconds()
-	fmt.Fprintf(w, "vigil: %s\n", rs.summary())
-	fmt.Fprintf(w, "vigil: %d files, %d events (%.0f events/s), %d unreadable, %d outside --from/--to, %d alerts in %s\n",
-		st.Files, st.Events, rate, st.Problems, st.Skipped, st.Alerts, st.Elapsed.Round(time.Millisecond))
-	if st.Alerts > 0 {
-		var lv []string
-		for _, l := range []string{"critical", "high", "medium", "low", "informational", ""} {
-			if n := st.ByLevel[l]; n > 0 {
-				name := l
-				if name == "" {
-					name = "none"
-				}
-				lv = append(lv, fmt.Sprintf("%s %d", name, n))
-			}
-		}
-		fmt.Fprintf(w, "vigil: alerts by level: %v\n", lv)
-		type kv struct {
-			k string
-			v int64
-		}
-		var top []kv
-		for k, v := range st.ByRule {
-			top = append(top, kv{k, v})
-		}
-		sort.Slice(top, func(i, j int) bool { return top[i].v > top[j].v || top[i].v == top[j].v && top[i].k < top[j].k })
-		for i, t := range top {
-			if i == 5 {
-				break
-			}
-			fmt.Fprintf(w, "vigil: top rule %s: %d\n", t.k, t.v)
-		}
-	}
-	if c := st.Correlation; c.Matches > 0 {
-		fmt.Fprintf(w, "vigil: correlations: %d matches correlated, %d groups (%d open at most), %d expired, %d evicted by --max-groups, %d alerts",
-			c.Matches, c.Groups, c.MaxOpen, c.Expired, c.Evicted, c.Emitted)
-		if c.NoTime > 0 {
-			fmt.Fprintf(w, ", %d matches without a timestamp ignored", c.NoTime)
-		}
-		fmt.Fprintln(w)
-	}
-	if !st.First.IsZero() {
-		fmt.Fprintf(w, "vigil: events from %s to %s\n", st.First.Format(time.RFC3339), st.Last.Format(time.RFC3339))
-	}
 }

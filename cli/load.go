@@ -23,6 +23,11 @@ type ruleSet struct {
 	errs     []error // parse and compile errors
 	warnings []error
 	failed   int
+	// excluded counts the rules and correlations the selection left out;
+	// hidden are the ids of rules loaded only for the correlations that
+	// read them, whose own alerts are not written.
+	excluded int
+	hidden   map[string]bool
 }
 
 type loadOptions struct {
@@ -31,6 +36,8 @@ type loadOptions struct {
 	placeholders string
 	// builtin adds the built-in advisory rules (package advisory).
 	builtin bool
+	// sel, when set, selects rules by level, status, tags and id.
+	sel *selection
 }
 
 func loadRules(o loadOptions) (*ruleSet, error) {
@@ -41,6 +48,7 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 		perrs = append(perrs, berrs...)
 	}
 	rs := &ruleSet{coll: coll, failed: coll.Failed}
+	rs.excluded, rs.hidden = o.sel.apply(coll)
 	for _, e := range perrs {
 		rs.errs = append(rs.errs, e)
 	}

@@ -12,6 +12,8 @@ import (
 	"os"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vigil-detect/vigil/internal/term"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -19,6 +21,9 @@ const (
 	ExitOK      = 0
 	ExitFailure = 1
 	ExitUsage   = 2
+	// ExitAlerts is returned by vigil hunt --fail-on LEVEL when an alert
+	// at or above LEVEL fired.
+	ExitAlerts = 3
 )
 
 // exitError carries an exit code out of a command.
@@ -40,6 +45,18 @@ type Env struct {
 	Stdout io.Writer
 	Stderr io.Writer
 	Getenv func(string) string
+	// Terminal reports whether w is a terminal and its width in columns
+	// (0 when unknown); nil checks *os.File writers.
+	Terminal func(w io.Writer) (bool, int)
+}
+
+// fileTerminal is Env.Terminal for the real standard streams.
+func fileTerminal(w io.Writer) (bool, int) {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(f) {
+		return false, 0
+	}
+	return true, term.Width(f)
 }
 
 // Main runs vigil with args (without the program name) and returns the
@@ -47,6 +64,9 @@ type Env struct {
 func Main(ctx context.Context, args []string, env Env) int {
 	if env.Getenv == nil {
 		env.Getenv = os.Getenv
+	}
+	if env.Terminal == nil {
+		env.Terminal = fileTerminal
 	}
 	root := newRoot(&env)
 	root.SetArgs(args)

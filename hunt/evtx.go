@@ -41,7 +41,7 @@ func produceEVTX(ctx context.Context, path string, r io.Reader, opts Options, wo
 		if err != nil {
 			return err
 		}
-		ra, size = f, st.Size()
+		ra, size = opts.Progress.readerAt(f, r), st.Size()
 	} else {
 		// Standard input or a compressed file: EVTX needs random access,
 		// so read it into memory.

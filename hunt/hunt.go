@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +57,8 @@ type Options struct {
 	// concurrently) instead of being alerted.
 	Context func(*engine.Rule) bool
 	Observe func(*engine.Rule, *event.Event)
+	// Progress, when set, counts bytes and events as they are read.
+	Progress *Progress
 }
 
 // Stats are the counts of a hunt.
@@ -178,6 +181,7 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 		}
 		st.Events += b.events
 		st.Skipped += b.skipped
+		opts.Progress.addEvents(b.events + b.skipped)
 		if !b.first.IsZero() && (st.First.IsZero() || b.first.Before(st.First)) {
 			st.First = b.first
 		}
@@ -219,7 +223,7 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 			return err
 		}
 		defer f.Close()
-		r = f
+		r = opts.Progress.reader(f)
 	}
 	r, err := maybeGzip(r)
 	if err != nil {
@@ -354,7 +358,9 @@ func NewAlert(r *engine.Rule, e *event.Event) *alert.Alert {
 	}
 	a := &alert.Alert{
 		Rule: alert.Rule{ID: r.ID(), Title: s.Title, Level: s.Level, Status: s.Status, Tags: tags, Type: "detection", Path: s.Pos.File},
-		Host: e.Host(),
+		// e's strings alias the decoder's buffers, which the next
+		// event overwrites.
+		Host: strings.Clone(e.Host()),
 	}
 	ae := alert.FromEvent(e)
 	a.Timestamp = ae.Timestamp

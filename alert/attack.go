@@ -1,0 +1,207 @@
+package alert
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+)
+
+// ATT&CK Navigator layer format (version 4.5) written by AttackLayer; see
+// https://github.com/mitre-attack/attack-navigator/tree/master/layers.
+const (
+	LayerVersion     = "4.5"
+	NavigatorVersion = "5.1.0"
+	AttackVersion    = "17"
+)
+
+// Layer is an ATT&CK Navigator layer.
+type Layer struct {
+	Name                          string           `json:"name"`
+	Versions                      LayerVersions    `json:"versions"`
+	Domain                        string           `json:"domain"`
+	Description                   string           `json:"description"`
+	Filters                       LayerFilters     `json:"filters"`
+	Sorting                       int              `json:"sorting"`
+	Layout                        LayerLayout      `json:"layout"`
+	HideDisabled                  bool             `json:"hideDisabled"`
+	Techniques                    []LayerTechnique `json:"techniques"`
+	Gradient                      LayerGradient    `json:"gradient"`
+	LegendItems                   []LegendItem     `json:"legendItems"`
+	Metadata                      []LayerMetadata  `json:"metadata"`
+	ShowTacticRowBackground       bool             `json:"showTacticRowBackground"`
+	TacticRowBackground           string           `json:"tacticRowBackground"`
+	SelectTechniquesAcrossTactics bool             `json:"selectTechniquesAcrossTactics"`
+	SelectSubtechniquesWithParent bool             `json:"selectSubtechniquesWithParent"`
+	SelectVisibleTechniques       bool             `json:"selectVisibleTechniques"`
+}
+
+type LayerVersions struct {
+	Attack    string `json:"attack"`
+	Navigator string `json:"navigator"`
+	Layer     string `json:"layer"`
+}
+
+type LayerFilters struct {
+	Platforms []string `json:"platforms"`
+}
+
+type LayerLayout struct {
+	Layout             string `json:"layout"`
+	AggregateFunction  string `json:"aggregateFunction"`
+	ShowID             bool   `json:"showID"`
+	ShowName           bool   `json:"showName"`
+	ShowAggregateScore bool   `json:"showAggregateScores"`
+	CountUnscored      bool   `json:"countUnscored"`
+}
+
+// LayerTechnique scores one technique; Score is nil for a parent
+// technique shown only to unfold its sub-techniques.
+type LayerTechnique struct {
+	TechniqueID       string          `json:"techniqueID"`
+	Score             *int64          `json:"score,omitempty"`
+	Color             string          `json:"color"`
+	Comment           string          `json:"comment"`
+	Enabled           bool            `json:"enabled"`
+	ShowSubtechniques bool            `json:"showSubtechniques"`
+	Metadata          []LayerMetadata `json:"metadata"`
+}
+
+type LayerGradient struct {
+	Colors   []string `json:"colors"`
+	MinValue int64    `json:"minValue"`
+	MaxValue int64    `json:"maxValue"`
+}
+
+type LegendItem struct {
+	Label string `json:"label"`
+	Color string `json:"color"`
+}
+
+type LayerMetadata struct {
+	Name  string `json:"name"`
+	Value string `json:"value"`
+}
+
+// AttackLayer collects the ATT&CK techniques of the alerts' rules
+// (attack.tNNNN[.NNN] tags) and, on Close, writes a Navigator layer that
+// scores each technique with the number of its alerts.
+type AttackLayer struct {
+	w    io.Writer
+	name string
+	tech map[string]*techCount
+}
+
+type techCount struct {
+	alerts int64
+	rules  map[string]int64 // title -> alerts
+}
+
+// NewAttackLayer returns an ATT&CK layer writer that writes the layer
+// named name to w on Close.
+func NewAttackLayer(w io.Writer, name string) *AttackLayer {
+	return &AttackLayer{w: w, name: name, tech: map[string]*techCount{}}
+}
+
+// Write counts the alert under each technique of its rule.
+func (l *AttackLayer) Write(a *Alert) error {
+	for _, id := range Techniques(a.Rule.Tags) {
+		tc := l.tech[id]
+		if tc == nil {
+			tc = &techCount{rules: map[string]int64{}}
+			l.tech[id] = tc
+		}
+		tc.alerts++
+		tc.rules[a.Rule.Title]++
+	}
+	return nil
+}
+
+// Layer returns the layer of the alerts written so far.
+func (l *AttackLayer) Layer() *Layer {
+	ly := &Layer{
+		Name:                          l.name,
+		Versions:                      LayerVersions{Attack: AttackVersion, Navigator: NavigatorVersion, Layer: LayerVersion},
+		Domain:                        "enterprise-attack",
+		Description:                   "Techniques of the Sigma rules that fired in a vigil hunt; the score is the number of alerts.",
+		Filters:                       LayerFilters{Platforms: []string{"Windows"}},
+		Sorting:                       3, // by score, descending
+		Layout:                        LayerLayout{Layout: "side", AggregateFunction: "sum", ShowID: true, ShowName: true},
+		Techniques:                    []LayerTechnique{},
+		Gradient:                      LayerGradient{Colors: []string{"#ffe766ff", "#ff6666ff"}, MinValue: 0, MaxValue: 1},
+		LegendItems:                   []LegendItem{{Label: "fired once", Color: "#ffe766ff"}},
+		Metadata:                      []LayerMetadata{{Name: "generated by", Value: "vigil hunt"}},
+		SelectTechniquesAcrossTactics: true,
+		TacticRowBackground:           "#dddddd",
+	}
+	ids := sortedKeys(l.tech)
+	scored := map[string]bool{}
+	for _, id := range ids {
+		scored[id] = true
+	}
+	parents := map[string]bool{}
+	for _, id := range ids {
+		tc := l.tech[id]
+		score := tc.alerts
+		if score > ly.Gradient.MaxValue {
+			ly.Gradient.MaxValue = score
+		}
+		type rc struct {
+			title string
+			n     int64
+		}
+		var rs []rc
+		for t, n := range tc.rules {
+			rs = append(rs, rc{t, n})
+		}
+		sort.Slice(rs, func(i, j int) bool { return rs[i].n > rs[j].n || rs[i].n == rs[j].n && rs[i].title < rs[j].title })
+		var lines []string
+		var meta []LayerMetadata
+		for i, r := range rs {
+			if i == 10 {
+				lines = append(lines, fmt.Sprintf("... %d more rules", len(rs)-10))
+				break
+			}
+			lines = append(lines, fmt.Sprintf("%s (%d)", r.title, r.n))
+			meta = append(meta, LayerMetadata{Name: "rule", Value: r.title})
+		}
+		ly.Techniques = append(ly.Techniques, LayerTechnique{
+			TechniqueID: id, Score: &score, Comment: strings.Join(lines, "\n"), Enabled: true, Metadata: meta,
+		})
+		if parent, _, ok := strings.Cut(id, "."); ok && !scored[parent] {
+			parents[parent] = true
+		}
+	}
+	for _, p := range sortedKeys(parents) {
+		ly.Techniques = append(ly.Techniques, LayerTechnique{
+			TechniqueID: p, Comment: "sub-techniques fired", Enabled: true, ShowSubtechniques: true, Metadata: []LayerMetadata{},
+		})
+	}
+	for i := range ly.Techniques {
+		if !strings.Contains(ly.Techniques[i].TechniqueID, ".") && hasSub(ids, ly.Techniques[i].TechniqueID) {
+			ly.Techniques[i].ShowSubtechniques = true
+		}
+	}
+	ly.LegendItems = append(ly.LegendItems, LegendItem{Label: fmt.Sprintf("fired %d times", ly.Gradient.MaxValue), Color: "#ff6666ff"})
+	return ly
+}
+
+func hasSub(ids []string, parent string) bool {
+	for _, id := range ids {
+		if strings.HasPrefix(id, parent+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// Close writes the layer.
+func (l *AttackLayer) Close() error {
+	data, err := json.MarshalIndent(l.Layer(), "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = l.w.Write(append(data, '\n'))
+	return err
+}
