@@ -3,6 +3,7 @@ package cli
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -84,8 +85,18 @@ func printAdvisory(w io.Writer, a *advisory.Advisory) error {
 		for _, c := range coll.Correlations {
 			if c.ID == id {
 				title = c.Title
-				detail = fmt.Sprintf("correlation %s of %s by %s within %s, level %s; tags %s",
-					c.Type, strings.Join(c.Rules, " -> "), strings.Join(c.GroupBy, ", "), c.Timespan, c.Level, strings.Join(c.Tags, " "))
+				sep := ", " // only temporal_ordered reads its rules in order
+				if c.Type == "temporal_ordered" {
+					sep = " -> "
+				}
+				detail = fmt.Sprintf("correlation %s of %s by %s within %s", c.Type, strings.Join(c.Rules, sep), strings.Join(c.GroupBy, ", "), c.Timespan)
+				if c.Name != "" && slices.ContainsFunc(coll.Correlations, func(o *sigma.Correlation) bool {
+					return slices.Contains(o.Rules, c.Name) || slices.Contains(o.Rules, c.ID)
+				}) {
+					detail += ", alerts only through the correlations"
+				} else {
+					detail += fmt.Sprintf(", level %s; tags %s", c.Level, strings.Join(c.Tags, " "))
+				}
 			}
 		}
 		for _, r := range coll.Rules {
