@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vigil-detect/vigil/advisory"
 )
 
 // The advisory's scenarios in every input shape vigil reads Windows
@@ -397,5 +399,29 @@ func TestScenariosMixedLogs(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestAncestrySecurity: on Security logs the ancestry is found by host +
+// parent process id (4688's creator id, hex), the latest start of that id
+// before the child.
+func TestAncestrySecurity(t *testing.T) {
+	r := newRig(t)
+	p := proc{host1, "", 6700}
+	wordStart := secStartData(proc{host1, "", parentPID}, word, `"`+word+`" /n invoice.docm`, `C:\Windows\explorer.exe`)
+	wordStart["ProcessId"] = "0x1d4c" // explorer
+	_, alerts := r.run(t, []string{
+		secFlat(-20, p, 4688, wordStart),
+		securityFlat.start(0, p, cmdExe, `cmd.exe /c "C:\Users\jdoe\AppData\Local\Temp\upd.bat"`, word),
+		securityFlat.conn(2, p, cmdExe, "185.199.110.153"),
+	})
+	if len(alerts) != 2 {
+		t.Fatalf("%d alerts, want 2", len(alerts))
+	}
+	for _, a := range alerts {
+		anc, ok := a.Context["ancestry"].([]advisory.Process)
+		if !ok || len(anc) != 1 || anc[0].PID != "5928" || anc[0].Image != word || a.Context["user"] != "jdoe" {
+			t.Errorf("%s: ancestry %+v user %v", a.Rule.Title, a.Context["ancestry"], a.Context["user"])
+		}
 	}
 }
