@@ -96,7 +96,7 @@ correlation) over EVTX files and JSON exports, fast.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env))
+	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env))
 	return root
 }
 

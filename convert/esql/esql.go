@@ -1,0 +1,278 @@
+// Package esql writes Sigma rules as Elasticsearch ES|QL queries (target
+// "esql"); counting correlations become STATS ... BY over time buckets.
+// ES|QL compares strings case-sensitively, so vigil folds case with
+// to_lower() as Sigma requires (unless the rule says cased). Output
+// formats: default, siem_rule, siem_rule_ndjson.
+package esql
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/vigil-detect/vigil/convert"
+	"github.com/vigil-detect/vigil/convert/elastic"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+func init() { convert.Register(Backend{}) }
+
+// Backend is the ES|QL target.
+type Backend struct{}
+
+// Name implements convert.Backend.
+func (Backend) Name() string { return "esql" }
+
+// Formats implements convert.Backend.
+func (Backend) Formats() []string { return []string{"default", "siem_rule", "siem_rule_ndjson"} }
+
+var plainField = regexp.MustCompile(`^[A-Za-z_@][\w.@]*$`)
+
+func field(f string) string {
+	if plainField.MatchString(f) {
+		return f
+	}
+	return "`" + strings.ReplaceAll(f, "`", "``") + "`"
+}
+
+func str(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s) + `"`
+}
+
+func likePattern(p convert.Pattern, fold bool) string {
+	var b strings.Builder
+	for _, t := range p {
+		switch t.Kind {
+		case convert.Lit:
+			l := t.Lit
+			if fold {
+				l = strings.ToLower(l)
+			}
+			b.WriteString(strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`).Replace(l))
+		case convert.Star:
+			b.WriteByte('*')
+		case convert.One:
+			b.WriteByte('?')
+		}
+	}
+	return str(b.String())
+}
+
+func cond(c *convert.Cond) (string, error) {
+	if c.Field == "" {
+		return "", convert.Unsupported(c.Pos, "esql", "keyword search %q: ES|QL has no search over every field", c.Pat.Plain())
+	}
+	f := field(c.Field)
+	fl := f
+	lower := func(s string) string { return s }
+	if !c.Cased {
+		fl = "to_lower(" + f + ")"
+		lower = strings.ToLower
+	}
+	switch c.Op {
+	case convert.OpString:
+		shape, lit := c.Pat.Shape()
+		switch shape {
+		case convert.ShapeExact:
+			return fl + "==" + str(lower(lit)), nil
+		case convert.ShapePrefix:
+			return "starts_with(" + fl + ", " + str(lower(lit)) + ")", nil
+		case convert.ShapeSuffix:
+			return "ends_with(" + fl + ", " + str(lower(lit)) + ")", nil
+		case convert.ShapeAny:
+			return f + " IS NOT NULL", nil
+		}
+		return fl + " like " + likePattern(c.Pat, !c.Cased), nil
+	case convert.OpNumber:
+		return f + "==" + c.Text, nil
+	case convert.OpCIDR:
+		return "cidr_match(" + f + ", " + str(c.CIDR) + ")", nil
+	case convert.OpExists:
+		if c.Exists {
+			return f + " IS NOT NULL", nil
+		}
+		return f + " IS NULL", nil
+	case convert.OpNull:
+		return f + " IS NULL", nil
+	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
+		return f + " " + map[convert.Op]string{convert.OpLT: "<", convert.OpLTE: "<=", convert.OpGT: ">", convert.OpGTE: ">="}[c.Op] + " " + convert.Num(c.Num), nil
+	case convert.OpRegex:
+		l, err := convert.LuceneRegex(c.Regex)
+		if err != nil {
+			return "", convert.Unsupported(c.Pos, "esql", "regular expression %q: %v", c.RegexBody, err)
+		}
+		return f + " rlike " + str(l), nil
+	case convert.OpFieldRef:
+		r := field(c.Ref)
+		if !c.Cased {
+			r = "to_lower(" + r + ")"
+		}
+		switch c.RefAnchor {
+		case convert.StartsWith:
+			return "starts_with(" + fl + ", " + r + ")", nil
+		case convert.EndsWith:
+			return "ends_with(" + fl + ", " + r + ")", nil
+		case convert.Contains:
+			return "locate(" + fl + ", " + r + ") > 0", nil
+		}
+		return fl + "==" + r, nil
+	}
+	return "", convert.Unsupported(c.Pos, "esql", "comparison %v", c.Op)
+}
+
+// Expr writes a query tree as an ES|QL boolean expression.
+func Expr(n convert.Node) (string, error) {
+	switch n := n.(type) {
+	case *convert.Cond:
+		return cond(n)
+	case *convert.Not:
+		s, err := Expr(n.Arg)
+		if err != nil {
+			return "", err
+		}
+		return "not (" + s + ")", nil
+	case *convert.Or:
+		if f, cs, ok := convert.SameFieldValues(n, false); ok {
+			var vs []string
+			num := false
+			for _, c := range cs {
+				if c.Op == convert.OpNumber {
+					num = true
+					vs = append(vs, c.Text)
+				} else {
+					vs = append(vs, str(strings.ToLower(c.Pat.Plain())))
+				}
+			}
+			fl := "to_lower(" + field(f) + ")"
+			if num {
+				fl = field(f)
+				for _, c := range cs {
+					if c.Op != convert.OpNumber {
+						return join(n.Args, " or ")
+					}
+				}
+			}
+			return fl + " in (" + strings.Join(vs, ", ") + ")", nil
+		}
+		return join(n.Args, " or ")
+	case *convert.And:
+		return join(n.Args, " and ")
+	}
+	return "", fmt.Errorf("esql: unknown node %T", n)
+}
+
+func join(args []convert.Node, sep string) (string, error) {
+	var parts []string
+	for _, a := range args {
+		s, err := Expr(a)
+		if err != nil {
+			return "", err
+		}
+		switch a.(type) {
+		case *convert.And, *convert.Or:
+			s = "(" + s + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, sep), nil
+}
+
+func from(ps ...*convert.Prepared) string {
+	var idx []string
+	seen := map[string]bool{}
+	for _, p := range ps {
+		for _, i := range elastic.Index(p.State) {
+			if !seen[i] {
+				seen[i] = true
+				idx = append(idx, i)
+			}
+		}
+	}
+	if len(idx) == 0 || seen["*"] {
+		idx = []string{"*"}
+	}
+	return "from " + strings.Join(idx, ",") + " metadata _id, _index, _version"
+}
+
+// Rule implements convert.Backend.
+func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	s, err := Expr(p.Tree)
+	if err != nil {
+		return "", err
+	}
+	return wrap(p.Rule.Meta, from(p)+" | where "+s, format)
+}
+
+func wrap(m sigma.Meta, q, format string) (string, error) {
+	if format == "siem_rule" || format == "siem_rule_ndjson" {
+		return elastic.SiemRule(m, "esql", "esql", q, nil, format == "siem_rule")
+	}
+	return q, nil
+}
+
+// Correlation implements convert.Backend: counting and temporal
+// correlations become STATS over buckets of the timespan (aligned
+// windows, as pySigma writes them); temporal_ordered is refused.
+func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	if c.Type == "temporal_ordered" {
+		return "", convert.Unsupported(c.Pos, "esql", "temporal_ordered correlation: ES|QL cannot test the order of events; use target eql")
+	}
+	var conds []string
+	var cases []string
+	for i, p := range rules {
+		s, err := Expr(p.Tree)
+		if err != nil {
+			return "", err
+		}
+		if len(rules) > 1 {
+			s = "(" + s + ")"
+		}
+		conds = append(conds, s)
+		cases = append(cases, s, str(c.Rules[i]))
+	}
+	var b strings.Builder
+	b.WriteString(from(rules...) + " | where " + strings.Join(conds, " or "))
+	var gs []string
+	for _, g := range c.GroupBy {
+		if _, ok := c.Aliases[g]; ok {
+			return "", convert.Unsupported(c.Pos, "esql", "group-by alias %q: not converted", g)
+		}
+		gs = append(gs, field(rules[0].MapField(g)))
+	}
+	n, unit := convert.Span(c.Timespan)
+	units := map[string]string{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+	by := strings.Join(append([]string{"timebucket"}, gs...), ", ")
+	var name, agg string
+	switch c.Type {
+	case "event_count":
+		name, agg = "event_count", "count()"
+	case "value_count":
+		name, agg = "value_count", "count_distinct("+field(c.Field)+")"
+	case "value_sum":
+		name, agg = "value_sum", "sum("+field(c.Field)+")"
+	case "value_avg":
+		name, agg = "value_avg", "avg("+field(c.Field)+")"
+	case "value_median":
+		name, agg = "value_median", "median("+field(c.Field)+")"
+	case "value_percentile":
+		name, agg = "value_percentile", fmt.Sprintf("percentile(%s, %s)", field(c.Field), convert.Num(c.Percentile))
+	case "temporal":
+		name, agg = "event_type_count", "count_distinct(event_type)"
+		fmt.Fprintf(&b, "\n| eval event_type=case(%s)", strings.Join(cases, ", "))
+	default:
+		return "", convert.Unsupported(c.Pos, "esql", "correlation type %q", c.Type)
+	}
+	fmt.Fprintf(&b, "\n| eval timebucket=date_trunc(%d%s, @timestamp) | stats %s=%s by %s\n", n, units, name, agg, by)
+	var parts []string
+	for _, cc := range c.Condition {
+		parts = append(parts, fmt.Sprintf("%s %s %s", name, convert.OpSymbol(cc.Op), convert.Num(cc.Value)))
+	}
+	if len(parts) == 0 && c.Type == "temporal" {
+		parts = []string{fmt.Sprintf("%s >= %d", name, len(rules))}
+	}
+	if len(parts) == 0 {
+		return "", convert.Unsupported(c.Pos, "esql", "correlation without a condition")
+	}
+	b.WriteString("| where " + strings.Join(parts, " and "))
+	return wrap(c.Meta, b.String(), format)
+}

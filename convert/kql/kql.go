@@ -1,0 +1,257 @@
+// Package kql writes Sigma rules as Kusto (KQL) queries for Microsoft
+// Sentinel and Defender XDR (target "kql"). The table comes from the
+// pipeline (microsoft_xdr, sentinel_asim, azure_monitor: state
+// query_table). Correlations become summarize (counts) and joins
+// (temporal_ordered).
+package kql
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/vigil-detect/vigil/convert"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+func init() { convert.Register(Backend{}) }
+
+// Backend is the KQL target.
+type Backend struct{}
+
+// Name implements convert.Backend.
+func (Backend) Name() string { return "kql" }
+
+// Formats implements convert.Backend.
+func (Backend) Formats() []string { return []string{"default"} }
+
+var plainField = regexp.MustCompile(`^[A-Za-z_][\w]*$`)
+
+func field(f string) string {
+	if plainField.MatchString(f) {
+		return f
+	}
+	return "['" + strings.ReplaceAll(f, "'", `\'`) + "']"
+}
+
+func str(s string) string { return `@"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
+
+func cond(c *convert.Cond) (string, error) {
+	if c.Field == "" {
+		return "", convert.Unsupported(c.Pos, "kql", "keyword search %q: not converted (KQL's search operator has other matching rules)", c.Pat.Plain())
+	}
+	f := field(c.Field)
+	cs := ""
+	if c.Cased {
+		cs = "_cs"
+	}
+	switch c.Op {
+	case convert.OpString:
+		shape, lit := c.Pat.Shape()
+		switch shape {
+		case convert.ShapeExact:
+			if c.Cased {
+				return f + " == " + str(lit), nil
+			}
+			return f + " =~ " + str(lit), nil
+		case convert.ShapePrefix:
+			return f + " startswith" + cs + " " + str(lit), nil
+		case convert.ShapeSuffix:
+			return f + " endswith" + cs + " " + str(lit), nil
+		case convert.ShapeContains:
+			return f + " contains" + cs + " " + str(lit), nil
+		case convert.ShapeAny:
+			return "isnotnull(" + f + ")", nil
+		}
+		return f + " matches regex " + str(convert.PatternRegex(c.Pat, c.Cased)), nil
+	case convert.OpNumber:
+		return f + " == " + c.Text, nil
+	case convert.OpCIDR:
+		if c.Prefix.Addr().Is4() {
+			return "ipv4_is_in_range(" + f + ", " + str(c.CIDR) + ")", nil
+		}
+		return "ipv6_is_in_range(" + f + ", " + str(c.CIDR) + ")", nil
+	case convert.OpExists:
+		if c.Exists {
+			return "isnotempty(" + f + ")", nil
+		}
+		return "isempty(" + f + ")", nil
+	case convert.OpNull:
+		return "isempty(" + f + ")", nil
+	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
+		return f + " " + map[convert.Op]string{convert.OpLT: "<", convert.OpLTE: "<=", convert.OpGT: ">", convert.OpGTE: ">="}[c.Op] + " " + convert.Num(c.Num), nil
+	case convert.OpRegex:
+		// Kusto uses RE2, vigil's regular expression syntax.
+		return f + " matches regex " + str(c.Regex), nil
+	case convert.OpFieldRef:
+		a, r := f, field(c.Ref)
+		if !c.Cased {
+			a, r = "tolower("+a+")", "tolower("+r+")"
+		}
+		switch c.RefAnchor {
+		case convert.StartsWith:
+			return "indexof(" + a + ", " + r + ") == 0", nil
+		case convert.EndsWith:
+			return "substring(" + a + ", strlen(" + a + ") - strlen(" + r + ")) == " + r, nil
+		case convert.Contains:
+			return "indexof(" + a + ", " + r + ") >= 0", nil
+		}
+		return a + " == " + r, nil
+	}
+	return "", convert.Unsupported(c.Pos, "kql", "comparison %v", c.Op)
+}
+
+// Expr writes a query tree as a KQL predicate.
+func Expr(n convert.Node) (string, error) {
+	switch n := n.(type) {
+	case *convert.Cond:
+		return cond(n)
+	case *convert.Not:
+		s, err := Expr(n.Arg)
+		if err != nil {
+			return "", err
+		}
+		return "not(" + s + ")", nil
+	case *convert.Or:
+		if f, cs, ok := convert.SameFieldValues(n, false); ok {
+			var vs []string
+			for _, c := range cs {
+				if c.Op == convert.OpNumber {
+					return join(n.Args, " or ")
+				}
+				vs = append(vs, str(c.Pat.Plain()))
+			}
+			return field(f) + " in~ (" + strings.Join(vs, ", ") + ")", nil
+		}
+		return join(n.Args, " or ")
+	case *convert.And:
+		return join(n.Args, " and ")
+	}
+	return "", fmt.Errorf("kql: unknown node %T", n)
+}
+
+func join(args []convert.Node, sep string) (string, error) {
+	var parts []string
+	for _, a := range args {
+		s, err := Expr(a)
+		if err != nil {
+			return "", err
+		}
+		switch a.(type) {
+		case *convert.And, *convert.Or:
+			s = "(" + s + ")"
+		}
+		parts = append(parts, s)
+	}
+	return strings.Join(parts, sep), nil
+}
+
+func table(p *convert.Prepared) (string, error) {
+	if t, ok := p.State["query_table"].(string); ok && t != "" {
+		return t, nil
+	}
+	return "", convert.Unsupported(p.Rule.Pos, "kql", "no table for log source %s/%s/%s: give a pipeline that names one (microsoft_xdr, sentinel_asim, azure_monitor) or set_state query_table", p.LogSource.Product, p.LogSource.Category, p.LogSource.Service)
+}
+
+func timeField(p *convert.Prepared) string {
+	if t, ok := p.State["time_field"].(string); ok && t != "" {
+		return t
+	}
+	return "TimeGenerated"
+}
+
+// Rule implements convert.Backend.
+func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	t, err := table(p)
+	if err != nil {
+		return "", err
+	}
+	s, err := Expr(p.Tree)
+	if err != nil {
+		return "", err
+	}
+	return t + "\n| where " + s, nil
+}
+
+// Correlation implements convert.Backend.
+func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	var b strings.Builder
+	n, unit := convert.Span(c.Timespan)
+	span := fmt.Sprintf("%d%s", n, unit)
+	for _, g := range c.GroupBy {
+		if _, ok := c.Aliases[g]; ok {
+			return "", convert.Unsupported(c.Pos, "kql", "group-by alias %q: not converted", g)
+		}
+	}
+	for i, p := range rules {
+		t, err := table(p)
+		if err != nil {
+			return "", err
+		}
+		s, err := Expr(p.Tree)
+		if err != nil {
+			return "", err
+		}
+		var proj []string
+		for k, g := range c.GroupBy {
+			proj = append(proj, fmt.Sprintf("g%d=%s", k, field(p.MapField(g))))
+		}
+		proj = append(proj, fmt.Sprintf("t=%s", timeField(p)))
+		if c.Field != "" {
+			proj = append(proj, "v="+field(p.MapField(c.Field)))
+		}
+		fmt.Fprintf(&b, "let r%d = %s\n| where %s\n| project event_type=%s, %s;\n", i, t, s, str(c.Rules[i]), strings.Join(proj, ", "))
+	}
+	var gs []string
+	for k := range c.GroupBy {
+		gs = append(gs, fmt.Sprintf("g%d", k))
+	}
+	cond := func(name string) string {
+		var parts []string
+		for _, cc := range c.Condition {
+			parts = append(parts, fmt.Sprintf("%s %s %s", name, convert.OpSymbol(cc.Op), convert.Num(cc.Value)))
+		}
+		if len(parts) == 0 {
+			parts = []string{fmt.Sprintf("%s >= %d", name, len(rules))}
+		}
+		return strings.Join(parts, " and ")
+	}
+	var all []string
+	for i := range rules {
+		all = append(all, fmt.Sprintf("r%d", i))
+	}
+	union := "union " + strings.Join(all, ", ")
+	by := strings.Join(append([]string{"bin(t, " + span + ")"}, gs...), ", ")
+	switch c.Type {
+	case "event_count", "value_count", "value_sum", "value_avg", "value_median", "value_percentile", "temporal":
+		agg := map[string]string{"event_count": "count()", "value_count": "dcount(v)", "value_sum": "sum(v)", "value_avg": "avg(v)",
+			"value_median": "percentile(v, 50)", "value_percentile": fmt.Sprintf("percentile(v, %s)", convert.Num(c.Percentile)), "temporal": "dcount(event_type)"}[c.Type]
+		name := c.Type
+		if c.Type == "temporal" {
+			name = "event_type_count"
+		}
+		fmt.Fprintf(&b, "%s\n| summarize %s=%s by %s\n| where %s", union, name, agg, by, cond(name))
+	case "temporal_ordered":
+		if len(c.GroupBy) == 0 {
+			return "", convert.Unsupported(c.Pos, "kql", "temporal_ordered correlation without group-by")
+		}
+		// Each step joins the previous one on the group and keeps the
+		// chains that stay in order and within the timespan of the first
+		// event.
+		fmt.Fprintf(&b, "r0 | project %s, t0=t", strings.Join(gs, ", "))
+		for i := 1; i < len(rules); i++ {
+			fmt.Fprintf(&b, "\n| join kind=inner (r%d | project %s, t%d=t) on %s\n| where t%d >= t%d and t%d - t0 <= %s\n| project-away %s", i, strings.Join(gs, ", "), i, strings.Join(gs, ", "), i, i-1, i, span, strings.Join(suffixed(gs, "1"), ", "))
+		}
+	default:
+		return "", convert.Unsupported(c.Pos, "kql", "correlation type %q", c.Type)
+	}
+	return b.String(), nil
+}
+
+func suffixed(gs []string, s string) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g + s
+	}
+	return out
+}
