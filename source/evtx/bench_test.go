@@ -52,6 +52,7 @@ func benchmarkReader(b *testing.B, workers int) {
 	b.SetBytes(total)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu0 := cpuSeconds()
 	records := 0
 	for i := 0; i < b.N; i++ {
 		for j, buf := range data {
@@ -73,6 +74,11 @@ func benchmarkReader(b *testing.B, workers int) {
 		}
 	}
 	b.ReportMetric(float64(records)/b.Elapsed().Seconds(), "records/s")
+	// Throughput per CPU-second (user+system, includes GC) is robust to
+	// other load on the machine; with one worker it is the per-core speed.
+	if cpu := cpuSeconds() - cpu0; cpu > 0 {
+		b.ReportMetric(float64(total)*float64(b.N)/1e6/cpu, "MB/cpu-s")
+	}
 }
 
 // BenchmarkReader1 parses the benchmark file set with one worker.

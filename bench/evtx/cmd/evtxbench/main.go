@@ -24,7 +24,6 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
-	"syscall"
 	"time"
 
 	rawsec "github.com/0xrawsec/golang-evtx/evtx"
@@ -110,13 +109,6 @@ func main() {
 		med, cpu := secs[len(secs)/2], cpus[len(cpus)/2]
 		fmt.Printf("%-22s %-6d %10.1f %12.0f %14.1f %10d\n", cfg.name, cfg.procs, float64(total)/1e6/med, float64(n)/med, float64(total)/1e6/cpu, n)
 	}
-}
-
-// cpuSeconds is the user+system CPU time consumed by this process so far.
-func cpuSeconds() float64 {
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 // vigilRead reads every record of files and returns the record count.
