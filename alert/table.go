@@ -27,7 +27,7 @@ const DefaultDetailWidth = 120
 const (
 	tableTimeWidth  = 29 // 2006-01-02 15:04:05.000+07:00
 	tableLevelWidth = 8
-	tableHostWidth  = 20
+	tableHostWidth  = 24
 	tableRuleWidth  = 48
 	tableMinDetails = 20
 )
