@@ -181,6 +181,8 @@ func (p *parser) parseChunkData() {
 	res := p.res
 
 	pos := chunkHeaderSize
+	var lastID uint64
+	haveID := false
 	for pos+recordHeaderSize+4 <= limit {
 		if !bytes.Equal(buf[pos:pos+4], recordSignature) {
 			if allZero(buf[pos:limit]) {
@@ -204,8 +206,34 @@ func (p *parser) parseChunkData() {
 			pos = next
 			continue
 		}
+		lastID, haveID = le64(buf[pos+8:]), true
 		p.parseRecord(pos, size)
 		pos += size
+	}
+
+	// A dirty file's last chunk can have a stale header whose free space
+	// offset lags behind the records written after it. Records found there
+	// are taken only while their identifiers continue the chunk's sequence;
+	// anything else past the free space offset is slack (old data).
+	if pos == limit && limit < len(buf) {
+		next := le64(buf[24:]) // first event record identifier
+		if haveID {
+			next = lastID + 1
+		}
+		n := 0
+		for pos+recordHeaderSize+4 <= len(buf) && bytes.Equal(buf[pos:pos+4], recordSignature) {
+			size := int(le32(buf[pos+4:]))
+			if size < recordHeaderSize+4 || pos+size > len(buf) || int(le32(buf[pos+size-4:])) != size || le64(buf[pos+8:]) != next {
+				break
+			}
+			p.parseRecord(pos, size)
+			pos += size
+			next++
+			n++
+		}
+		if n > 0 {
+			p.warnf(48, "stale chunk header: %d event records found after the free space offset %#x", n, limit)
+		}
 	}
 
 	// Materialise the records: one string for all values of the chunk.

@@ -322,3 +322,40 @@ func TestEarlyClose(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStaleFreeSpace: a chunk header whose free space offset lags behind the
+// records (dirty file) still yields the records that continue the sequence,
+// while slack records with unrelated identifiers are ignored.
+func TestStaleFreeSpace(t *testing.T) {
+	seed := loadSeeds(t)[0]
+	full := seedRecords(t, seed)
+	data := append([]byte(nil), seed...)
+	data = append(data, make([]byte, fileHeaderSize+chunkSize-len(data))...)
+	chunk := data[fileHeaderSize:]
+	stale := int(full[len(full)/2].Offset - fileHeaderSize)
+	binary.LittleEndian.PutUint32(chunk[48:], uint32(stale))
+	binary.LittleEndian.PutUint32(chunk[52:], crc32.ChecksumIEEE(chunk[chunkHeaderSize:stale]))
+	fixCRCs(chunk)
+	recs, warns, err := readAllBytes(t, data, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(full) {
+		t.Fatalf("got %d records, want %d", len(recs), len(full))
+	}
+	if len(warns) != 1 || !strings.Contains(warns[0].Msg, "stale chunk header") {
+		t.Fatalf("want one stale header warning, got %v", warns)
+	}
+	// Renumber the records past the free space offset: they are slack now.
+	for _, r := range full[len(full)/2:] {
+		off := r.Offset - fileHeaderSize
+		binary.LittleEndian.PutUint64(chunk[off+8:], r.ID+1000)
+	}
+	recs, warns, err = readAllBytes(t, data, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(full)/2 || len(warns) != 0 {
+		t.Fatalf("slack: got %d records (want %d) and warnings %v", len(recs), len(full)/2, warns)
+	}
+}
