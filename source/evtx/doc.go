@@ -10,10 +10,16 @@
 //   - chunk.go: file header and chunk parsing (signatures, CRC checks, record
 //     framing, resynchronisation after corrupt records);
 //   - binxml.go: Binary XML tokens and template definitions, compiled once per
-//     chunk into a small node tree;
+//     chunk into a small node tree (and reused by later chunks when the
+//     definition is byte-identical and self-contained);
 //   - render.go: evaluation of a template instance with its substitution
 //     values and the flattening rules;
 //   - format.go: textual formatting of every substitution value type.
+//
+// Tests use the shared corpus (VIGIL_CORPUS or ../shared/corpus from the
+// repository root; skipped when absent, a failure when CI is set), the
+// reference counts in testdata/record_counts.tsv, golden fixtures in
+// testdata/golden and real-chunk fuzz seeds in testdata/fuzz/FuzzReader.
 //
 // # Flattening
 //
@@ -40,14 +46,24 @@
 // entity references are replaced by the characters they stand for. Arrays
 // produce one field per element, all with the same name.
 //
+// An element whose content is an optional substitution with a NULL value
+// is kept with an empty value (evtxexport renders it as <Data Name="X"/>).
+// Text is not whitespace-normalised: a value consisting of a line break stays
+// a line break although Event Viewer shows it as empty.
+//
 // # Robustness
 //
 // The reader never trusts the file header's chunk count: it visits every
 // 64 KiB block after the 4 KiB header and parses those that carry the
 // "ElfChnk\x00" signature, so dirty files and files with a stale header are
-// read completely. CRC mismatches, corrupt records and undecodable BinXML are
-// reported as Warnings (naming the file, chunk index and file offset) and
-// parsing continues with the next record or chunk. All offsets are
+// read completely. Records past a chunk's free space offset are taken when
+// their identifiers continue the chunk's sequence (a stale chunk header in a
+// dirty file) and ignored otherwise (slack holding old data). CRC mismatches,
+// corrupt records and undecodable BinXML are reported as Warnings (naming the
+// file, chunk index and file offset) and parsing continues with the next
+// record, resynchronising on the next record signature, or the next chunk.
+// Records whose templates are missing from the chunk cannot be recovered and
+// are skipped with a warning. All offsets are
 // bounds-checked, element nesting and nested BinXML depth are capped, and
 // template reference cycles are detected, so no input makes the reader panic
 // or loop forever.
