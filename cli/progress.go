@@ -103,7 +103,8 @@ func (b *progressBar) line(elapsed time.Duration) string {
 		eta = "ETA " + clock(left)
 	}
 	stats += "  " + eta
-	barWidth := b.width - len(stats) - 12
+	// "vigil: [" bar "] " "100%" stats, short of the last column.
+	barWidth := b.width - 1 - len(stats) - len("vigil: [] 100%")
 	if barWidth > 40 {
 		barWidth = 40
 	}

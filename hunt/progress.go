@@ -79,3 +79,12 @@ func (c *countingReaderAt) ReadAt(b []byte, off int64) (int, error) {
 	c.n.Add(int64(n))
 	return n, err
 }
+
+// CountReader returns r counting the bytes read through it as input
+// bytes, for inputs that Run does not open itself (standard input).
+func (p *Progress) CountReader(r io.Reader) io.Reader {
+	if r == nil {
+		return nil
+	}
+	return p.reader(r)
+}
