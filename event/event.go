@@ -10,6 +10,7 @@
 package event
 
 import (
+	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -206,13 +207,36 @@ func needsLower(s string) bool {
 // AppendLower appends the lower-case form of s to dst. It is the case
 // folding used on both sides of every case-insensitive comparison.
 func AppendLower(dst []byte, s string) []byte {
+	n := len(dst)
+	dst = slices.Grow(dst, len(s))[:n+len(s)]
+	out := dst[n:]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			return appendLowerSlow(dst[:n+i], s[i:])
+		}
+		out[i] = asciiLower[c]
+	}
+	return dst
+}
+
+var asciiLower = func() (t [utf8.RuneSelf]byte) {
+	for i := range t {
+		c := byte(i)
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		t[i] = c
+	}
+	return t
+}()
+
+// appendLowerSlow lower-cases text that may hold multi-byte characters.
+func appendLowerSlow(dst []byte, s string) []byte {
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 'A' && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			dst = append(dst, c)
+			dst = append(dst, asciiLower[c])
 			i++
 			continue
 		}

@@ -93,3 +93,12 @@ func BenchmarkLower(b *testing.B) {
 		_ = e.Lower(0)
 	}
 }
+
+func BenchmarkAppendLower(b *testing.B) {
+	s := `"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe" -NoProfile -ExecutionPolicy Bypass`
+	buf := make([]byte, 0, 256)
+	b.SetBytes(int64(len(s)))
+	for i := 0; i < b.N; i++ {
+		buf = AppendLower(buf[:0], s)
+	}
+}
