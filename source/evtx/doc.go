@@ -44,7 +44,9 @@
 // binary data is uppercase hex; booleans are true/false; floats use
 // strconv's 'g' format; strings lose trailing NUL characters; character and
 // entity references are replaced by the characters they stand for. Arrays
-// produce one field per element, all with the same name.
+// produce one field per element, all with the same name. EvtHandle and
+// EvtXml values (API types not expected in files) and values whose size does
+// not fit their type are rendered as uppercase hex.
 //
 // An element whose content is an optional substitution with a NULL value
 // is kept with an empty value (evtxexport renders it as <Data Name="X"/>).
