@@ -147,11 +147,17 @@ func Details(a *Alert, max int) string {
 		parts = append(parts, k+": "+Elide(v, max))
 	}
 	if a.Rule.Type == "correlation" {
+		done := map[string]bool{}
+		for _, k := range contextFirst {
+			if v, ok := a.Context[k]; ok {
+				done[k] = true
+				add(k, valueString(v))
+			}
+		}
 		for _, k := range sortedKeys(a.Group) {
 			add(k, a.Group[k])
 		}
-		done := map[string]bool{}
-		for _, k := range append(append([]string{}, contextFirst...), sortedKeys(a.Context)...) {
+		for _, k := range sortedKeys(a.Context) {
 			v, ok := a.Context[k]
 			if !ok || done[k] {
 				continue

@@ -25,11 +25,10 @@ const DefaultDetailWidth = 120
 
 // Column widths of the table; longer values are elided with "…".
 const (
-	tableTimeWidth  = 29 // 2006-01-02 15:04:05.000+07:00
 	tableLevelWidth = 8
 	tableHostWidth  = 24
-	tableRuleWidth  = 48
-	tableMinDetails = 20
+	tableRuleWidth  = 56
+	tableMinDetails = 30
 )
 
 // TableTimeFormat is the time layout of the table and CSV outputs.
@@ -79,11 +78,20 @@ func pad(s string, width int) string {
 	return s
 }
 
+// timeWidth is 24 for UTC times (2006-01-02 15:04:05.000Z), 29 with an
+// offset (2006-01-02 15:04:05.000+07:00).
+func (t *Table) timeWidth() int {
+	if t.opts.Location == time.UTC {
+		return 24
+	}
+	return 29
+}
+
 func (t *Table) detailWidth() int {
 	if t.opts.Width <= 0 {
 		return DefaultDetailWidth
 	}
-	w := t.opts.Width - (tableTimeWidth + tableLevelWidth + tableHostWidth + tableRuleWidth + 8)
+	w := t.opts.Width - (t.timeWidth() + tableLevelWidth + tableHostWidth + tableRuleWidth + 8)
 	if w < tableMinDetails {
 		w = tableMinDetails
 	}
@@ -110,7 +118,7 @@ func (t *Table) Write(a *Alert) error {
 	var b strings.Builder
 	if !t.header {
 		t.header = true
-		fmt.Fprintf(&b, "%s  %s  %s  %s  %s\n", pad("TIME", tableTimeWidth), pad("LEVEL", tableLevelWidth),
+		fmt.Fprintf(&b, "%s  %s  %s  %s  %s\n", pad("TIME", t.timeWidth()), pad("LEVEL", tableLevelWidth),
 			pad("HOST", tableHostWidth), pad("RULE", tableRuleWidth), "DETAILS")
 	}
 	level, rule := pad(shortLevel(a.Rule.Level), tableLevelWidth), pad(a.Rule.Title, tableRuleWidth)
@@ -121,7 +129,7 @@ func (t *Table) Write(a *Alert) error {
 	if host == "" {
 		host = "-"
 	}
-	fmt.Fprintf(&b, "%s  %s  %s  %s  %s\n", pad(FormatTime(a.Timestamp, t.opts.Location), tableTimeWidth), level,
+	fmt.Fprintf(&b, "%s  %s  %s  %s  %s\n", pad(FormatTime(a.Timestamp, t.opts.Location), t.timeWidth()), level,
 		pad(host, tableHostWidth), rule, Elide(Details(a, 0), t.detailWidth()))
 	_, t.err = io.WriteString(t.w, b.String())
 	return t.err
