@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -84,5 +87,35 @@ func TestAdvisoryCommands(t *testing.T) {
 	}
 	if code := Main(context.Background(), []string{"advisory", "show", "nope"}, Env{Stdout: &out, Stderr: &errb}); code != ExitUsage {
 		t.Errorf("show nope: exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// TestReadmeOutput checks that the output shown in README.md's quick start
+// is what the main command prints on a 200-column terminal without colour
+// (timings aside).
+func TestReadmeOutput(t *testing.T) {
+	t.Chdir("..")
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, block, ok := strings.Cut(string(readme), "<!-- readme-output: checked by TestReadmeOutput in cli/readme_test.go -->\n```text\n")
+	if !ok {
+		t.Fatal("README.md lacks the readme-output block")
+	}
+	block, _, _ = strings.Cut(block, "```")
+	var out, errb bytes.Buffer
+	env := Env{
+		Stdout: &out, Stderr: &errb,
+		Getenv:   func(k string) string { return map[string]string{"NO_COLOR": "1"}[k] },
+		Terminal: func(w io.Writer) (bool, int) { return w == io.Writer(&out), 200 },
+	}
+	if code := Main(context.Background(), []string{"hunt", "testdata/example/events.jsonl"}, env); code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	timing := regexp.MustCompile(`read in \S+ \(\d+ events/s\)`)
+	norm := func(s string) string { return timing.ReplaceAllString(s, "read in T (N events/s)") }
+	if got, want := norm(out.String()+errb.String()), norm(block); got != want {
+		t.Errorf("README.md shows:\n%s\nthe command prints:\n%s", want, got)
 	}
 }
