@@ -1,0 +1,490 @@
+// Command sigmabench runs vigil and github.com/markuskont/go-sigma-rule-engine
+// v0.3.0 side by side on the SigmaHQ Windows rules and the OTRF JSON Lines
+// events of the shared corpus, and prints a table:
+//
+//   - rules loaded and failed by each engine;
+//   - matches per rule over the distinct events, and the rules where the
+//     engines disagree;
+//   - engine-only throughput: events already decoded into each engine's
+//     input type, matched on 1 and on 2 cores (vigil: one shared engine;
+//     the peer: one rule set per core);
+//   - end to end: `vigil hunt --format jsonl --rules RULES FILE` against a
+//     peer harness that reads the same file, decodes each line with
+//     encoding/json and matches it, on the same number of cores.
+//
+// Every measurement is repeated -runs times, interleaving the engines, and
+// the table gives the median and the vigil/peer ratio. Run it from bench/:
+//
+//	go run ./sigma/cmd/sigmabench -events 1000000
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	sb "github.com/vigil-detect/vigil/bench/sigma"
+)
+
+type options struct {
+	corpus, rules, events, repo string
+	n, peerN, defaultSample     int64
+	compareDefault              bool
+	runs                        int
+	cores                       string
+	huntCores                   int
+	diff                        int
+	examples                    bool
+	skipCompare, skipEngine     bool
+	skipHunt, keep              bool
+}
+
+func main() {
+	var o options
+	var peerHunt string
+	flag.StringVar(&o.corpus, "corpus", "", "shared corpus folder (default: $VIGIL_CORPUS or ../shared/corpus beside the repository)")
+	flag.StringVar(&o.rules, "rules", "", "rules folder (default: CORPUS/sigma/rules/windows)")
+	flag.StringVar(&o.events, "otrf", "", "glob of the JSON Lines event files (default: CORPUS/otrf/*/host/*.json)")
+	flag.StringVar(&o.repo, "repo", "", "vigil repository root, to build vigil from (default: found from the working directory)")
+	flag.Int64Var(&o.n, "events", 1_000_000, "events per vigil measurement, and in the end-to-end file (the distinct events are replicated)")
+	flag.Int64Var(&o.peerN, "peer-events", 100_000, "events per peer measurement (the first ones of the same sequence)")
+	flag.Int64Var(&o.defaultSample, "peer-default-sample", 1_500, "distinct events (every k-th) for the 1-core run of the peer with its default whitespace collapsing; 0 skips it")
+	flag.BoolVar(&o.compareDefault, "compare-default", false, "also compare matches with the peer's default configuration (slow: about 6 minutes)")
+	flag.IntVar(&o.runs, "runs", 3, "repetitions of each measurement")
+	flag.StringVar(&o.cores, "cores", "1,2", "core counts for the engine-only measurements")
+	flag.IntVar(&o.huntCores, "hunt-cores", 2, "cores (GOMAXPROCS and workers) for the end-to-end measurement")
+	flag.IntVar(&o.diff, "diff", 25, "rules with differing match counts to list (-1: all)")
+	flag.BoolVar(&o.examples, "examples", false, "print, for each listed rule, an event matched by one engine only")
+	flag.BoolVar(&o.skipCompare, "skip-compare", false, "skip the per-rule match comparison")
+	flag.BoolVar(&o.skipEngine, "skip-engine", false, "skip the engine-only measurements")
+	flag.BoolVar(&o.skipHunt, "skip-hunt", false, "skip the end-to-end measurements")
+	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (replicated events, vigil binary, alerts)")
+	flag.StringVar(&peerHunt, "peer-hunt", "", "internal: run the peer's end-to-end harness on this file and print its result as JSON")
+	flag.Parse()
+
+	if peerHunt != "" {
+		res, err := sb.PeerHunt(o.rules, peerHunt, o.huntCores, true, o.peerN)
+		if err != nil {
+			fatal(err)
+		}
+		json.NewEncoder(os.Stdout).Encode(res)
+		return
+	}
+	if err := run(o); err != nil {
+		fatal(err)
+	}
+}
+
+func fatal(err error) {
+	fmt.Fprintln(os.Stderr, "sigmabench:", err)
+	os.Exit(1)
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return 0
+	}
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func fmtRate(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
+
+func fmtRates(xs []float64) string {
+	var parts []string
+	for _, x := range xs {
+		parts = append(parts, fmtRate(x))
+	}
+	return strings.Join(parts, " ")
+}
+
+func run(o options) error {
+	if o.corpus == "" {
+		o.corpus = sb.CorpusDir()
+		if o.corpus == "" && (o.rules == "" || o.events == "") {
+			return errors.New("shared corpus not found: set VIGIL_CORPUS or use -corpus")
+		}
+	}
+	if o.rules == "" {
+		o.rules = sb.DefaultRules(o.corpus)
+	}
+	if o.events == "" {
+		o.events = sb.DefaultEvents(o.corpus)
+	}
+	var cores []int
+	for f := range strings.SplitSeq(o.cores, ",") {
+		k, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || k < 1 {
+			return fmt.Errorf("-cores: bad core count %q", f)
+		}
+		cores = append(cores, k)
+	}
+	maxCores := slices.Max(cores)
+
+	fmt.Printf("machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Printf("rules:   %s\n", o.rules)
+	ev, err := sb.LoadEvents(o.events)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("events:  %d distinct events, %.1f MB, from %d files (%s); %d events per vigil measurement, %d per peer measurement\n",
+		len(ev.Lines), float64(ev.Bytes)/1e6, len(ev.Files), o.events, o.n, o.peerN)
+	fmt.Printf("peer:    go-sigma-rule-engine v0.3.0 with NoCollapseWS: true (its fastest configuration) unless marked \"default\"\n\n")
+
+	v, err := sb.LoadVigil(o.rules)
+	if err != nil {
+		return err
+	}
+	peers := make([]*sb.Peer, max(maxCores, 1))
+	for i := range peers {
+		if peers[i], err = sb.LoadPeer(o.rules, true); err != nil {
+			return err
+		}
+	}
+	p := peers[0]
+	var pd *sb.Peer
+	if o.defaultSample > 0 || o.compareDefault {
+		if pd, err = sb.LoadPeer(o.rules, false); err != nil {
+			return err
+		}
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "RULES\tfiles\tloaded\tfailed\tnot run\tload time\t")
+	fmt.Fprintf(tw, "vigil\t%d\t%d\t%d\t%d unmapped log source\t%s\t\n", v.Files, v.Loaded, v.Failed, v.Unrouted, v.Load.Round(time.Millisecond))
+	fmt.Fprintf(tw, "peer\t%d\t%d\t%d\t%d unsupported\t%s\t\n", p.Total, p.Ok, p.Failed, p.Unsupported, p.Load.Round(time.Millisecond))
+	tw.Flush()
+	fmt.Println()
+
+	if !o.skipCompare {
+		if err := compare(o, v, p, ev, ""); err != nil {
+			return err
+		}
+		if o.compareDefault {
+			if err := compare(o, v, pd, ev, " (peer in its default configuration)"); err != nil {
+				return err
+			}
+		}
+	}
+	if !o.skipEngine {
+		engineOnly(o, v, peers, pd, ev, cores)
+	}
+	if !o.skipHunt {
+		if err := endToEnd(o, ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for l := range strings.SplitSeq(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func compare(o options, v *sb.Vigil, p *sb.Peer, ev *sb.Events, what string) error {
+	c, err := sb.Compare(v, p, ev.Lines)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("MATCHES over the %d distinct events%s (the peer ignores log sources: \"true\" keeps its matches on events the rule's log source covers, by vigil's mapping)\n", c.Events, what)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tmatches\ttrue matches\trules with a true match\t")
+	fmt.Fprintf(tw, "vigil\t%d\t%d\t%d\t\n", c.Vigil, c.Vigil, c.RulesVigil)
+	fmt.Fprintf(tw, "peer\t%d\t%d\t%d\t\n", c.PeerRaw, c.PeerTrue, c.RulesPeer)
+	tw.Flush()
+	fmt.Printf("rules matched by either: %d; same true count %d, vigil more %d, peer more %d\n\n", len(c.Rules), c.Equal, c.MoreVigil, c.MorePeer)
+
+	var diff []*sb.RuleCount
+	for _, r := range c.Rules {
+		if r.Differs() || r.PeerRaw != r.PeerTrue {
+			diff = append(diff, r)
+		}
+	}
+	if len(diff) == 0 || o.diff == 0 {
+		return nil
+	}
+	fmt.Println("RULES WHERE THE ENGINES DIFFER (true counts differ, or the peer matched outside the log source)")
+	tw = tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "rule id\tvigil\tpeer true\tpeer raw\tloaded by\ttitle\t")
+	for i, r := range diff {
+		if o.diff > 0 && i == o.diff {
+			fmt.Fprintf(tw, "... %d more (-diff -1 lists all)\t\t\t\t\t\t\n", len(diff)-i)
+			break
+		}
+		loaded := "both"
+		switch {
+		case !r.InPeer:
+			loaded = "vigil only"
+		case !r.InVigil:
+			loaded = "peer only"
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%s\t%s\t\n", r.ID, r.Vigil, r.PeerTrue, r.PeerRaw, loaded, r.Title)
+	}
+	tw.Flush()
+	fmt.Println()
+	if o.examples {
+		for i, r := range diff {
+			if o.diff > 0 && i == o.diff {
+				break
+			}
+			fmt.Printf("%s  %s\n  %s\n", r.ID, r.Title, r.Path)
+			show := func(what string, k int) {
+				if k >= 0 {
+					l := ev.Lines[k]
+					if len(l) > 600 {
+						l = append(l[:600:600], "..."...)
+					}
+					fmt.Printf("  %s (event %d): %s\n", what, k, l)
+				}
+			}
+			show("vigil only", r.VigilOnly)
+			show("peer only", r.PeerOnly)
+			show("peer, outside the log source", r.PeerOffSource)
+		}
+		fmt.Println()
+	}
+	return nil
+}
+
+func engineOnly(o options, v *sb.Vigil, peers []*sb.Peer, pd *sb.Peer, ev *sb.Events, cores []int) {
+	fmt.Printf("ENGINE ONLY: pre-decoded events, %d per vigil run, %d per peer run, %d runs; events/s of matching alone\n", o.n, o.peerN, o.runs)
+	fmt.Printf("(vigil re-decodes its events, untimed, before each pass over the distinct events, so that its per-event lower-case cache starts cold)\n")
+	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "engine\tcores\tevents/run\truns (events/s)\tmedian events/s\tallocs/event\tmatches/run\tvigil/peer\t")
+	for _, k := range cores {
+		var vr, pr []float64
+		var va, pa []float64
+		var vm, pm int64
+		for range o.runs {
+			r := sb.RunVigil(v, ev.Lines, o.n, k)
+			vr, va, vm = append(vr, r.EventsPerSec()), append(va, r.AllocsPerEvent()), r.Matches
+			q, err := sb.RunPeer(peers, ev.Lines, o.peerN, k)
+			if err != nil {
+				fatal(err)
+			}
+			pr, pa, pm = append(pr, q.EventsPerSec()), append(pa, q.AllocsPerEvent()), q.Matches
+		}
+		fmt.Fprintf(tw, "vigil\t%d\t%d\t%s\t%s\t%.2f\t%d\t%.1fx\t\n", k, o.n, fmtRates(vr), fmtRate(median(vr)), median(va), vm, median(vr)/median(pr))
+		fmt.Fprintf(tw, "peer\t%d\t%d\t%s\t%s\t%.2f\t%d\t\t\n", k, o.peerN, fmtRates(pr), fmtRate(median(pr)), median(pa), pm)
+	}
+	if pd != nil && o.defaultSample > 0 {
+		// The default configuration is hundreds of times slower: one pass,
+		// on one core, over every k-th distinct event.
+		stride := max(1, (len(ev.Lines)+int(o.defaultSample)-1)/int(o.defaultSample))
+		var sample [][]byte
+		for i := 0; i < len(ev.Lines); i += stride {
+			sample = append(sample, ev.Lines[i])
+		}
+		vq := sb.RunVigil(v, sample, int64(len(sample)), 1)
+		q, err := sb.RunPeer([]*sb.Peer{pd}, sample, int64(len(sample)), 1)
+		if err != nil {
+			fatal(err)
+		}
+		fmt.Fprintf(tw, "vigil (same sample)\t1\t%d\t%s\t%s\t%.2f\t%d\t%.0fx\t\n", len(sample), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerSec()), vq.AllocsPerEvent(), vq.Matches, vq.EventsPerSec()/q.EventsPerSec())
+		fmt.Fprintf(tw, "peer default (every %dth event)\t1\t%d\t%s\t%s\t%.2f\t%d\t\t\n", stride, len(sample), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerSec()), q.AllocsPerEvent(), q.Matches)
+	}
+	tw.Flush()
+	fmt.Println()
+}
+
+// repoRoot finds the vigil repository from the working directory.
+func repoRoot(o options) (string, error) {
+	if o.repo != "" {
+		return filepath.Abs(o.repo)
+	}
+	d, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/vigil-detect/vigil\n")) {
+			return d, nil
+		}
+		up := filepath.Dir(d)
+		if up == d {
+			return "", errors.New("vigil repository not found above the working directory; use -repo")
+		}
+		d = up
+	}
+}
+
+type huntRun struct {
+	events  int64
+	wall    time.Duration
+	inner   float64 // events/s reported by the program, rule loading excluded
+	load    float64 // seconds of rule loading (peer) or wall - pipeline (vigil)
+	matches int64
+	byRule  map[string]int64
+}
+
+func endToEnd(o options, ev *sb.Events) error {
+	repo, err := repoRoot(o)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "sigmabench-")
+	if err != nil {
+		return err
+	}
+	if o.keep {
+		fmt.Printf("temporary folder kept: %s\n", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	bin := filepath.Join(tmp, "vigil")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/vigil")
+	build.Dir, build.Stdout, build.Stderr = repo, os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("building vigil: %w", err)
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	data := filepath.Join(tmp, "events.jsonl")
+	if err := ev.WriteReplicated(data, o.n); err != nil {
+		return err
+	}
+	st, _ := os.Stat(data)
+	alerts := filepath.Join(tmp, "alerts.jsonl")
+	env := append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", o.huntCores))
+	fmt.Printf("END TO END on %d cores: %d events, %.0f MB of JSON Lines (%s, page-cached; the peer reads its first %d lines), %d runs\n", o.huntCores, o.n, float64(st.Size())/1e6, data, o.peerN, o.runs)
+	fmt.Printf("  vigil: GOMAXPROCS=%d %s hunt --format jsonl --summary-json summary.json --rules %s %s > alerts.jsonl\n", o.huntCores, bin, o.rules, data)
+	fmt.Printf("  peer:  GOMAXPROCS=%d %s -peer-hunt %s -peer-events %d -hunt-cores %d -rules %s\n", o.huntCores, self, data, o.peerN, o.huntCores, o.rules)
+
+	runVigil := func() (huntRun, error) {
+		out, err := os.Create(alerts)
+		if err != nil {
+			return huntRun{}, err
+		}
+		defer out.Close()
+		var stderr bytes.Buffer
+		summary := filepath.Join(tmp, "summary.json")
+		cmd := exec.Command(bin, "hunt", "--format", "jsonl", "--summary-json", summary, "--rules", o.rules, data)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, out, &stderr
+		start := time.Now()
+		err = cmd.Run()
+		wall := time.Since(start)
+		if err != nil {
+			return huntRun{}, fmt.Errorf("vigil hunt: %v\n%s", err, stderr.String())
+		}
+		var sum struct {
+			Events struct {
+				Read      int64   `json:"read"`
+				PerSecond float64 `json:"per_second"`
+			} `json:"events"`
+			ElapsedSeconds float64 `json:"elapsed_seconds"`
+		}
+		if data, err := os.ReadFile(summary); err != nil {
+			return huntRun{}, err
+		} else if err := json.Unmarshal(data, &sum); err != nil {
+			return huntRun{}, fmt.Errorf("vigil hunt summary: %w", err)
+		}
+		if sum.Events.Read != o.n {
+			return huntRun{}, fmt.Errorf("vigil hunt read %d events, want %d", sum.Events.Read, o.n)
+		}
+		r := huntRun{events: o.n, wall: wall, byRule: map[string]int64{}, inner: sum.Events.PerSecond, load: wall.Seconds() - sum.ElapsedSeconds}
+		if _, err := out.Seek(0, io.SeekStart); err != nil {
+			return r, err
+		}
+		sc := bufio.NewScanner(out)
+		sc.Buffer(make([]byte, 1<<20), 256<<20)
+		for sc.Scan() {
+			var a struct {
+				Rule struct {
+					ID string `json:"id"`
+				} `json:"rule"`
+			}
+			if err := json.Unmarshal(sc.Bytes(), &a); err != nil {
+				return r, fmt.Errorf("alerts: %w", err)
+			}
+			r.byRule[a.Rule.ID]++
+			r.matches++
+		}
+		return r, sc.Err()
+	}
+	runPeer := func() (huntRun, error) {
+		var stdout, stderr bytes.Buffer
+		cmd := exec.Command(self, "-peer-hunt", data, "-peer-events", strconv.FormatInt(o.peerN, 10), "-hunt-cores", strconv.Itoa(o.huntCores), "-rules", o.rules)
+		cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
+		start := time.Now()
+		err := cmd.Run()
+		wall := time.Since(start)
+		if err != nil {
+			return huntRun{}, fmt.Errorf("peer harness: %v\n%s", err, stderr.String())
+		}
+		var res sb.HuntResult
+		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+			return huntRun{}, fmt.Errorf("peer harness output: %w", err)
+		}
+		return huntRun{events: res.Events, wall: wall, inner: float64(res.Events) / res.MatchSec, load: res.LoadSec, matches: res.True, byRule: res.Rule}, nil
+	}
+
+	var vs, ps []huntRun
+	for i := range o.runs {
+		r, err := runVigil()
+		if err != nil {
+			return err
+		}
+		vs = append(vs, r)
+		q, err := runPeer()
+		if err != nil {
+			return err
+		}
+		ps = append(ps, q)
+		fmt.Printf("  run %d: vigil %s wall (%s events/s in its pipeline), peer %s wall (%s events/s after loading)\n",
+			i+1, r.wall.Round(10*time.Millisecond), fmtRate(r.inner), q.wall.Round(10*time.Millisecond), fmtRate(q.inner))
+	}
+	stat := func(rs []huntRun) (wallRate, inner, wall, load []float64) {
+		for _, r := range rs {
+			wallRate = append(wallRate, float64(r.events)/r.wall.Seconds())
+			inner = append(inner, r.inner)
+			wall = append(wall, r.wall.Seconds())
+			load = append(load, r.load)
+		}
+		return
+	}
+	vw, vi, vwall, vload := stat(vs)
+	pw, pi, pwall, pload := stat(ps)
+	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
+	fmt.Fprintln(tw, "engine\tevents\tmedian wall\tevents/s (wall)\tstartup+load\tevents/s (after loading)\ttrue matches\tvigil/peer (wall)\tvigil/peer (after loading)\t")
+	fmt.Fprintf(tw, "vigil hunt\t%d\t%.2fs\t%s\t%.2fs\t%s\t%d\t%.1fx\t%.1fx\t\n", o.n, median(vwall), fmtRate(median(vw)), median(vload), fmtRate(median(vi)), vs[0].matches, median(vw)/median(pw), median(vi)/median(pi))
+	fmt.Fprintf(tw, "peer harness\t%d\t%.2fs\t%s\t%.2fs\t%s\t%d\t\t\t\n", ps[0].events, median(pwall), fmtRate(median(pw)), median(pload), fmtRate(median(pi)), ps[0].matches)
+	tw.Flush()
+	fmt.Printf("true matches per 1000 events: vigil %.2f, peer %.2f (the engine-only runs over the same event sequences give the same counts)\n\n",
+		1000*float64(vs[0].matches)/float64(vs[0].events), 1000*float64(ps[0].matches)/float64(ps[0].events))
+	return nil
+}
