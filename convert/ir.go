@@ -8,12 +8,10 @@
 package convert
 
 import (
-	"encoding/base64"
 	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
 	"github.com/vigil-detect/vigil/sigma"
@@ -90,24 +88,24 @@ type Cond struct {
 	Orig string
 }
 
-// TokKind is the kind of a pattern token.
-type TokKind uint8
+// TokKind is the kind of a pattern token (sigma.TokenKind; convert's
+// patterns never hold dash classes: windash is spelt out into
+// alternatives).
+type TokKind = sigma.TokenKind
 
 // Pattern tokens.
 const (
-	Lit  TokKind = iota // literal text
-	Star                // any run of characters
-	One                 // exactly one character
+	Lit  = sigma.TokLiteral // literal text
+	Star = sigma.TokAny     // any run of characters
+	One  = sigma.TokOne     // exactly one character
 )
 
 // Tok is one token of a Pattern.
-type Tok struct {
-	Kind TokKind
-	Lit  string
-}
+type Tok = sigma.Token
 
-// Pattern is a Sigma string value after escape processing and modifiers:
-// literal runs and wildcards. An empty pattern matches the empty string.
+// Pattern is a Sigma string value after escape processing and modifiers
+// (sigma.ParseString, sigma.EncodeValue): literal runs and wildcards. An
+// empty pattern matches the empty string.
 type Pattern []Tok
 
 // Shape classifies a pattern.
@@ -154,96 +152,18 @@ func (p Pattern) HasOne() bool {
 }
 
 // HasWildcards reports whether the pattern holds a wildcard.
-func (p Pattern) HasWildcards() bool {
-	for _, t := range p {
-		if t.Kind != Lit {
-			return true
-		}
-	}
-	return false
-}
+func (p Pattern) HasWildcards() bool { return sigma.Pattern(p).HasWildcards() }
 
 // Plain returns the literal text of the pattern with wildcards written
 // as * and ?.
-func (p Pattern) Plain() string {
-	var b strings.Builder
-	for _, t := range p {
-		switch t.Kind {
-		case Lit:
-			b.WriteString(t.Lit)
-		case Star:
-			b.WriteByte('*')
-		case One:
-			b.WriteByte('?')
-		}
-	}
-	return b.String()
-}
+func (p Pattern) Plain() string { return sigma.Pattern(p).Plain() }
 
-// parsePattern applies Sigma's escaping exactly as package engine does:
-// '*' and '?' are wildcards; a backslash escapes a following wildcard or
-// backslash and is literal otherwise.
-func parsePattern(s string) Pattern {
-	var out Pattern
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			out = append(out, Tok{Kind: Lit, Lit: lit.String()})
-			lit.Reset()
-		}
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && (s[i+1] == '*' || s[i+1] == '?' || s[i+1] == '\\'):
-			lit.WriteByte(s[i+1])
-			i++
-		case c == '*':
-			flush()
-			if len(out) == 0 || out[len(out)-1].Kind != Star {
-				out = append(out, Tok{Kind: Star})
-			}
-		case c == '?':
-			flush()
-			out = append(out, Tok{Kind: One})
-		default:
-			lit.WriteByte(c)
-		}
-	}
-	flush()
-	return out
-}
+// parsePattern applies Sigma's escaping exactly as package engine does
+// (sigma.ParseString).
+func parsePattern(s string) Pattern { return Pattern(sigma.ParseString(s, true)) }
 
 func (p Pattern) anchor(lead, trail bool) Pattern {
-	out := append(Pattern(nil), p...)
-	if lead && (len(out) == 0 || out[0].Kind != Star) {
-		out = append(Pattern{{Kind: Star}}, out...)
-	}
-	if trail && (len(out) == 0 || out[len(out)-1].Kind != Star) {
-		out = append(out, Tok{Kind: Star})
-	}
-	return out.merge()
-}
-
-func (p Pattern) merge() Pattern {
-	var out Pattern
-	for _, t := range p {
-		if t.Kind == Lit && t.Lit == "" {
-			continue
-		}
-		if len(out) > 0 {
-			last := &out[len(out)-1]
-			if t.Kind == Lit && last.Kind == Lit {
-				last.Lit += t.Lit
-				continue
-			}
-			if t.Kind == Star && last.Kind == Star {
-				continue
-			}
-		}
-		out = append(out, t)
-	}
-	return out
+	return Pattern(sigma.Pattern(p).Anchor(lead, trail).Merge())
 }
 
 // Error is a rule a back end cannot convert, with the construct that
@@ -253,9 +173,6 @@ type Error = sigma.Error
 func errorf(pos sigma.Pos, format string, args ...any) *Error {
 	return sigma.Errorf(pos, format, args...)
 }
-
-// dashes are the characters vigil's windash modifier treats as one class.
-var dashes = []string{"-", "/", "\u2013", "\u2014", "\u2015"}
 
 // maxWindash bounds the alternatives one windash value may expand to.
 const maxWindash = 125
@@ -622,45 +539,21 @@ func valueConds(it *sigma.Item, v *sigma.Value, has func(string) bool) ([]Node, 
 		c.Op, c.Num, c.Text = OpNumber, v.Num, v.Text
 		return []Node{&c}, nil
 	}
-	// Strings: windash, then the encodings in the order written.
-	cur := []Pattern{parsePattern(v.Text)}
-	for _, m := range it.Modifiers {
-		switch m.Name {
-		case "windash":
-			var next []Pattern
-			for _, p := range cur {
-				next = append(next, windash(p)...)
+	// Strings: windash, then the encodings in the order written, as the
+	// engine applies them; the dash classes windash leaves are spelt out
+	// into alternatives, as query languages have no such class.
+	cur, err := sigma.EncodeValue([]sigma.Pattern{sigma.ParseString(v.Text, true)}, it.Modifiers)
+	if err != nil {
+		return nil, err
+	}
+	if cur, err = sigma.ExpandDashes(cur, maxWindash); err != nil {
+		pos := v.Pos
+		for _, m := range it.Modifiers {
+			if m.Name == "windash" {
+				pos = m.Pos
 			}
-			if len(next) > maxWindash {
-				return nil, errorf(m.Pos, "modifier \"windash\" on %q expands to %d alternatives (more than %d); not converted", v.Text, len(next), maxWindash)
-			}
-			cur = next
-		case "utf16le", "wide", "utf16be", "utf16":
-			for i, p := range cur {
-				if p.HasWildcards() {
-					return nil, errorf(m.Pos, "modifier %q cannot encode a value with wildcards", m.Name)
-				}
-				cur[i] = Pattern{{Kind: Lit, Lit: encodeUTF16(p.Plain(), m.Name)}}
-			}
-		case "base64":
-			for i, p := range cur {
-				if p.HasWildcards() {
-					return nil, errorf(m.Pos, "modifier \"base64\" cannot encode a value with wildcards")
-				}
-				cur[i] = Pattern{{Kind: Lit, Lit: base64.StdEncoding.EncodeToString([]byte(p.Plain()))}}
-			}
-		case "base64offset":
-			var next []Pattern
-			for _, p := range cur {
-				if p.HasWildcards() {
-					return nil, errorf(m.Pos, "modifier \"base64offset\" cannot encode a value with wildcards")
-				}
-				for _, o := range base64Offsets(p.Plain()) {
-					next = append(next, Pattern{{Kind: Lit, Lit: o}})
-				}
-			}
-			cur = next
 		}
+		return nil, errorf(pos, "modifier \"windash\" on %q expands to more than %d alternatives; not converted", v.Text, maxWindash)
 	}
 	keyword := it.Field == ""
 	lead := has("contains") || has("endswith")
@@ -669,7 +562,8 @@ func valueConds(it *sigma.Item, v *sigma.Value, has func(string) bool) ([]Node, 
 		lead, trail = true, true
 	}
 	var out []Node
-	for _, p := range cur {
+	for _, sp := range cur {
+		p := Pattern(sp)
 		for _, t := range p {
 			if t.Kind == Lit && (!utf8.ValidString(t.Lit) || strings.ContainsRune(t.Lit, 0)) {
 				return nil, errorf(v.Pos, "value %q becomes binary (NUL or invalid UTF-8) after its encoding modifiers; a query string cannot hold it (add base64 or base64offset after the UTF-16 modifier)", v.Text)
@@ -688,99 +582,6 @@ func parseNumber(v *sigma.Value) (float64, bool) {
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(v.Text), 64)
 	return f, err == nil
-}
-
-// windash returns the alternatives of a pattern in which every dash
-// character of the literal runs is replaced by each of vigil's dash class
-// (- / en dash, em dash, horizontal bar), as the engine's dash class
-// matches.
-func windash(p Pattern) []Pattern {
-	out := []Pattern{nil}
-	for _, t := range p {
-		if t.Kind != Lit {
-			for i := range out {
-				out[i] = append(out[i], t)
-			}
-			continue
-		}
-		// Split the literal at dashes.
-		var parts []string
-		var seps int
-		start := 0
-		for i, r := range t.Lit {
-			if isDash(r) {
-				parts = append(parts, t.Lit[start:i])
-				seps++
-				start = i + utf8.RuneLen(r)
-			}
-		}
-		parts = append(parts, t.Lit[start:])
-		for k, part := range parts {
-			for i := range out {
-				out[i] = append(out[i], Tok{Kind: Lit, Lit: part})
-			}
-			if k < len(parts)-1 {
-				var next []Pattern
-				for _, o := range out {
-					for _, d := range dashes {
-						n := append(append(Pattern(nil), o...), Tok{Kind: Lit, Lit: d})
-						next = append(next, n)
-					}
-				}
-				out = next
-				if len(out) > maxWindash*5 {
-					return out
-				}
-			}
-		}
-		_ = seps
-	}
-	for i := range out {
-		out[i] = out[i].merge()
-	}
-	return out
-}
-
-func isDash(r rune) bool {
-	return r == '-' || r == '/' || r == '\u2013' || r == '\u2014' || r == '\u2015'
-}
-
-func encodeUTF16(s, mod string) string {
-	u := utf16.Encode([]rune(s))
-	var b []byte
-	if mod == "utf16" {
-		b = append(b, 0xFF, 0xFE)
-	}
-	for _, c := range u {
-		if mod == "utf16be" {
-			b = append(b, byte(c>>8), byte(c))
-		} else {
-			b = append(b, byte(c), byte(c>>8))
-		}
-	}
-	return string(b)
-}
-
-// base64Offsets is engine's: the three forms of s at any offset inside a
-// longer base64 text.
-func base64Offsets(s string) []string {
-	start := []int{0, 2, 3}
-	end := []int{0, -3, -2}
-	out := make([]string, 0, 3)
-	for i := 0; i < 3; i++ {
-		enc := base64.StdEncoding.EncodeToString(append(make([]byte, i), s...))
-		n := (len(s) + i) % 3
-		e := len(enc)
-		if n != 0 {
-			e += end[n]
-		}
-		b := start[i]
-		if b > e {
-			b = e
-		}
-		out = append(out, enc[b:e])
-	}
-	return out
 }
 
 // simplify flattens nested And/Or nodes and removes double negations.

@@ -1,11 +1,11 @@
 package engine
 
 import (
-	"fmt"
 	"strings"
 	"unicode/utf8"
 
 	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/sigma"
 )
 
 // A pattern is a compiled string comparison: a literal compared whole, as a
@@ -29,13 +29,16 @@ const (
 	patGlob
 )
 
-type tokKind uint8
+// The tokens of a string are those of sigma.Pattern (parsing, windash and
+// the encodings live in package sigma, shared with package convert); the
+// engine keeps its own copy of them to compile and match.
+type tokKind = sigma.TokenKind
 
 const (
-	tokLit tokKind = iota
-	tokOne
-	tokStar
-	tokDash
+	tokLit  = sigma.TokLiteral
+	tokOne  = sigma.TokOne
+	tokStar = sigma.TokAny
+	tokDash = sigma.TokDash
 )
 
 type tok struct {
@@ -43,77 +46,29 @@ type tok struct {
 	lit  string
 }
 
-// dashes are the characters windash treats as interchangeable.
-const dashes = "-/\u2013\u2014\u2015"
-
-func isDash(r rune) bool {
-	return r == '-' || r == '/' || r == '\u2013' || r == '\u2014' || r == '\u2015'
-}
-
 // sigmaString is a Sigma value after escape processing: a list of tokens
 // (literal text, wildcards, dash classes).
 type sigmaString []tok
 
-// parseSigmaString applies Sigma's escaping rules: '*' and '?' are
-// wildcards; a backslash escapes a following wildcard or backslash and is
-// literal otherwise.
-func parseSigmaString(s string, wildcards bool) sigmaString {
-	var out sigmaString
-	var lit strings.Builder
-	flush := func() {
-		if lit.Len() > 0 {
-			out = append(out, tok{kind: tokLit, lit: lit.String()})
-			lit.Reset()
-		}
+func fromSigma(p sigma.Pattern) sigmaString {
+	out := make(sigmaString, len(p))
+	for i, t := range p {
+		out[i] = tok{kind: t.Kind, lit: t.Lit}
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c == '\\' && i+1 < len(s) && (s[i+1] == '*' || s[i+1] == '?' || s[i+1] == '\\'):
-			lit.WriteByte(s[i+1])
-			i++
-		case wildcards && c == '*':
-			flush()
-			if len(out) == 0 || out[len(out)-1].kind != tokStar {
-				out = append(out, tok{kind: tokStar})
-			}
-		case wildcards && c == '?':
-			flush()
-			out = append(out, tok{kind: tokOne})
-		default:
-			lit.WriteByte(c)
-		}
-	}
-	flush()
 	return out
 }
 
-// plain returns the string as plain text, with wildcards written as '*'
-// and '?' (used by encodings that turn the value into bytes).
-func (s sigmaString) plain() string {
-	var b strings.Builder
-	for _, t := range s {
-		switch t.kind {
-		case tokLit:
-			b.WriteString(t.lit)
-		case tokOne:
-			b.WriteByte('?')
-		case tokStar:
-			b.WriteByte('*')
-		case tokDash:
-			b.WriteByte('-')
-		}
+func (s sigmaString) toSigma() sigma.Pattern {
+	out := make(sigma.Pattern, len(s))
+	for i, t := range s {
+		out[i] = sigma.Token{Kind: t.kind, Lit: t.lit}
 	}
-	return b.String()
+	return out
 }
 
-func (s sigmaString) hasWildcards() bool {
-	for _, t := range s {
-		if t.kind != tokLit {
-			return true
-		}
-	}
-	return false
+// parseSigmaString applies Sigma's escaping rules (sigma.ParseString).
+func parseSigmaString(s string, wildcards bool) sigmaString {
+	return fromSigma(sigma.ParseString(s, wildcards))
 }
 
 // mapLit applies f to every literal run.
@@ -129,76 +84,12 @@ func (s sigmaString) mapLit(f func(string) string) sigmaString {
 }
 
 // windash replaces every dash character of the literal runs by a dash
-// class.
-func (s sigmaString) windash() sigmaString {
-	var out sigmaString
-	for _, t := range s {
-		if t.kind != tokLit || !strings.ContainsAny(t.lit, dashes) {
-			out = append(out, t)
-			continue
-		}
-		start := 0
-		for i, r := range t.lit {
-			if isDash(r) {
-				if i > start {
-					out = append(out, tok{kind: tokLit, lit: t.lit[start:i]})
-				}
-				out = append(out, tok{kind: tokDash})
-				start = i + utf8.RuneLen(r)
-			}
-		}
-		if start < len(t.lit) {
-			out = append(out, tok{kind: tokLit, lit: t.lit[start:]})
-		}
-	}
-	return out
-}
+// class (sigma.Pattern.Windash).
+func (s sigmaString) windash() sigmaString { return fromSigma(s.toSigma().Windash()) }
 
-// maxDashVariants bounds the strings expandDashes makes from one value.
-const maxDashVariants = 625
-
-// expandDashes replaces each string holding dash classes (from windash) by
-// one string per combination of dashes, for the encodings, which need
-// plain text.
-func expandDashes(ss []sigmaString) ([]sigmaString, error) {
-	var out []sigmaString
-	for _, s := range ss {
-		variants := []sigmaString{nil}
-		for _, t := range s {
-			if t.kind != tokDash {
-				for i := range variants {
-					variants[i] = append(variants[i], t)
-				}
-				continue
-			}
-			if len(variants)*len(dashRunes) > maxDashVariants {
-				return nil, fmt.Errorf("windash gives more than %d dash combinations to encode; use fewer dashes", maxDashVariants)
-			}
-			next := make([]sigmaString, 0, len(variants)*len(dashRunes))
-			for _, v := range variants {
-				for _, d := range dashRunes {
-					next = append(next, append(append(sigmaString(nil), v...), tok{kind: tokLit, lit: string(d)}))
-				}
-			}
-			variants = next
-		}
-		out = append(out, variants...)
-	}
-	return out, nil
-}
-
-var dashRunes = []rune(dashes)
-
-// anchor adds leading and/or trailing stars.
+// anchor adds leading and/or trailing stars (sigma.Pattern.Anchor).
 func (s sigmaString) anchor(leadStar, trailStar bool) sigmaString {
-	out := append(sigmaString(nil), s...)
-	if leadStar && (len(out) == 0 || out[0].kind != tokStar) {
-		out = append(sigmaString{{kind: tokStar}}, out...)
-	}
-	if trailStar && (len(out) == 0 || out[len(out)-1].kind != tokStar) {
-		out = append(out, tok{kind: tokStar})
-	}
-	return out
+	return fromSigma(s.toSigma().Anchor(leadStar, trailStar))
 }
 
 // compile turns a token list into the fastest pattern that matches the
@@ -284,7 +175,7 @@ func globMatch(toks []tok, s string) bool {
 			case tokDash:
 				if si < len(s) {
 					r, size := utf8.DecodeRuneInString(s[si:])
-					if isDash(r) {
+					if sigma.IsDash(r) {
 						si += size
 						ti++
 						continue

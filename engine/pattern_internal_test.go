@@ -64,30 +64,3 @@ func TestPatternAgainstRegexp(t *testing.T) {
 		}
 	}
 }
-
-// TestEscapes checks the escaping table of the specification.
-func TestEscapes(t *testing.T) {
-	for _, tt := range []struct{ in, plain string }{
-		{`C:\Windows`, `C:\Windows`},
-		{`C:\\Windows`, `C:\Windows`},
-		{`a\*b`, `a*b`},
-		{`what\?`, `what?`},
-		{`\\\*`, `\*`},
-		{`\\\\`, `\\`},
-		{`\\\`, `\\`},
-		{`trailing\`, `trailing\`},
-	} {
-		s := parseSigmaString(tt.in, true)
-		if s.hasWildcards() {
-			t.Errorf("%q: has wildcards", tt.in)
-		}
-		if got := s.plain(); got != tt.plain {
-			t.Errorf("%q: plain %q, want %q", tt.in, got, tt.plain)
-		}
-	}
-	// \\* is a backslash followed by a wildcard.
-	s := parseSigmaString(`C:\\*`, true)
-	if len(s) != 2 || s[0].lit != `C:\` || s[1].kind != tokStar {
-		t.Errorf(`C:\\*: %+v`, s)
-	}
-}

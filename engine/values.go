@@ -1,8 +1,6 @@
 package engine
 
 import (
-	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"net/netip"
@@ -11,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
 
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/sigma"
@@ -605,102 +602,28 @@ func (ic *itemCompiler) stringTest(v *sigma.Value) (valueTest, error) {
 }
 
 // expandValue applies expand, windash and the encodings, in the order the
-// modifiers are written, returning the resulting alternatives.
+// modifiers are written (sigma.EncodeValue), returning the resulting
+// alternatives.
 func (ic *itemCompiler) expandValue(v *sigma.Value) ([]sigmaString, error) {
-	text := v.Text
-	wild := true
-	var cur []sigmaString
+	var cur []sigma.Pattern
 	if ic.has("expand") {
 		vals, err := ic.c.expand(v)
 		if err != nil {
 			return nil, err
 		}
 		for _, x := range vals {
-			cur = append(cur, parseSigmaString(x, wild))
+			cur = append(cur, sigma.ParseString(x, true))
 		}
 	} else {
-		cur = []sigmaString{parseSigmaString(text, wild)}
+		cur = []sigma.Pattern{sigma.ParseString(v.Text, true)}
 	}
-	for _, m := range ic.item.Modifiers {
-		switch m.Name {
-		case "utf16le", "wide", "utf16be", "utf16", "base64", "base64offset":
-			// Encodings work on plain text: spell out the dash classes
-			// of windash into every combination of dashes.
-			var err error
-			if cur, err = expandDashes(cur); err != nil {
-				return nil, ic.errf(m.Pos, "%v", err)
-			}
-		}
-		switch m.Name {
-		case "windash":
-			for i := range cur {
-				cur[i] = cur[i].windash()
-			}
-		case "utf16le", "wide", "utf16be", "utf16":
-			for i, s := range cur {
-				if s.hasWildcards() {
-					return nil, ic.errf(m.Pos, "modifier %q cannot encode a value with wildcards", m.Name)
-				}
-				cur[i] = sigmaString{{kind: tokLit, lit: encodeUTF16(s.plain(), m.Name)}}
-			}
-		case "base64":
-			for i, s := range cur {
-				if s.hasWildcards() {
-					return nil, ic.errf(m.Pos, "modifier \"base64\" cannot encode a value with wildcards")
-				}
-				cur[i] = sigmaString{{kind: tokLit, lit: base64.StdEncoding.EncodeToString([]byte(s.plain()))}}
-			}
-		case "base64offset":
-			var next []sigmaString
-			for _, s := range cur {
-				if s.hasWildcards() {
-					return nil, ic.errf(m.Pos, "modifier \"base64offset\" cannot encode a value with wildcards")
-				}
-				for _, o := range base64Offsets(s.plain()) {
-					next = append(next, sigmaString{{kind: tokLit, lit: o}})
-				}
-			}
-			cur = next
-		}
+	cur, err := sigma.EncodeValue(cur, ic.item.Modifiers)
+	if err != nil {
+		return nil, err
 	}
-	return cur, nil
-}
-
-func encodeUTF16(s, mod string) string {
-	u := utf16.Encode([]rune(s))
-	var b []byte
-	if mod == "utf16" {
-		b = append(b, 0xFF, 0xFE)
+	out := make([]sigmaString, len(cur))
+	for i, p := range cur {
+		out[i] = fromSigma(p)
 	}
-	for _, c := range u {
-		if mod == "utf16be" {
-			b = binary.BigEndian.AppendUint16(b, c)
-		} else {
-			b = binary.LittleEndian.AppendUint16(b, c)
-		}
-	}
-	return string(b)
-}
-
-// base64Offsets returns the three base64 forms of s as it may appear at
-// any offset inside a longer base64-encoded string: the characters that
-// depend on neighbouring bytes are cut off.
-func base64Offsets(s string) []string {
-	start := []int{0, 2, 3}
-	end := []int{0, -3, -2}
-	out := make([]string, 0, 3)
-	for i := 0; i < 3; i++ {
-		enc := base64.StdEncoding.EncodeToString(append(make([]byte, i), s...))
-		n := (len(s) + i) % 3
-		e := len(enc)
-		if n != 0 {
-			e += end[n]
-		}
-		b := start[i]
-		if b > e {
-			b = e
-		}
-		out = append(out, enc[b:e])
-	}
-	return out
+	return out, nil
 }
