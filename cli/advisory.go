@@ -24,8 +24,9 @@ given, or with --builtin; their alerts carry the advisory id.`,
 	}
 	cmd.AddCommand(&cobra.Command{
 		Use:   "list",
-		Short: "List the built-in advisories",
-		Args:  cobra.NoArgs,
+		Short:   "List the built-in advisories",
+		Example: `  vigil advisory list`,
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tSEVERITY\tTITLE\tRULES")
