@@ -23,7 +23,7 @@ it, built into the binary. "vigil hunt" runs their rules when no --rules is
 given, or with --builtin; their alerts carry the advisory id.`,
 	}
 	cmd.AddCommand(&cobra.Command{
-		Use:   "list",
+		Use:     "list",
 		Short:   "List the built-in advisories",
 		Example: `  vigil advisory list`,
 		Args:    cobra.NoArgs,
