@@ -92,7 +92,16 @@ func newRoot(env *Env) *cobra.Command {
 		Short: "vigil hunts Windows event logs with Sigma rules",
 		Long: `vigil is a detection engine for Windows endpoint telemetry. It runs Sigma
 rules (the whole v2.1 language: every modifier, condition, filter and
-correlation) over EVTX files and JSON exports, fast.`,
+correlation) over EVTX files and JSON exports, fast.
+
+Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
+--fail-on" fired (docs/cli.md).`,
+		Example: `  vigil hunt testdata/example/events.jsonl
+  vigil hunt -r sigma/rules/windows --min-level high -o timeline.csv logs/
+  vigil rules validate rules/
+  vigil advisory list
+  vigil dump Security.evtx | head
+  vigil help hunt`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
