@@ -194,3 +194,36 @@ func TestInputsMixed(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokenInputSkipped: an EVTX file whose header is cut short is
+// reported as unreadable, counted, and the other inputs are hunted.
+func TestBrokenInputSkipped(t *testing.T) {
+	dir := t.TempDir()
+	broken := filepath.Join(dir, "broken.evtx")
+	if err := os.WriteFile(broken, []byte("ElfFile\x00short"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	sum := filepath.Join(dir, "summary.json")
+	t.Chdir("..")
+	code, out, stderr := runMain(t, "hunt", "-f", "jsonl", "--summary-json", sum, broken, "testdata/example/events.jsonl")
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Count(out, "\n") != 2 {
+		t.Errorf("alerts:\n%s", out)
+	}
+	if !strings.Contains(stderr, "files: 1 read") || !strings.Contains(stderr, "1 unreadable") || !strings.Contains(stderr, "unreadable: "+broken) {
+		t.Errorf("stderr:\n%s", stderr)
+	}
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s huntSummary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.Files.Unreadable) != 1 || s.Files.Unreadable[0].Path != broken || s.Files.Read != 1 {
+		t.Errorf("summary files %+v", s.Files)
+	}
+}
