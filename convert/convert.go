@@ -139,7 +139,35 @@ func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string
 		}
 		out = append(out, q)
 	}
+	corrByName := map[string]*sigma.Correlation{}
 	for _, c := range coll.Correlations {
+		if c.ID != "" {
+			corrByName[c.ID] = c
+		}
+		if c.Name != "" {
+			corrByName[c.Name] = c
+		}
+	}
+	// A correlation that only says "any of these correlations fired" is
+	// expressed by the correlations it reads: they are written, with its
+	// descriptive attributes, and it has no query of its own.
+	parent := map[*sigma.Correlation]*sigma.Correlation{}
+	dedup := map[*sigma.Correlation]bool{}
+	for _, c := range coll.Correlations {
+		if inner, ok := anyOfCorrelations(c, corrByName); ok {
+			dedup[c] = true
+			for _, ic := range inner {
+				parent[ic] = c
+			}
+		}
+	}
+	for _, c := range coll.Correlations {
+		if dedup[c] {
+			continue
+		}
+		if p := parent[c]; p != nil {
+			c = inherit(c, p)
+		}
 		q := Query{Title: c.Title, ID: c.ID, Pos: c.Pos, Corr: c, Meta: &c.Meta}
 		var rules []*Prepared
 		var err error
@@ -150,7 +178,11 @@ func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string
 				if i < len(c.RulesPos) {
 					pos = c.RulesPos[i]
 				}
-				err = errorf(pos, "correlation refers to rule %q, which is not among the converted rules (a correlation of correlations is not converted)", n)
+				if corrByName[n] != nil {
+					err = errorf(pos, "correlation refers to correlation %q: a correlation of correlations is converted only when it is an event_count whose condition is any completion (gte: 1, gt: 0, neq: 0), which the inner correlations express by themselves", n)
+				} else {
+					err = errorf(pos, "correlation refers to rule %q, which is not among the converted rules", n)
+				}
 				break
 			}
 			var p *Prepared
@@ -178,6 +210,70 @@ func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string
 		return a.Line < b.Line
 	})
 	return out, errs
+}
+
+// anyOfCorrelations reports whether c is an event_count over correlations
+// only, whose condition holds for any count from 1 up (gte: 1, gt: 0,
+// neq: 0), and returns them. Such a correlation (the advisory's) fires
+// once for any completion of its inner correlations within its group and
+// window: it only de-duplicates what the inner correlations find. A
+// target expresses it by the inner correlations themselves (each a
+// deployable query); what is lost is the de-duplication between them
+// (two alerts where vigil gives one, when both inner correlations
+// complete for the same group, such as a process logged by Sysmon and by
+// Security), which SIEMs leave to alert grouping or suppression.
+func anyOfCorrelations(c *sigma.Correlation, corrs map[string]*sigma.Correlation) ([]*sigma.Correlation, bool) {
+	if c.Type != "event_count" || len(c.Condition) == 0 || len(c.Rules) == 0 {
+		return nil, false
+	}
+	for _, cc := range c.Condition {
+		if cc.Holds(0) || !cc.Holds(1) {
+			return nil, false
+		}
+		if cc.Op == "lt" || cc.Op == "lte" || cc.Op == "eq" {
+			return nil, false
+		}
+	}
+	var out []*sigma.Correlation
+	for _, n := range c.Rules {
+		ic := corrs[n]
+		if ic == nil || ic == c {
+			return nil, false
+		}
+		out = append(out, ic)
+	}
+	return out, true
+}
+
+// inherit returns a copy of the inner correlation c of p with the
+// descriptive attributes c leaves empty taken from p (tags, level,
+// references, false positives, description, author), so that the
+// deployed query carries the alerting rule's attributes.
+func inherit(c, p *sigma.Correlation) *sigma.Correlation {
+	cp := *c
+	m := &cp.Meta
+	if len(m.Tags) == 0 {
+		m.Tags = p.Tags
+	}
+	if len(m.References) == 0 {
+		m.References = p.References
+	}
+	if len(m.FalsePositives) == 0 {
+		m.FalsePositives = p.FalsePositives
+	}
+	if m.Level == "" {
+		m.Level = p.Level
+	}
+	if m.Author == "" {
+		m.Author = p.Author
+	}
+	if m.Description == "" {
+		m.Description = p.Description
+	}
+	if len(m.Related) == 0 && p.ID != "" {
+		m.Related = []sigma.Related{{ID: p.ID, Type: "derived"}}
+	}
+	return &cp
 }
 
 func docErr(pos sigma.Pos, title string, err error) error {

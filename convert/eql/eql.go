@@ -209,23 +209,21 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	if len(c.Condition) > 0 {
 		return "", convert.Unsupported(c.Pos, "eql", "temporal_ordered with a count condition")
 	}
+	// Without aliases the join keys are the same in every query:
+	// "sequence by k". A group-by alias names the key per rule, which EQL
+	// writes as "by" after each query (the keys are compared in order).
+	aliased := false
+	for _, g := range c.GroupBy {
+		if _, ok := c.Aliases[g]; ok {
+			aliased = true
+		}
+	}
 	var b strings.Builder
 	b.WriteString("sequence")
-	if len(c.GroupBy) > 0 {
+	if len(c.GroupBy) > 0 && !aliased {
 		var gs []string
 		for _, g := range c.GroupBy {
 			gs = append(gs, field(rules[0].MapField(g)))
-		}
-		// Aliased group-by fields would need "by" per query.
-		for _, g := range c.GroupBy {
-			if _, ok := c.Aliases[g]; ok {
-				var per []string
-				for _, p := range rules {
-					per = append(per, field(convert.CorrField(c, p, g)))
-				}
-				_ = per
-				return "", convert.Unsupported(c.Pos, "eql", "group-by alias %q: not converted", g)
-			}
 		}
 		b.WriteString(" by " + strings.Join(gs, ", "))
 	}
@@ -236,7 +234,15 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		if err != nil {
 			return "", err
 		}
-		fmt.Fprintf(&b, "  [%s where %s]\n", category(p), s)
+		fmt.Fprintf(&b, "  [%s where %s]", category(p), s)
+		if aliased {
+			var keys []string
+			for _, g := range c.GroupBy {
+				keys = append(keys, field(convert.CorrField(c, p, g)))
+			}
+			b.WriteString(" by " + strings.Join(keys, ", "))
+		}
+		b.WriteString("\n")
 	}
 	m := c.Meta
 	return wrap(m, strings.TrimSuffix(b.String(), "\n"), nil, format)

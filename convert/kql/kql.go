@@ -178,11 +178,6 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	var b strings.Builder
 	n, unit := convert.Span(c.Timespan)
 	span := fmt.Sprintf("%d%s", n, unit)
-	for _, g := range c.GroupBy {
-		if _, ok := c.Aliases[g]; ok {
-			return "", convert.Unsupported(c.Pos, "kql", "group-by alias %q: not converted", g)
-		}
-	}
 	for i, p := range rules {
 		t, err := table(p)
 		if err != nil {
@@ -194,7 +189,8 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		}
 		var proj []string
 		for k, g := range c.GroupBy {
-			proj = append(proj, fmt.Sprintf("g%d=%s", k, field(p.MapField(g))))
+			// Each rule projects its own field for the group (aliases).
+			proj = append(proj, fmt.Sprintf("g%d=%s", k, field(convert.CorrField(c, p, g))))
 		}
 		proj = append(proj, fmt.Sprintf("t=%s", timeField(p)))
 		if c.Field != "" {
