@@ -123,6 +123,11 @@ func (p *parser) decodeText(b []byte) string {
 // skipped and the position after it is returned.
 func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 	buf := p.buf
+	if p.selfOK && q-4 >= p.selfLo {
+		// Remember where the (position-dependent) offset field is, so that
+		// the compiled template can be matched against a relocated copy.
+		p.relocs = append(p.relocs, reloc{pos: int32(q - 4 - p.selfLo)})
+	}
 	if int64(off) == int64(q) {
 		if q+8 > end {
 			return "", q, errTruncated
@@ -138,18 +143,25 @@ func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 		return p.decodeName(buf[q+8 : q+8+2*n]), nq, nil
 	}
 	o := int(off)
-	if o < p.selfLo || o >= p.selfHi {
-		p.selfOK = false // the template being compiled depends on other bytes
-	}
-	if s, ok := p.names[off]; ok {
-		return s, q, nil
-	}
 	if int64(off)+8 > int64(len(buf)) {
 		return "", q, fmt.Errorf("name offset %#x out of range", off)
 	}
 	n := int(le16(buf[o+6:]))
 	if o+8+2*n > len(buf) {
 		return "", q, fmt.Errorf("name at %#x out of range", off)
+	}
+	if p.selfOK && (o < p.selfLo || o >= p.selfHi) {
+		// A name outside the template being compiled (an earlier record's
+		// copy): a relocated template only matches if it finds the same
+		// name, also before itself.
+		if o >= p.selfLo || o < chunkHeaderSize || len(p.relocs) == 0 {
+			p.selfOK = false
+		} else {
+			p.relocs[len(p.relocs)-1].ext = buf[o+6 : min(o+10+2*n, len(buf))]
+		}
+	}
+	if s, ok := p.names[off]; ok {
+		return s, q, nil
 	}
 	if n > maxNameLen {
 		return "", q, fmt.Errorf("name at %#x too long (%d characters)", off, n)
@@ -205,43 +217,108 @@ func (p *parser) getTemplate(defOff uint32, depth int) (*template, error) {
 	if start+size > int64(len(p.buf)) {
 		return nil, fmt.Errorf("template definition at %#x: size %d out of range", defOff, size)
 	}
-	// A template compiled in an earlier chunk can be reused when its
-	// definition sits at the same offset with the same bytes and references
-	// no names outside itself (true for the first records of a chunk).
-	key := tmplKey{off: defOff, size: uint32(size)}
+	// A template compiled in an earlier chunk is reused when this
+	// definition is the same apart from where it sits: identical bytes
+	// except name offsets, which must point to the same places relative to
+	// the definition, and no reference to anything outside it.
+	key := tmplKey{size: uint32(size)}
 	copy(key.guid[:], p.buf[o+4:o+20])
 	body := p.buf[start : start+size]
-	if c, ok := p.xcache[key]; ok && bytes.Equal(c.body, body) {
-		p.tmpl[defOff] = c.t
-		return c.t, nil
+	if crossChunkCache {
+		for _, c := range p.xcache[key] {
+			if c.matches(p.buf, body, int(start)) {
+				p.tmpl[defOff] = c.t
+				return c.t, nil
+			}
+		}
 	}
 	saveLo, saveHi := p.selfLo, p.selfHi
 	p.selfLo, p.selfHi, p.selfOK = int(start), int(start+size), true
+	p.relocs = p.relocs[:0]
 	t := &template{busy: true}
 	p.tmpl[defOff] = t
 	t.nodes, _, t.err = p.parseContent(int(start), int(start+size), depth, false, false)
 	t.busy = false
 	if t.err != nil {
 		t.err = fmt.Errorf("template at %#x: %w", defOff, t.err)
-	} else if p.selfOK {
+	} else if p.selfOK && crossChunkCache {
 		if len(p.xcache) >= maxCachedTemplates {
 			clear(p.xcache)
 		}
-		p.xcache[key] = cachedTemplate{body: append([]byte(nil), body...), t: t}
+		c := cachedTemplate{
+			body:   append([]byte(nil), body...),
+			start:  int(start),
+			relocs: make([]reloc, len(p.relocs)),
+			t:      t,
+		}
+		for i, r := range p.relocs {
+			c.relocs[i] = reloc{pos: r.pos, ext: bytes.Clone(r.ext)}
+		}
+		list := p.xcache[key]
+		if len(list) >= 4 {
+			list = list[1:]
+		}
+		p.xcache[key] = append(list, c)
 	}
 	p.selfLo, p.selfHi, p.selfOK = saveLo, saveHi, false
 	return t, t.err
 }
 
-// tmplKey identifies a template definition across chunks.
+// crossChunkCache enables reuse of compiled templates across chunks (tests
+// switch it off to check that the output does not change).
+var crossChunkCache = true
+
+// tmplKey groups template definitions that may be copies of each other.
 type tmplKey struct {
-	off, size uint32
-	guid      [16]byte
+	size uint32
+	guid [16]byte
 }
 
+// cachedTemplate is a compiled template with the definition bytes it came
+// from, where they were, and its name offset fields.
 type cachedTemplate struct {
-	body []byte
-	t    *template
+	body   []byte
+	start  int
+	relocs []reloc
+	t      *template
+}
+
+// reloc is a name offset field at pos (relative to the definition start).
+// ext is nil when the name lies inside the definition; otherwise it holds
+// the raw name (count, UTF-16, terminator) found before the definition.
+type reloc struct {
+	pos int32
+	ext []byte
+}
+
+// matches reports whether body, found at chunk offset start in buf,
+// compiles to the same template as c: equal bytes, except that each name
+// offset field points either to the same place relative to the definition
+// or, for names outside it, to an identical name before the definition.
+func (c *cachedTemplate) matches(buf, body []byte, start int) bool {
+	if len(body) != len(c.body) {
+		return false
+	}
+	prev := 0
+	for _, r := range c.relocs {
+		i := int(r.pos)
+		if i < prev || i+4 > len(body) || !bytes.Equal(body[prev:i], c.body[prev:i]) {
+			return false
+		}
+		v := int64(le32(body[i:]))
+		if r.ext == nil {
+			if v-int64(start) != int64(le32(c.body[i:]))-int64(c.start) {
+				return false
+			}
+		} else {
+			if v < chunkHeaderSize || v >= int64(start) || v+6+int64(len(r.ext)) > int64(len(buf)) ||
+				!bytes.Equal(buf[v+6:v+6+int64(len(r.ext))], r.ext) {
+				return false
+			}
+		}
+		prev = i + 4
+	}
+	return bytes.Equal(body[prev:], c.body[prev:])
 }
 
 // parseTemplateInstance parses the template instance token at pos,

@@ -64,9 +64,10 @@ type parser struct {
 
 	// Cross-chunk template cache; selfLo/selfHi bound the definition being
 	// compiled and selfOK tells whether it only references itself.
-	xcache         map[tmplKey]cachedTemplate
+	xcache         map[tmplKey][]cachedTemplate
 	selfLo, selfHi int
 	selfOK         bool
+	relocs         []reloc
 }
 
 func newParser(file string) *parser {
@@ -75,7 +76,7 @@ func newParser(file string) *parser {
 		raw:    make([]byte, chunkSize),
 		tmpl:   make(map[uint32]*template),
 		names:  make(map[uint32]string),
-		xcache: make(map[tmplKey]cachedTemplate),
+		xcache: make(map[tmplKey][]cachedTemplate),
 		intern: make(map[string]string),
 	}
 }

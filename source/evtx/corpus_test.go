@@ -138,3 +138,43 @@ func TestCorpusRecordCounts(t *testing.T) {
 	}
 	t.Logf("checked %d files against agreeing reference counts", checked)
 }
+
+// TestCrossChunkTemplateCache reads every multi-chunk corpus file with and
+// without reusing compiled templates across chunks: the fields must be the
+// same.
+func TestCrossChunkTemplateCache(t *testing.T) {
+	dir := corpusDir(t)
+	defer func() { crossChunkCache = true }()
+	compared := 0
+	for _, ref := range loadRefCounts(t) {
+		path := filepath.Join(dir, ref.path)
+		if st, err := os.Stat(path); err != nil || st.Size() <= fileHeaderSize+chunkSize {
+			continue
+		}
+		crossChunkCache = true
+		with, _, err := ReadAll(path, Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		crossChunkCache = false
+		without, _, err := ReadAll(path, Options{Workers: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(with) != len(without) {
+			t.Fatalf("%s: %d records with the cache, %d without", ref.path, len(with), len(without))
+		}
+		for i := range with {
+			if len(with[i].Fields) != len(without[i].Fields) {
+				t.Fatalf("%s: record %d: %d fields with the cache, %d without", ref.path, with[i].ID, len(with[i].Fields), len(without[i].Fields))
+			}
+			for j := range with[i].Fields {
+				if with[i].Fields[j] != without[i].Fields[j] {
+					t.Fatalf("%s: record %d: %v with the cache, %v without", ref.path, with[i].ID, with[i].Fields[j], without[i].Fields[j])
+				}
+			}
+		}
+		compared++
+	}
+	t.Logf("compared %d multi-chunk files", compared)
+}
