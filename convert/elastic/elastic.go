@@ -71,10 +71,12 @@ func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pr
 		"severity": sev.sev, "severityMapping": []any{}, "threat": []any{}, "to": "now",
 		"references": nonNil(m.References), "version": 1, "exceptionsList": []any{},
 		"relatedIntegrations": []any{}, "requiredFields": []any{}, "setup": "",
-		"type": ruleType, "language": language, "query": query, "filters": []any{},
+		"type": ruleType, "language": language, "query": query,
 	}
 	if ruleType != "esql" {
+		// ES|QL rules name their indices in the query and take no filters.
 		params["index"] = index
+		params["filters"] = []any{}
 	}
 	ruleTypeID := map[string]string{"query": "siem.queryRule", "eql": "siem.eqlRule", "esql": "siem.esqlRule"}[ruleType]
 	doc := map[string]any{
@@ -97,10 +99,15 @@ func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pr
 		"risk_score_mapping": []any{}, "severity": sev.sev, "severity_mapping": []any{},
 		"threat": []any{}, "to": "now", "references": nonNil(m.References), "version": 1,
 		"exceptions_list": []any{}, "related_integrations": []any{}, "required_fields": []any{},
-		"setup": "", "type": ruleType, "language": language, "query": query, "filters": []any{},
+		"setup": "", "type": ruleType, "language": language, "query": query,
 	}
 	if ruleType != "esql" {
 		flat["index"] = index
+		flat["filters"] = []any{}
+	} else {
+		// The ES|QL rule import form (as pySigma writes it).
+		flat["note"] = ""
+		delete(flat, "throttle")
 	}
 	b, err := json.Marshal(flat)
 	return string(b), err

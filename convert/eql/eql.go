@@ -234,6 +234,11 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		if err != nil {
 			return "", err
 		}
+		if p.LogSource.Category == "process_creation" {
+			// EQL's process category holds every process event (start,
+			// end, ...): a process_creation rule reads starts only.
+			s = `event.type == "start" and ` + s
+		}
 		fmt.Fprintf(&b, "  [%s where %s]", category(p), s)
 		if aliased {
 			var keys []string

@@ -203,6 +203,85 @@ func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 	return wrap(p.Rule.Meta, from(p)+" | where "+s, format)
 }
 
+func corrFields(c *sigma.Correlation, rules []*convert.Prepared) []string {
+	skip := map[string]bool{}
+	for _, g := range c.GroupBy {
+		skip[g] = true
+		for _, p := range rules {
+			skip[p.MapField(g)] = true
+		}
+	}
+	var out []string
+	add := func(f string) {
+		if !skip[f] {
+			skip[f] = true
+			out = append(out, f)
+		}
+	}
+	for _, p := range rules {
+		for _, f := range p.Fields {
+			add(f)
+		}
+	}
+	return out
+}
+
+// temporalOrdered writes a two-rule temporal_ordered correlation: per
+// group and aligned bucket of the timespan, the earliest event of the
+// first rule is at or before the latest event of the second. That is
+// exactly "some event of the first is followed by some event of the
+// second" within the bucket; as for the other correlations, a pair that
+// straddles a bucket boundary is missed. A longer chain cannot be tested
+// with aggregations and is refused. Group-by aliases become one eval per
+// field choosing each rule's field.
+func temporalOrdered(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	if len(rules) != 2 {
+		return "", convert.Unsupported(c.Pos, "esql", "temporal_ordered correlation of %d rules: ES|QL can test the order of two events per bucket, not a longer chain; use target eql", len(rules))
+	}
+	if len(c.Condition) > 0 {
+		return "", convert.Unsupported(c.Pos, "esql", "temporal_ordered with a count condition")
+	}
+	if len(c.GroupBy) == 0 {
+		return "", convert.Unsupported(c.Pos, "esql", "temporal_ordered correlation without group-by")
+	}
+	var conds []string
+	for _, p := range rules {
+		s, err := Expr(p.Tree)
+		if err != nil {
+			return "", err
+		}
+		conds = append(conds, "("+s+")")
+	}
+	var b strings.Builder
+	b.WriteString(from(rules...) + " | where " + strings.Join(conds, " or "))
+	var gs, evals []string
+	for k, g := range c.GroupBy {
+		if _, ok := c.Aliases[g]; ok {
+			name := fmt.Sprintf("group_%d", k)
+			evals = append(evals, fmt.Sprintf("%s=case(%s, %s, %s, %s)", name, conds[0], field(convert.CorrField(c, rules[0], g)), conds[1], field(convert.CorrField(c, rules[1], g))))
+			gs = append(gs, name)
+			continue
+		}
+		gs = append(gs, field(rules[0].MapField(g)))
+	}
+	if len(evals) > 0 {
+		b.WriteString("\n| eval " + strings.Join(evals, ", "))
+	}
+	// ES|QL groups a missing key as null: events without the group's
+	// fields would join each other.
+	var notNull []string
+	for _, g := range gs {
+		notNull = append(notNull, g+" is not null")
+	}
+	b.WriteString("\n| where " + strings.Join(notNull, " and "))
+	n, unit := convert.Span(c.Timespan)
+	units := map[string]string{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+	fmt.Fprintf(&b, "\n| eval timebucket=date_trunc(%d%s, @timestamp), first_time=case(%s, @timestamp), second_time=case(%s, @timestamp)", n, units, conds[0], conds[1])
+	fmt.Fprintf(&b, "\n| stats first_time=min(first_time), second_time=max(second_time) by %s", strings.Join(append([]string{"timebucket"}, gs...), ", "))
+	b.WriteString("\n| where first_time <= second_time")
+	return wrap(c.Meta, b.String(), format)
+}
+
 func wrap(m sigma.Meta, q, format string) (string, error) {
 	if format == "siem_rule" || format == "siem_rule_ndjson" {
 		return elastic.SiemRule(m, "esql", "esql", q, nil, format == "siem_rule")
@@ -215,7 +294,7 @@ func wrap(m sigma.Meta, q, format string) (string, error) {
 // windows, as pySigma writes them); temporal_ordered is refused.
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
 	if c.Type == "temporal_ordered" {
-		return "", convert.Unsupported(c.Pos, "esql", "temporal_ordered correlation: ES|QL cannot test the order of events; use target eql")
+		return temporalOrdered(c, rules, format)
 	}
 	var conds []string
 	var cases []string
@@ -262,7 +341,13 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	default:
 		return "", convert.Unsupported(c.Pos, "esql", "correlation type %q", c.Type)
 	}
-	fmt.Fprintf(&b, "\n| eval timebucket=date_trunc(%d%s, @timestamp) | stats %s=%s by %s\n", n, units, name, agg, by)
+	// The fields of the referenced rules are kept as value lists (as
+	// pySigma writes them), except the group-by fields.
+	aggs := name + "=" + agg
+	for _, f := range corrFields(c, rules) {
+		aggs += fmt.Sprintf(", %s=values(%s)", field(f), field(f))
+	}
+	fmt.Fprintf(&b, "\n| eval timebucket=date_trunc(%d%s, @timestamp) | stats %s by %s\n", n, units, aggs, by)
 	var parts []string
 	for _, cc := range c.Condition {
 		parts = append(parts, fmt.Sprintf("%s %s %s", name, convert.OpSymbol(cc.Op), convert.Num(cc.Value)))
