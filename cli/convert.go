@@ -29,7 +29,11 @@ func newConvertCmd(env *Env) *cobra.Command {
 		Long: `convert writes each rule (files or folders of rules; --builtin for the
 advisory's rules) as a query for a SIEM, one query per rule separated by a
 blank line. Correlation rules become the target's aggregation or sequence
-query. Without --pipeline, field names stay as the rule writes them.
+query. Without --pipeline, field names stay as the rule writes them,
+except for target kql, which then applies microsoft_xdr (Defender XDR
+advanced hunting tables), as pySigma's KQL back end does: a KQL query
+needs a table. Give --pipeline sentinel_asim, azure_monitor or your own
+(set_state query_table) for Microsoft Sentinel.
 
 Targets: ` + strings.Join(convert.Targets(), ", ") + `
 Pipelines: ` + strings.Join(convert.PipelineNames(), ", ") + ` (or a pySigma pipeline YAML file)
@@ -59,6 +63,13 @@ others. See docs/convert.md.`,
 					return usageErr("convert: %v", err)
 				}
 				pipes = append(pipes, p)
+			}
+			if len(pipes) == 0 {
+				// As pySigma's KQL back end: kql applies microsoft_xdr
+				// when no pipeline is given (a KQL query needs a table).
+				if pipes, err = convert.DefaultPipelines(b); err != nil {
+					return &exitError{ExitFailure, err}
+				}
 			}
 			coll := &sigma.Collection{}
 			var perrs sigma.ErrorList
@@ -108,7 +119,7 @@ others. See docs/convert.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVarP(&target, "target", "t", "", "query language: "+strings.Join(convert.Targets(), ", "))
-	fl.StringArrayVarP(&pipelines, "pipeline", "p", nil, "processing pipeline, by name or YAML file (repeatable)")
+	fl.StringArrayVarP(&pipelines, "pipeline", "p", nil, "processing pipeline, by name or YAML file (repeatable; kql defaults to microsoft_xdr)")
 	fl.StringVarP(&format, "format", "f", "", "output format of the target (default: default)")
 	fl.StringVarP(&output, "output", "o", "", "write the queries to this file instead of standard output")
 	fl.BoolVar(&builtin, "builtin", false, "convert the built-in advisory rules too")

@@ -435,3 +435,52 @@ func SameFieldValues(o *Or, allowWild bool) (string, []*Cond, bool) {
 	}
 	return field, cs, len(cs) > 1
 }
+
+// CorrKey returns the columns that identify a correlation's group-by
+// field in one rule's events. Usually that is one column, the field
+// (or the rule's alias of it) as the rule's pipelines map it. A pipeline
+// can say that a field has no single column but is identified by several
+// together, with the state "correlation_key.FIELD" holding the list: a
+// process GUID in Defender XDR is DeviceId + ProcessId +
+// ProcessCreationTime. Back ends that can join or group on several
+// columns use them.
+func CorrKey(c *sigma.Correlation, p *Prepared, field string) []string {
+	f := field
+	if al, ok := c.Aliases[field]; ok {
+		for ref, af := range al {
+			if ref == p.Rule.Name || ref == p.Rule.ID {
+				f = af
+			}
+		}
+	}
+	if v, ok := p.State["correlation_key."+f]; ok {
+		if cols := toStrings(v); len(cols) > 0 {
+			return cols
+		}
+	}
+	return []string{p.MapField(f)}
+}
+
+// DefaultPipeliner is implemented by back ends that, like their pySigma
+// counterparts, apply pipelines when the user names none (KQL has no
+// table without one).
+type DefaultPipeliner interface {
+	DefaultPipelines() []string
+}
+
+// DefaultPipelines returns the pipelines b applies when none is given.
+func DefaultPipelines(b Backend) ([]*Pipeline, error) {
+	d, ok := b.(DefaultPipeliner)
+	if !ok {
+		return nil, nil
+	}
+	var out []*Pipeline
+	for _, n := range d.DefaultPipelines() {
+		p, err := LoadPipeline(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

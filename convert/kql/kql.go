@@ -153,6 +153,12 @@ func table(p *convert.Prepared) (string, error) {
 	return "", convert.Unsupported(p.Rule.Pos, "kql", "no table for log source %s/%s/%s: give a pipeline that names one (microsoft_xdr, sentinel_asim, azure_monitor) or set_state query_table", p.LogSource.Product, p.LogSource.Category, p.LogSource.Service)
 }
 
+// DefaultPipelines implements convert.DefaultPipeliner: as pySigma's KQL
+// back end, the target applies microsoft_xdr (Defender XDR advanced
+// hunting tables) when no pipeline is given, since a KQL query needs a
+// table.
+func (Backend) DefaultPipelines() []string { return []string{"microsoft_xdr"} }
+
 func timeField(p *convert.Prepared) string {
 	if t, ok := p.State["time_field"].(string); ok && t != "" {
 		return t
@@ -178,6 +184,11 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	var b strings.Builder
 	n, unit := convert.Span(c.Timespan)
 	span := fmt.Sprintf("%d%s", n, unit)
+	// Each rule projects the columns of every group-by field (its alias,
+	// mapped; several columns where the pipeline gives a composite key,
+	// such as DeviceId + ProcessId + ProcessCreationTime for a process
+	// GUID in Defender XDR) as g0, g1, ...
+	width := -1
 	for i, p := range rules {
 		t, err := table(p)
 		if err != nil {
@@ -188,10 +199,15 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 			return "", err
 		}
 		var proj []string
-		for k, g := range c.GroupBy {
-			// Each rule projects its own field for the group (aliases).
-			proj = append(proj, fmt.Sprintf("g%d=%s", k, field(convert.CorrField(c, p, g))))
+		for _, g := range c.GroupBy {
+			for _, col := range convert.CorrKey(c, p, g) {
+				proj = append(proj, fmt.Sprintf("g%d=%s", len(proj), field(col)))
+			}
 		}
+		if width >= 0 && len(proj) != width {
+			return "", convert.Unsupported(c.Pos, "kql", "group-by %s is identified by %d columns in rule %q and by %d in another rule's table; the pipelines must give every rule the same key", strings.Join(c.GroupBy, ", "), len(proj), c.Rules[i], width)
+		}
+		width = len(proj)
 		proj = append(proj, fmt.Sprintf("t=%s", timeField(p)))
 		if c.Field != "" {
 			proj = append(proj, "v="+field(p.MapField(c.Field)))
@@ -199,7 +215,7 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		fmt.Fprintf(&b, "let r%d = %s\n| where %s\n| project event_type=%s, %s;\n", i, t, s, str(c.Rules[i]), strings.Join(proj, ", "))
 	}
 	var gs []string
-	for k := range c.GroupBy {
+	for k := 0; k < width; k++ {
 		gs = append(gs, fmt.Sprintf("g%d", k))
 	}
 	cond := func(name string) string {

@@ -203,5 +203,5 @@ func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 
 // Correlation implements convert.Backend: Lucene has no aggregation.
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
-	return "", convert.Unsupported(c.Pos, "lucene", "correlation rules (%s): a Lucene query string matches single events; use target esql or eql", c.Type)
+	return "", convert.Unsupported(c.Pos, "lucene", "correlation rules (%s): a Lucene (Kibana) query string matches single events and has no joins or aggregations; use --target eql (sequence) or --target esql (STATS)", c.Type)
 }
