@@ -6,6 +6,7 @@ import (
 	"os"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -42,6 +43,8 @@ type Transformation struct {
 	Key      string         `yaml:"key"`
 	Val      any            `yaml:"val"`
 	Message  string         `yaml:"message"`
+	// TargetType is convert_type's type: str or num.
+	TargetType string `yaml:"target_type"`
 
 	RuleConditions      []PipeCondition `yaml:"rule_conditions"`
 	RuleCondLinking     string          `yaml:"rule_cond_op"`
@@ -109,7 +112,7 @@ func LoadPipeline(name string) (*Pipeline, error) {
 var knownTransformations = map[string]bool{
 	"field_name_mapping": true, "field_name_prefix": true, "add_condition": true,
 	"change_logsource": true, "drop_detection_item": true, "set_state": true,
-	"rule_failure": true, "detection_item_failure": true,
+	"rule_failure": true, "detection_item_failure": true, "convert_type": true,
 }
 
 // ParsePipeline parses a pipeline in pySigma's YAML format.
@@ -121,7 +124,10 @@ func ParsePipeline(source string, data []byte) (*Pipeline, error) {
 	p.Source = source
 	for i, t := range p.Transformations {
 		if !knownTransformations[t.Type] {
-			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): type %q is not supported by vigil convert (supported: field_name_mapping, field_name_prefix, add_condition, change_logsource, drop_detection_item, set_state, rule_failure, detection_item_failure)", source, i+1, t.ID, t.Type)
+			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): type %q is not supported by vigil convert (supported: field_name_mapping, field_name_prefix, add_condition, change_logsource, drop_detection_item, set_state, rule_failure, detection_item_failure, convert_type)", source, i+1, t.ID, t.Type)
+		}
+		if t.Type == "convert_type" && t.TargetType != "str" && t.TargetType != "num" {
+			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): convert_type target_type must be str or num, not %q", source, i+1, t.ID, t.TargetType)
 		}
 		for _, c := range t.RuleConditions {
 			if c.Type != "logsource" {
@@ -329,6 +335,28 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 		if len(args) > 0 {
 			p.Tree = &And{append(args, p.Tree)}
 		}
+	case "convert_type":
+		// pySigma's ConvertTypeTransformation: numbers become strings
+		// (str) for keyword fields such as ECS event.code, or literal
+		// numeric strings become numbers (num).
+		p.Tree, err = Rewrite(p.Tree, func(c *Cond) (Node, error) {
+			if c.Field == "" || !t.fieldMatches(c.Field, st.applied[c]) {
+				return c, nil
+			}
+			switch {
+			case t.TargetType == "str" && c.Op == OpNumber:
+				c.Op, c.Pat = OpString, Pattern{{Kind: Lit, Lit: c.Text}}
+				mark(c)
+			case t.TargetType == "num" && c.Op == OpString:
+				if shape, lit := c.Pat.Shape(); shape == ShapeExact {
+					if f, perr := strconv.ParseFloat(lit, 64); perr == nil {
+						c.Op, c.Num, c.Text = OpNumber, f, lit
+						mark(c)
+					}
+				}
+			}
+			return c, nil
+		})
 	case "field_name_mapping", "field_name_prefix", "drop_detection_item", "detection_item_failure":
 		p.Tree, err = Rewrite(p.Tree, func(c *Cond) (Node, error) {
 			if c.Field == "" && t.Type != "detection_item_failure" {

@@ -58,6 +58,9 @@ func likePattern(p convert.Pattern, fold bool) string {
 	return str(b.String())
 }
 
+// hasCase reports whether s holds a character that case folding changes.
+func hasCase(s string) bool { return strings.ToLower(s) != strings.ToUpper(s) }
+
 func cond(c *convert.Cond) (string, error) {
 	if c.Field == "" {
 		return "", convert.Unsupported(c.Pos, "esql", "keyword search %q: ES|QL has no search over every field", c.Pat.Plain())
@@ -72,6 +75,11 @@ func cond(c *convert.Cond) (string, error) {
 	switch c.Op {
 	case convert.OpString:
 		shape, lit := c.Pat.Shape()
+		if !hasCase(lit) {
+			// Folding cannot change whether a value without letters
+			// matches: compare the field as it is (as pySigma writes it).
+			fl = f
+		}
 		switch shape {
 		case convert.ShapeExact:
 			return fl + "==" + str(lower(lit)), nil
@@ -144,6 +152,15 @@ func Expr(n convert.Node) (string, error) {
 				}
 			}
 			fl := "to_lower(" + field(f) + ")"
+			folds := false
+			for _, c := range cs {
+				if c.Op == convert.OpString && hasCase(c.Pat.Plain()) {
+					folds = true
+				}
+			}
+			if !folds {
+				fl = field(f)
+			}
 			if num {
 				fl = field(f)
 				for _, c := range cs {
