@@ -39,8 +39,10 @@ const (
 	maxChunkOutput = 64 << 20 // bytes of field text per chunk
 	maxChunkSteps  = 1 << 22  // nodes visited while flattening a whole chunk
 	maxNameLen     = 1024     // characters in an element, attribute or entity name
-	// maxCachedTemplates bounds the per-worker cross-chunk template cache.
+	// maxCachedTemplates and maxCachedBytes bound the per-worker
+	// cross-chunk template cache.
 	maxCachedTemplates = 4096
+	maxCachedBytes     = 8 << 20
 )
 
 var (
@@ -242,9 +244,11 @@ func (p *parser) getTemplate(defOff uint32, depth int) (*template, error) {
 	if t.err != nil {
 		t.err = fmt.Errorf("template at %#x: %w", defOff, t.err)
 	} else if p.selfOK && crossChunkCache {
-		if len(p.xcache) >= maxCachedTemplates {
+		if len(p.xcache) >= maxCachedTemplates || p.xcacheBytes > maxCachedBytes {
 			clear(p.xcache)
+			p.xcacheBytes = 0
 		}
+		p.xcacheBytes += len(body)
 		c := cachedTemplate{
 			body:   append([]byte(nil), body...),
 			start:  int(start),

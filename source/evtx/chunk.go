@@ -68,6 +68,7 @@ type parser struct {
 	selfLo, selfHi int
 	selfOK         bool
 	relocs         []reloc
+	xcacheBytes    int // definition bytes held by xcache
 }
 
 func newParser(file string) *parser {
