@@ -34,6 +34,20 @@ func NewCSV(w io.Writer, loc *time.Location) *CSV {
 	return &CSV{w: csv.NewWriter(w), loc: loc}
 }
 
+// CSVTime formats an alert time for the CSV timeline so that spreadsheets
+// recognise it: "2006-01-02 15:04:05.000" in UTC (the column is UTC by
+// default), "2006-01-02 15:04:05.000 -07:00" in any other zone, as
+// Hayabusa writes it; "" for no time.
+func CSVTime(t *time.Time, loc *time.Location) string {
+	if t == nil || t.IsZero() {
+		return ""
+	}
+	if loc == nil || loc == time.UTC {
+		return t.UTC().Format("2006-01-02 15:04:05.000")
+	}
+	return t.In(loc).Format("2006-01-02 15:04:05.000 -07:00")
+}
+
 // CSVRecord is the row of an alert.
 func CSVRecord(a *Alert, loc *time.Location) []string {
 	var paths, recs []string
@@ -51,7 +65,7 @@ func CSVRecord(a *Alert, loc *time.Location) []string {
 		}
 	}
 	return []string{
-		FormatTime(a.Timestamp, loc), a.Host, Channel(a), EventID(a), a.Rule.Level, a.Rule.Title, a.Rule.ID,
+		CSVTime(a.Timestamp, loc), a.Host, Channel(a), EventID(a), a.Rule.Level, a.Rule.Title, a.Rule.ID,
 		strings.Join(AttackTags(a.Rule.Tags), " "), Details(a, CSVDetailMax),
 		strings.Join(paths, "; "), strings.Join(recs, "; "),
 	}

@@ -98,7 +98,7 @@ func (t *Table) detailWidth() int {
 	return w
 }
 
-// FormatTime formats an alert time in loc for the table and CSV outputs;
+// FormatTime formats an alert time in loc for the table output;
 // "" for no time.
 func FormatTime(t *time.Time, loc *time.Location) string {
 	if t == nil || t.IsZero() {

@@ -41,7 +41,7 @@ func TestCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"2026-03-04 11:15:09.481+02:00", "HOST-1", "Security", "4688", "high", "Rule high", "id-high",
+	want := []string{"2026-03-04 11:15:09.481 +02:00", "HOST-1", "Security", "4688", "high", "Rule high", "id-high",
 		"execution T1059.003", `CommandLine: cmd.exe /c "x, y" z ¦ NewProcessName: C:\Windows\System32\cmd.exe`, "a.evtx", "42"}
 	if len(rows) != 2 || strings.Join(rows[0], "|") != strings.Join(CSVHeader, "|") || strings.Join(rows[1], "|") != strings.Join(want, "|") {
 		t.Errorf("rows:\n%q\nwant\n%q", rows, want)

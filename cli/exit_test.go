@@ -152,7 +152,7 @@ func TestTimezone(t *testing.T) {
 	t.Chdir("..")
 	args := []string{"hunt", "-q", "-r", "testdata/example/rules", "--timezone", "Asia/Tokyo", "testdata/example/events.jsonl"}
 	_, csvOut, _ := runMain(t, append(args, "-f", "csv")...)
-	if !strings.Contains(csvOut, "\n2026-03-04 18:15:09.481+09:00,") {
+	if !strings.Contains(csvOut, "\n2026-03-04 18:15:09.481 +09:00,") {
 		t.Errorf("csv:\n%s", csvOut)
 	}
 	_, table, _ := runMain(t, append(args, "-f", "table")...)
