@@ -358,6 +358,15 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 			}
 			b.WriteString(" ]\n")
 		}
+		// A process id read through aliases from several events is
+		// written in hex by some (Security 4688 NewProcessId: 0x1a2c)
+		// and in decimal by others (5156, Sysmon): compare numbers.
+		for _, g := range c.GroupBy {
+			if _, ok := c.Aliases[g]; ok && strings.HasSuffix(strings.ToLower(g), "processid") {
+				f := field(g)
+				fmt.Fprintf(&b, "| eval %s=if(match(%s, \"^0[xX][0-9a-fA-F]+$\"), tonumber(substr(%s, 3), 16), tonumber(%s))\n", f, f, f, f)
+			}
+		}
 	}
 	group := make([]string, len(c.GroupBy))
 	for i, g := range c.GroupBy {
