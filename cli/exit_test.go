@@ -227,3 +227,26 @@ func TestBrokenInputSkipped(t *testing.T) {
 		t.Errorf("summary files %+v", s.Files)
 	}
 }
+
+// TestFormatFromOutput: without --format, the --output extension picks
+// the format; standard output that is not a terminal gets jsonl.
+func TestFormatFromOutput(t *testing.T) {
+	t.Chdir("..")
+	dir := t.TempDir()
+	for ext, prefix := range map[string]string{".csv": "Timestamp,Computer,", ".json": "[\n{", ".jsonl": `{"rule":`, ".txt": "TIME ", ".out": `{"rule":`} {
+		out := filepath.Join(dir, "alerts"+ext)
+		if code, _, stderr := runMain(t, "hunt", "-q", "-o", out, "testdata/example/events.jsonl"); code != ExitOK {
+			t.Fatalf("%s: exit %d: %s", ext, code, stderr)
+		}
+		data, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(data), prefix) {
+			t.Errorf("%s starts with %.40q, want %q", ext, data, prefix)
+		}
+	}
+	if _, stdout, _ := runMain(t, "hunt", "-q", "testdata/example/events.jsonl"); !strings.HasPrefix(stdout, `{"rule":`) {
+		t.Errorf("piped stdout: %.60q", stdout)
+	}
+}
