@@ -75,7 +75,7 @@ func cond(c *convert.Cond) (string, error) {
 	switch c.Op {
 	case convert.OpString:
 		shape, lit := c.Pat.Shape()
-		if !hasCase(lit) {
+		if !hasCase(c.Pat.Plain()) {
 			// Folding cannot change whether a value without letters
 			// matches: compare the field as it is (as pySigma writes it).
 			fl = f
