@@ -76,6 +76,7 @@ var (
 	ecsFlatten       = difference{"ecs_windows: vigil flattens the added channel condition into the AND chain; same query", func(s string) string { return strings.NewReplacer("(", "", ")", "").Replace(s) }}
 	esqlPipelineFold = difference{esqlFold.reason + "; pySigma's ecs_windows also maps Initiated to network.direction with a value mapping, which vigil's ecs_windows (field names only) does not", nil}
 	eqlRuleType      = difference{"siem_rule: vigil writes rule_type_id siem.eqlRule for an EQL rule (params.type eql), as Kibana requires; pySigma writes siem.queryRule", func(s string) string { return strings.ReplaceAll(s, "siem.eqlRule", "siem.queryRule") }}
+	kibanaSearch     = difference{"kibana_ndjson: vigil writes the saved search as Kibana 7.10+/8 imports it (searchSourceJSON {query: {query, language: lucene}, filter}, index logs-*, the rule's id); pySigma writes the legacy query_string form with highlight settings, index beats-* and the id \"None\"", nil}
 	eqlKeywords      = difference{"keywords: EQL has no full-text search, and pySigma's (\"keywordA\" or \"keywordB\") is a string literal used as a condition, not valid EQL; vigil refuses the rule", nil}
 )
 
@@ -130,6 +131,7 @@ var differences = map[string]difference{
 	"test_ecs_windows":                                              ecsFlatten,
 	"test_elasticsearch_siemrule_eql":                               eqlRuleType,
 	"test_elasticsearch_siemrule_eql_with_threatmodel":              eqlRuleType,
+	"test_elasticsearch_ndjson_lucene":                              kibanaSearch,
 	"test_eql_keyword_quotes":                                       eqlKeywords,
 	"test_eql_keyword_quotes_eqlapi":                                eqlKeywords,
 }
