@@ -15,12 +15,22 @@ type Result struct {
 	Cores   int
 	Events  int64
 	Elapsed time.Duration // matching only
+	CPU     time.Duration // CPU time of the process (all threads, GC included) while matching
 	Allocs  uint64        // heap objects allocated while matching
 	Matches int64
 }
 
 // EventsPerSec returns the throughput.
 func (r Result) EventsPerSec() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
+
+// EventsPerCPUSec returns the events matched per second of CPU time, the
+// figure that stays stable when other jobs take the machine's cores.
+func (r Result) EventsPerCPUSec() float64 {
+	if r.CPU <= 0 {
+		return 0
+	}
+	return float64(r.Events) / r.CPU.Seconds()
+}
 
 // AllocsPerEvent returns the heap allocations per event.
 func (r Result) AllocsPerEvent() float64 { return float64(r.Allocs) / float64(r.Events) }
@@ -47,10 +57,7 @@ func shareLen(n, w, k int) int {
 // then match(w, count) runs on every worker, timed as a whole from the
 // moment all workers are ready to the moment the last one finishes, with
 // the heap allocations counted over the same window.
-func passes(distinct int, n int64, k int, prepare func(w int), match func(w, count int) int64) (time.Duration, uint64, int64) {
-	var elapsed time.Duration
-	var allocs uint64
-	var matches int64
+func passes(distinct int, n int64, k int, prepare func(w int), match func(w, count int) int64) (elapsed, cpu time.Duration, allocs uint64, matches int64) {
 	var ms runtime.MemStats
 	res := make([]int64, k)
 	for done := int64(0); done < n; {
@@ -67,6 +74,7 @@ func passes(distinct int, n int64, k int, prepare func(w int), match func(w, cou
 		}
 		runtime.ReadMemStats(&ms)
 		a0 := ms.Mallocs
+		c0 := cpuTime()
 		start := time.Now()
 		var wg sync.WaitGroup
 		for w := range k {
@@ -74,6 +82,7 @@ func passes(distinct int, n int64, k int, prepare func(w int), match func(w, cou
 		}
 		wg.Wait()
 		elapsed += time.Since(start)
+		cpu += cpuTime() - c0
 		runtime.ReadMemStats(&ms)
 		allocs += ms.Mallocs - a0
 		for _, m := range res {
@@ -81,7 +90,7 @@ func passes(distinct int, n int64, k int, prepare func(w int), match func(w, cou
 		}
 		done += int64(c)
 	}
-	return elapsed, allocs, matches
+	return elapsed, cpu, allocs, matches
 }
 
 // RunVigil matches n events (cycling through the distinct lines) with
@@ -100,10 +109,10 @@ func RunVigil(v *Vigil, lines [][]byte, n int64, k int) Result {
 		counts[w] = make([]int64, len(v.Eng.Rules()))
 	}
 	runtime.GC()
-	el, al, m := passes(len(lines), n, k,
+	el, cpu, al, m := passes(len(lines), n, k,
 		func(w int) { sets[w].decode() },
 		func(w, c int) int64 { return sets[w].match(v.Norm, ms[w], c, counts[w]) })
-	return Result{Engine: "vigil", Cores: k, Events: n, Elapsed: el, Allocs: al, Matches: m}
+	return Result{Engine: "vigil", Cores: k, Events: n, Elapsed: el, CPU: cpu, Allocs: al, Matches: m}
 }
 
 // RunPeer matches n events (cycling through the distinct lines) with the
@@ -127,7 +136,7 @@ func RunPeer(peers []*Peer, lines [][]byte, n int64, k int) (Result, error) {
 		counts[w] = make([]int64, len(peers[w].RS.Rules))
 	}
 	runtime.GC()
-	el, al, m := passes(len(lines), n, k, nil, func(w, c int) int64 {
+	el, cpu, al, m := passes(len(lines), n, k, nil, func(w, c int) int64 {
 		var total int64
 		p := peers[w]
 		for _, e := range evs[w][:c] {
@@ -135,5 +144,5 @@ func RunPeer(peers []*Peer, lines [][]byte, n int64, k int) (Result, error) {
 		}
 		return total
 	})
-	return Result{Engine: "peer", Cores: k, Events: n, Elapsed: el, Allocs: al, Matches: m}, nil
+	return Result{Engine: "peer", Cores: k, Events: n, Elapsed: el, CPU: cpu, Allocs: al, Matches: m}, nil
 }

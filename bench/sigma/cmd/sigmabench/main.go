@@ -60,7 +60,7 @@ func main() {
 	flag.StringVar(&o.events, "otrf", "", "glob of the JSON Lines event files (default: CORPUS/otrf/*/host/*.json)")
 	flag.StringVar(&o.repo, "repo", "", "vigil repository root, to build vigil from (default: found from the working directory)")
 	flag.Int64Var(&o.n, "events", 1_000_000, "events per vigil measurement, and in the end-to-end file (the distinct events are replicated)")
-	flag.Int64Var(&o.peerN, "peer-events", 100_000, "events per peer measurement (the first ones of the same sequence)")
+	flag.Int64Var(&o.peerN, "peer-events", 0, "events per peer measurement, the first ones of the same sequence (default: two passes over the distinct events)")
 	flag.Int64Var(&o.defaultSample, "peer-default-sample", 1_500, "distinct events (every k-th) for the 1-core run of the peer with its default whitespace collapsing; 0 skips it")
 	flag.BoolVar(&o.compareDefault, "compare-default", false, "also compare matches with the peer's default configuration (slow: about 6 minutes)")
 	flag.IntVar(&o.runs, "runs", 3, "repetitions of each measurement")
@@ -152,6 +152,10 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.peerN <= 0 {
+		o.peerN = 2 * int64(len(ev.Lines))
+	}
+	o.peerN = min(o.peerN, o.n)
 	fmt.Printf("events:  %d distinct events, %.1f MB, from %d files (%s); %d events per vigil measurement, %d per peer measurement\n",
 		len(ev.Lines), float64(ev.Bytes)/1e6, len(ev.Files), o.events, o.n, o.peerN)
 	fmt.Printf("peer:    go-sigma-rule-engine v0.3.0 with NoCollapseWS: true (its fastest configuration) unless marked \"default\"\n\n")
@@ -199,6 +203,14 @@ func run(o options) error {
 		}
 	}
 	return nil
+}
+
+// procCPU returns the user plus system CPU seconds of a finished command.
+func procCPU(cmd *exec.Cmd) float64 {
+	if cmd.ProcessState == nil {
+		return 0
+	}
+	return (cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()).Seconds()
 }
 
 func cpuModel() string {
@@ -283,22 +295,21 @@ func engineOnly(o options, v *sb.Vigil, peers []*sb.Peer, pd *sb.Peer, ev *sb.Ev
 	fmt.Printf("ENGINE ONLY: pre-decoded events, %d per vigil run, %d per peer run, %d runs; events/s of matching alone\n", o.n, o.peerN, o.runs)
 	fmt.Printf("(vigil re-decodes its events, untimed, before each pass over the distinct events, so that its per-event lower-case cache starts cold)\n")
 	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "engine\tcores\tevents/run\truns (events/s)\tmedian events/s\tallocs/event\tmatches/run\tvigil/peer\t")
+	fmt.Fprintln(tw, "engine\tcores\tevents/run\truns (events/s)\tmedian events/s\tmedian events/CPU-s\tallocs/event\tmatches/run\tvigil/peer (events/s)\tvigil/peer (events/CPU-s)\t")
 	for _, k := range cores {
-		var vr, pr []float64
-		var va, pa []float64
+		var vr, pr, vc, pc, va, pa []float64
 		var vm, pm int64
 		for range o.runs {
 			r := sb.RunVigil(v, ev.Lines, o.n, k)
-			vr, va, vm = append(vr, r.EventsPerSec()), append(va, r.AllocsPerEvent()), r.Matches
+			vr, vc, va, vm = append(vr, r.EventsPerSec()), append(vc, r.EventsPerCPUSec()), append(va, r.AllocsPerEvent()), r.Matches
 			q, err := sb.RunPeer(peers, ev.Lines, o.peerN, k)
 			if err != nil {
 				fatal(err)
 			}
-			pr, pa, pm = append(pr, q.EventsPerSec()), append(pa, q.AllocsPerEvent()), q.Matches
+			pr, pc, pa, pm = append(pr, q.EventsPerSec()), append(pc, q.EventsPerCPUSec()), append(pa, q.AllocsPerEvent()), q.Matches
 		}
-		fmt.Fprintf(tw, "vigil\t%d\t%d\t%s\t%s\t%.2f\t%d\t%.1fx\t\n", k, o.n, fmtRates(vr), fmtRate(median(vr)), median(va), vm, median(vr)/median(pr))
-		fmt.Fprintf(tw, "peer\t%d\t%d\t%s\t%s\t%.2f\t%d\t\t\n", k, o.peerN, fmtRates(pr), fmtRate(median(pr)), median(pa), pm)
+		fmt.Fprintf(tw, "vigil\t%d\t%d\t%s\t%s\t%s\t%.2f\t%d\t%.1fx\t%.1fx\t\n", k, o.n, fmtRates(vr), fmtRate(median(vr)), fmtRate(median(vc)), median(va), vm, median(vr)/median(pr), median(vc)/median(pc))
+		fmt.Fprintf(tw, "peer\t%d\t%d\t%s\t%s\t%s\t%.2f\t%d\t\t\t\n", k, o.peerN, fmtRates(pr), fmtRate(median(pr)), fmtRate(median(pc)), median(pa), pm)
 	}
 	if pd != nil && o.defaultSample > 0 {
 		// The default configuration is hundreds of times slower: one pass,
@@ -313,8 +324,8 @@ func engineOnly(o options, v *sb.Vigil, peers []*sb.Peer, pd *sb.Peer, ev *sb.Ev
 		if err != nil {
 			fatal(err)
 		}
-		fmt.Fprintf(tw, "vigil (same sample)\t1\t%d\t%s\t%s\t%.2f\t%d\t%.0fx\t\n", len(sample), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerSec()), vq.AllocsPerEvent(), vq.Matches, vq.EventsPerSec()/q.EventsPerSec())
-		fmt.Fprintf(tw, "peer default (every %dth event)\t1\t%d\t%s\t%s\t%.2f\t%d\t\t\n", stride, len(sample), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerSec()), q.AllocsPerEvent(), q.Matches)
+		fmt.Fprintf(tw, "vigil (same sample)\t1\t%d\t%s\t%s\t%s\t%.2f\t%d\t%.0fx\t%.0fx\t\n", len(sample), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerCPUSec()), vq.AllocsPerEvent(), vq.Matches, vq.EventsPerSec()/q.EventsPerSec(), vq.EventsPerCPUSec()/q.EventsPerCPUSec())
+		fmt.Fprintf(tw, "peer default (every %dth event)\t1\t%d\t%s\t%s\t%s\t%.2f\t%d\t\t\t\n", stride, len(sample), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerCPUSec()), q.AllocsPerEvent(), q.Matches)
 	}
 	tw.Flush()
 	fmt.Println()
@@ -343,6 +354,7 @@ func repoRoot(o options) (string, error) {
 
 type huntRun struct {
 	events  int64
+	cpu     float64 // CPU seconds of the process (user + system), loading included
 	wall    time.Duration
 	inner   float64 // events/s reported by the program, rule loading excluded
 	load    float64 // seconds of rule loading (peer) or wall - pipeline (vigil)
@@ -416,7 +428,7 @@ func endToEnd(o options, ev *sb.Events) error {
 		if sum.Events.Read != o.n {
 			return huntRun{}, fmt.Errorf("vigil hunt read %d events, want %d", sum.Events.Read, o.n)
 		}
-		r := huntRun{events: o.n, wall: wall, byRule: map[string]int64{}, inner: sum.Events.PerSecond, load: wall.Seconds() - sum.ElapsedSeconds}
+		r := huntRun{events: o.n, wall: wall, byRule: map[string]int64{}, inner: sum.Events.PerSecond, load: wall.Seconds() - sum.ElapsedSeconds, cpu: procCPU(cmd)}
 		if _, err := out.Seek(0, io.SeekStart); err != nil {
 			return r, err
 		}
@@ -450,7 +462,7 @@ func endToEnd(o options, ev *sb.Events) error {
 		if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
 			return huntRun{}, fmt.Errorf("peer harness output: %w", err)
 		}
-		return huntRun{events: res.Events, wall: wall, inner: float64(res.Events) / res.MatchSec, load: res.LoadSec, matches: res.True, byRule: res.Rule}, nil
+		return huntRun{events: res.Events, wall: wall, cpu: procCPU(cmd), inner: float64(res.Events) / res.MatchSec, load: res.LoadSec, matches: res.True, byRule: res.Rule}, nil
 	}
 
 	var vs, ps []huntRun
@@ -465,11 +477,12 @@ func endToEnd(o options, ev *sb.Events) error {
 			return err
 		}
 		ps = append(ps, q)
-		fmt.Printf("  run %d: vigil %s wall (%s events/s in its pipeline), peer %s wall (%s events/s after loading)\n",
-			i+1, r.wall.Round(10*time.Millisecond), fmtRate(r.inner), q.wall.Round(10*time.Millisecond), fmtRate(q.inner))
+		fmt.Printf("  run %d: vigil %s wall, %.1f CPU-s (%s events/s in its pipeline); peer %s wall, %.1f CPU-s (%s events/s after loading)\n",
+			i+1, r.wall.Round(10*time.Millisecond), r.cpu, fmtRate(r.inner), q.wall.Round(10*time.Millisecond), q.cpu, fmtRate(q.inner))
 	}
-	stat := func(rs []huntRun) (wallRate, inner, wall, load []float64) {
+	stat := func(rs []huntRun) (wallRate, inner, wall, load, cpuRate []float64) {
 		for _, r := range rs {
+			cpuRate = append(cpuRate, float64(r.events)/r.cpu)
 			wallRate = append(wallRate, float64(r.events)/r.wall.Seconds())
 			inner = append(inner, r.inner)
 			wall = append(wall, r.wall.Seconds())
@@ -477,12 +490,13 @@ func endToEnd(o options, ev *sb.Events) error {
 		}
 		return
 	}
-	vw, vi, vwall, vload := stat(vs)
-	pw, pi, pwall, pload := stat(ps)
+	vw, vi, vwall, vload, vc := stat(vs)
+	pw, pi, pwall, pload, pc := stat(ps)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "engine\tevents\tmedian wall\tevents/s (wall)\tstartup+load\tevents/s (after loading)\ttrue matches\tvigil/peer (wall)\tvigil/peer (after loading)\t")
-	fmt.Fprintf(tw, "vigil hunt\t%d\t%.2fs\t%s\t%.2fs\t%s\t%d\t%.1fx\t%.1fx\t\n", o.n, median(vwall), fmtRate(median(vw)), median(vload), fmtRate(median(vi)), vs[0].matches, median(vw)/median(pw), median(vi)/median(pi))
-	fmt.Fprintf(tw, "peer harness\t%d\t%.2fs\t%s\t%.2fs\t%s\t%d\t\t\t\n", ps[0].events, median(pwall), fmtRate(median(pw)), median(pload), fmtRate(median(pi)), ps[0].matches)
+	fmt.Fprintln(tw, "engine\tevents\tmedian wall\tevents/s (wall)\tstartup+load\tevents/s (after loading)\tevents/CPU-s (whole process)\ttrue matches\t")
+	fmt.Fprintf(tw, "vigil hunt\t%d\t%.2fs\t%s\t%.2fs\t%s\t%s\t%d\t\n", o.n, median(vwall), fmtRate(median(vw)), median(vload), fmtRate(median(vi)), fmtRate(median(vc)), vs[0].matches)
+	fmt.Fprintf(tw, "peer harness\t%d\t%.2fs\t%s\t%.2fs\t%s\t%s\t%d\t\n", ps[0].events, median(pwall), fmtRate(median(pw)), median(pload), fmtRate(median(pi)), fmtRate(median(pc)), ps[0].matches)
+	fmt.Fprintf(tw, "vigil/peer\t\t\t%.1fx\t\t%.1fx\t%.1fx\t\t\n", median(vw)/median(pw), median(vi)/median(pi), median(vc)/median(pc))
 	tw.Flush()
 	fmt.Printf("true matches per 1000 events: vigil %.2f, peer %.2f (the engine-only runs over the same event sequences give the same counts)\n\n",
 		1000*float64(vs[0].matches)/float64(vs[0].events), 1000*float64(ps[0].matches)/float64(ps[0].events))
