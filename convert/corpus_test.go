@@ -23,7 +23,12 @@ func TestSigmaHQ(t *testing.T) {
 	coll, _ := sigma.LoadPaths(dir)
 	for _, name := range convert.Targets() {
 		b, _ := convert.Lookup(name)
-		qs, errs := convert.Convert(coll, b, nil, "")
+		// As the CLI without --pipeline: kql applies microsoft_xdr.
+		pipes, err := convert.DefaultPipelines(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		qs, errs := convert.Convert(coll, b, pipes, "")
 		for _, e := range errs {
 			msg := e.Error()
 			if strings.Contains(msg, "internal error converting") || !strings.Contains(msg, ".yml") {
