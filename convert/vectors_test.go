@@ -45,6 +45,7 @@ var targetOf = map[string]string{
 
 var pipelineOf = map[string]string{
 	"splunk_windows_pipeline": "splunk_windows", "ecs_windows": "ecs_windows",
+	"splunk_cim_data_model": "splunk_cim",
 }
 
 // A difference is a form vigil writes on purpose where pySigma writes
@@ -77,6 +78,7 @@ var (
 	esqlPipelineFold = difference{esqlFold.reason + "; pySigma's ecs_windows also maps Initiated to network.direction with a value mapping, which vigil's ecs_windows (field names only) does not", nil}
 	eqlRuleType      = difference{"siem_rule: vigil writes rule_type_id siem.eqlRule for an EQL rule (params.type eql), as Kibana requires; pySigma writes siem.queryRule", func(s string) string { return strings.ReplaceAll(s, "siem.eqlRule", "siem.queryRule") }}
 	kibanaSearch     = difference{"kibana_ndjson: vigil writes the saved search as Kibana 7.10+/8 imports it (searchSourceJSON {query: {query, language: lucene}, filter}, index logs-*, the rule's id); pySigma writes the legacy query_string form with highlight settings, index beats-* and the id \"None\"", nil}
+	dmNestedRegex    = difference{"data_model: pySigma writes the whole condition, including the rex/eval result processCondition=\"true\", into tstats' where clause, where processCondition does not exist yet (regex-only matches are lost); vigil keeps only the conjuncts tstats can evaluate in where and applies the nested regex condition with | search after tstats", nil}
 	eqlKeywords      = difference{"keywords: EQL has no full-text search, and pySigma's (\"keywordA\" or \"keywordB\") is a string literal used as a condition, not valid EQL; vigil refuses the rule", nil}
 )
 
@@ -133,6 +135,7 @@ var differences = map[string]difference{
 	"test_elasticsearch_siemrule_eql_with_threatmodel":              eqlRuleType,
 	"test_elasticsearch_ndjson_lucene":                              kibanaSearch,
 	"test_eql_keyword_quotes":                                       eqlKeywords,
+	"test_splunk_data_model_process_creation_with_or_regex":         dmNestedRegex,
 	"test_eql_keyword_quotes_eqlapi":                                eqlKeywords,
 }
 

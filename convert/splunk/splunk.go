@@ -2,7 +2,8 @@
 // "splunk"), in the forms pySigma's Splunk back end uses: search terms,
 // deferred "| regex" and "| where" commands, rex/eval for regular
 // expressions nested in boolean logic, and stats or streamstats for
-// correlations. Output formats: default, savedsearches.
+// correlations. Output formats: default, savedsearches, data_model (tstats
+// over a CIM data model, datamodel.go).
 package splunk
 
 import (
@@ -24,7 +25,7 @@ type Backend struct{}
 func (Backend) Name() string { return "splunk" }
 
 // Formats implements convert.Backend.
-func (Backend) Formats() []string { return []string{"default", "savedsearches"} }
+func (Backend) Formats() []string { return []string{"default", "savedsearches", "data_model"} }
 
 var plainField = regexp.MustCompile(`^[\w.]+$`)
 
@@ -206,19 +207,25 @@ func hasRegex(n convert.Node) bool {
 	return found
 }
 
-// Search writes the search of a prepared rule: the base search, deferred
-// commands, and nested regexes through rex/eval. The result is a search
-// (it may start with "|" lines after an empty base).
-func Search(p *convert.Prepared) (string, error) {
+// parts is a rule's search split as pySigma's Splunk back end writes it:
+// the base search terms, the nested conjuncts that read regex matches
+// (with the rex/eval lines before them), and the deferred commands.
+type parts struct {
+	base, nested []string
+	rexes        []string
+	deferred     []string
+}
+
+func split(p *convert.Prepared, post func(convert.Node) (bool, error)) (*parts, error) {
 	q := &query{names: map[string]int{}}
-	var base, nested, deferred []string
+	out := &parts{}
 	for _, n := range convert.Conjuncts(p.Tree) {
 		if c, ok := n.(*convert.Cond); ok {
 			if d, ok, err := deferCond(c, false); ok || err != nil {
 				if err != nil {
-					return "", err
+					return nil, err
 				}
-				deferred = append(deferred, d)
+				out.deferred = append(out.deferred, d)
 				continue
 			}
 		}
@@ -226,37 +233,55 @@ func Search(p *convert.Prepared) (string, error) {
 			if c, ok := x.Arg.(*convert.Cond); ok {
 				if d, ok, err := deferCond(c, true); ok || err != nil {
 					if err != nil {
-						return "", err
+						return nil, err
 					}
-					deferred = append(deferred, d)
+					out.deferred = append(out.deferred, d)
 					continue
 				}
 			}
 		}
 		s, err := q.expr(n)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
-		if hasRegex(n) {
-			nested = append(nested, s)
+		later := hasRegex(n)
+		if !later && post != nil {
+			if later, err = post(n); err != nil {
+				return nil, err
+			}
+		}
+		if later {
+			out.nested = append(out.nested, s)
 		} else {
-			base = append(base, s)
+			out.base = append(out.base, s)
 		}
+	}
+	out.rexes = q.rexes
+	return out, nil
+}
+
+// Search writes the search of a prepared rule: the base search, deferred
+// commands, and nested regexes through rex/eval. The result is a search
+// (it may start with "|" lines after an empty base).
+func Search(p *convert.Prepared) (string, error) {
+	pt, err := split(p, nil)
+	if err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	switch {
-	case len(base) > 0:
-		b.WriteString(strings.Join(base, " "))
-	case len(nested) == 0:
+	case len(pt.base) > 0:
+		b.WriteString(strings.Join(pt.base, " "))
+	case len(pt.nested) == 0:
 		b.WriteString("*")
 	}
-	if len(nested) > 0 {
-		for _, l := range q.rexes {
+	if len(pt.nested) > 0 {
+		for _, l := range pt.rexes {
 			b.WriteString("\n" + l)
 		}
-		b.WriteString("\n| search " + strings.Join(nested, " "))
+		b.WriteString("\n| search " + strings.Join(pt.nested, " "))
 	}
-	for _, d := range deferred {
+	for _, d := range pt.deferred {
 		b.WriteString("\n" + d)
 	}
 	return b.String(), nil
@@ -302,6 +327,9 @@ func deferCond(c *convert.Cond, neg bool) (string, bool, error) {
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	if format == "data_model" {
+		return DataModel(p)
+	}
 	s, err := Search(p)
 	if err != nil {
 		return "", err
@@ -336,6 +364,9 @@ func (Backend) Finish(qs []convert.Query, format string) (string, bool) {
 
 // Correlation implements convert.Backend.
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	if format == "data_model" {
+		return "", convert.Unsupported(c.Pos, "splunk", "%s correlation in the data_model format: it writes one tstats search per rule; convert correlations with the default or savedsearches format", c.Type)
+	}
 	var b strings.Builder
 	if len(rules) == 1 {
 		s, err := Search(rules[0])
