@@ -77,3 +77,32 @@ func TestSplunkDataModel(t *testing.T) {
 		t.Errorf("no pipeline: %v", err)
 	}
 }
+
+// TestKQLPipelines: sentinel_asim (ASIM parsers) and azure_monitor
+// (SecurityEvent, hex process ids).
+func TestKQLPipelines(t *testing.T) {
+	proc := rule("process_creation", "    sel:\n        Image|endswith: '\\cmd.exe'\n        ProcessId: 6700\n    condition: sel\n")
+	cases := []struct{ pipeline, rule, want string }{
+		{"sentinel_asim", proc, "imProcessCreate\n| where TargetProcessName endswith @\"\\cmd.exe\" and TargetProcessId =~ @\"6700\""},
+		{"sentinel_asim", rule("registry_set", "    sel:\n        TargetObject|contains: '\\Run\\'\n    condition: sel\n"), "imRegistry\n| where RegistryKey contains @\"\\Run\\\""},
+		{"sentinel_asim", rule("network_connection", "    sel:\n        DestinationPort: 443\n    condition: sel\n"), "imNetworkSession\n| where DstPortNumber == 443"},
+		{"sentinel_asim", rule("network_connection", "    sel:\n        Initiated: 'true'\n    condition: sel\n"), "!NetworkDirection"},
+		{"sentinel_asim", rule("image_load", "    sel:\n        Image: x\n    condition: sel\n"), "!not yet supported by the Sentinel ASIM pipeline"},
+		{"azure_monitor", proc, "SecurityEvent\n| where EventID == 4688 and NewProcessName endswith @\"\\cmd.exe\" and NewProcessId =~ @\"0x1a2c\""},
+		{"azure_monitor", "title: T\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4624\n        LogonType: 3\n    condition: sel\n", "SecurityEvent\n| where EventID == 4624 and LogonType == 3"},
+		{"azure_monitor", rule("network_connection", "    sel:\n        DestinationPort: 443\n    condition: sel\n"), "!SecurityEvent has no columns for network connections"},
+		{"azure_monitor", rule("process_creation", "    sel:\n        ProcessId|gt: 4\n    condition: sel\n"), "!hex string"},
+	}
+	for _, tc := range cases {
+		got, err := convertWith(t, "kql", "", tc.rule, tc.pipeline)
+		if strings.HasPrefix(tc.want, "!") {
+			if err == nil || !strings.Contains(err.Error(), tc.want[1:]) {
+				t.Errorf("%s: got %q, %v; want refusal %q", tc.pipeline, got, err, tc.want[1:])
+			}
+			continue
+		}
+		if err != nil || got != tc.want {
+			t.Errorf("%s:\n got  %q, %v\n want %q", tc.pipeline, got, err, tc.want)
+		}
+	}
+}

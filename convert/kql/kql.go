@@ -172,11 +172,66 @@ func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	s, err := Expr(p.Tree)
+	tree, err := hexIDs(p)
+	if err != nil {
+		return "", err
+	}
+	s, err := Expr(tree)
 	if err != nil {
 		return "", err
 	}
 	return t + "\n| where " + s, nil
+}
+
+func isHex(p *convert.Prepared, col string) bool {
+	switch v := p.State["hex_fields"].(type) {
+	case []any:
+		for _, x := range v {
+			if fmt.Sprint(x) == col {
+				return true
+			}
+		}
+	case string:
+		return v == col
+	}
+	return false
+}
+
+// hexIDs rewrites number comparisons on the fields a pipeline lists in
+// the state hex_fields (azure_monitor: SecurityEvent's NewProcessId and
+// ProcessId, which hold the process id as a hex string such as 0x1a2c)
+// into comparisons with that string, case-insensitive. Ranges on them
+// are refused: a string column has no numeric order.
+func hexIDs(p *convert.Prepared) (convert.Node, error) {
+	hex := map[string]bool{}
+	switch v := p.State["hex_fields"].(type) {
+	case []any:
+		for _, x := range v {
+			hex[fmt.Sprint(x)] = true
+		}
+	case string:
+		hex[v] = true
+	}
+	if len(hex) == 0 {
+		return p.Tree, nil
+	}
+	return convert.Rewrite(p.Tree, func(c *convert.Cond) (convert.Node, error) {
+		if !hex[c.Field] {
+			return c, nil
+		}
+		switch c.Op {
+		case convert.OpNumber:
+			if c.Num < 0 || c.Num != float64(int64(c.Num)) {
+				return c, nil
+			}
+			x := *c
+			x.Op, x.Pat = convert.OpString, convert.Pattern{{Kind: convert.Lit, Lit: fmt.Sprintf("0x%x", int64(c.Num))}}
+			return &x, nil
+		case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
+			return nil, convert.Unsupported(c.Pos, "kql", "range comparison on %s: the column holds the process id as a hex string", c.Field)
+		}
+		return c, nil
+	})
 }
 
 // Correlation implements convert.Backend.
@@ -189,18 +244,30 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	// such as DeviceId + ProcessId + ProcessCreationTime for a process
 	// GUID in Defender XDR) as g0, g1, ...
 	width := -1
+	hexKey := map[int]bool{}
 	for i, p := range rules {
 		t, err := table(p)
 		if err != nil {
 			return "", err
 		}
-		s, err := Expr(p.Tree)
+		tree, err := hexIDs(p)
+		if err != nil {
+			return "", err
+		}
+		s, err := Expr(tree)
 		if err != nil {
 			return "", err
 		}
 		var proj []string
 		for _, g := range c.GroupBy {
 			for _, col := range convert.CorrKey(c, p, g) {
+				// A process id held as a hex string (SecurityEvent)
+				// cannot be compared with one held as a number.
+				h := isHex(p, col)
+				if k := len(proj); i > 0 && hexKey[k] != h {
+					return "", convert.Unsupported(c.Pos, "kql", "group-by %s: rule %q's column %s holds the process id as a %s, another rule's as a %s; KQL cannot join them", g, c.Rules[i], col, map[bool]string{true: "hex string", false: "number"}[h], map[bool]string{true: "hex string", false: "number"}[hexKey[k]])
+				}
+				hexKey[len(proj)] = h
 				proj = append(proj, fmt.Sprintf("g%d=%s", len(proj), field(col)))
 			}
 		}
