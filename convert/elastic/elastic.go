@@ -59,6 +59,7 @@ func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pr
 	if len(index) == 0 {
 		index = DefaultIndex
 	}
+	threat, tags := Threat(m.Tags)
 	authors := []string{}
 	if m.Author != "" {
 		authors = []string{m.Author}
@@ -68,7 +69,7 @@ func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pr
 		"falsePositives": nonNil(m.FalsePositives), "from": "now-5m", "immutable": false,
 		"license": "DRL", "outputIndex": "", "meta": map[string]any{"from": "1m"},
 		"maxSignals": 100, "riskScore": sev.risk, "riskScoreMapping": []any{},
-		"severity": sev.sev, "severityMapping": []any{}, "threat": []any{}, "to": "now",
+		"severity": sev.sev, "severityMapping": []any{}, "threat": threat, "to": "now",
 		"references": nonNil(m.References), "version": 1, "exceptionsList": []any{},
 		"relatedIntegrations": []any{}, "requiredFields": []any{}, "setup": "",
 		"type": ruleType, "language": language, "query": query,
@@ -80,7 +81,7 @@ func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pr
 	}
 	ruleTypeID := map[string]string{"query": "siem.queryRule", "eql": "siem.eqlRule", "esql": "siem.esqlRule"}[ruleType]
 	doc := map[string]any{
-		"name": "SIGMA - " + m.Title, "tags": nonNil(m.Tags), "consumer": "siem", "enabled": true,
+		"name": "SIGMA - " + m.Title, "tags": tags, "consumer": "siem", "enabled": true,
 		"throttle": nil, "schedule": map[string]any{"interval": "5m"}, "params": params,
 		"rule_type_id": ruleTypeID, "notify_when": "onActiveAlert", "actions": []any{},
 	}
@@ -97,7 +98,7 @@ func SiemRule(m sigma.Meta, ruleType, language, query string, index []string, pr
 		"from": "now-5m", "immutable": false, "license": "DRL", "output_index": "",
 		"meta": map[string]any{"from": "1m"}, "max_signals": 100, "risk_score": sev.risk,
 		"risk_score_mapping": []any{}, "severity": sev.sev, "severity_mapping": []any{},
-		"threat": []any{}, "to": "now", "references": nonNil(m.References), "version": 1,
+		"threat": threat, "to": "now", "references": nonNil(m.References), "version": 1,
 		"exceptions_list": []any{}, "related_integrations": []any{}, "required_fields": []any{},
 		"setup": "", "type": ruleType, "language": language, "query": query,
 	}
