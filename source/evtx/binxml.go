@@ -68,6 +68,7 @@ type node struct {
 	optional bool
 	vtype    byte
 	sub      uint16
+	nameID   int32 // p.nameTab index of name (elements) or text (short texts), else -1
 	name     string
 	text     string
 	attrs    []attr
@@ -77,9 +78,9 @@ type node struct {
 }
 
 type attr struct {
-	name  string
-	field string // "<Element>_<name>", interned
-	parts []node // nodeText and nodeSubst only
+	name    string
+	fieldID int32  // p.nameTab index of "<Element>_<name>"
+	parts   []node // nodeText and nodeSubst only
 }
 
 // template is a compiled template definition, cached per chunk by offset.
@@ -104,6 +105,18 @@ func (p *parser) internBytes(b []byte) string {
 	s := string(b)
 	p.intern[s] = s
 	return s
+}
+
+// nameID returns the index of the interned string s in p.nameTab, so that
+// pending fields can refer to names without holding pointers.
+func (p *parser) nameID(s string) int32 {
+	if id, ok := p.ids[s]; ok {
+		return id
+	}
+	id := int32(len(p.nameTab))
+	p.nameTab = append(p.nameTab, s)
+	p.ids[s] = id
+	return id
 }
 
 // decodeName decodes UTF-16LE b and interns the result.
@@ -495,7 +508,7 @@ func (p *parser) parseElement(pos, end, depth int, noDep bool) (node, int, error
 	if err != nil {
 		return node{}, pos, err
 	}
-	e := node{kind: nodeElem, name: name}
+	e := node{kind: nodeElem, name: name, nameID: p.nameID(name)}
 	if tok&tokMore != 0 {
 		if q+4 > end {
 			return node{}, pos, errTruncated
@@ -514,7 +527,7 @@ func (p *parser) parseElement(pos, end, depth int, noDep bool) (node, int, error
 				return node{}, pos, err
 			}
 			p.scratch = append(append(append(p.scratch[:0], name...), '_'), aname...)
-			e.attrs = append(e.attrs, attr{name: aname, field: p.internBytes(p.scratch), parts: parts})
+			e.attrs = append(e.attrs, attr{name: aname, fieldID: p.nameID(p.internBytes(p.scratch)), parts: parts})
 			q = nq
 		}
 	}
@@ -596,7 +609,12 @@ func (p *parser) parseValueText(pos, end int) (node, int, error) {
 		return node{}, pos, errTruncated
 	}
 	p.nodes += n / 32 // decoding cost counts against the compile budget
-	return node{kind: nodeText, text: p.decodeText(buf[q : q+2*n])}, q + 2*n, nil
+	text := p.decodeText(buf[q : q+2*n])
+	id := int32(-1)
+	if len(text) <= 64 {
+		id = p.nameID(text) // may name a field (<Data Name="...">)
+	}
+	return node{kind: nodeText, text: text, nameID: id}, q + 2*n, nil
 }
 
 // parseRef compiles a character or entity reference into literal text.
@@ -611,7 +629,7 @@ func (p *parser) parseRef(pos, end int) (node, int, error) {
 			r = utf8.RuneError
 		}
 		p.scratch = utf8.AppendRune(p.scratch[:0], r)
-		return node{kind: nodeText, text: p.internBytes(p.scratch)}, pos + 3, nil
+		return node{kind: nodeText, text: p.internBytes(p.scratch), nameID: -1}, pos + 3, nil
 	}
 	if pos+5 > end {
 		return node{}, pos, errTruncated
@@ -635,5 +653,5 @@ func (p *parser) parseRef(pos, end int) (node, int, error) {
 	default:
 		s = p.internBytes(append(append(append(p.scratch[:0], '&'), name...), ';'))
 	}
-	return node{kind: nodeText, text: s}, q, nil
+	return node{kind: nodeText, text: s, nameID: -1}, q, nil
 }

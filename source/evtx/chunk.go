@@ -28,9 +28,10 @@ func (c *chunkResult) reset() {
 	c.err = nil
 }
 
-// pendingField is a field whose strings still point into parser.out.
+// pendingField is a field whose strings are not materialised yet. It holds
+// no pointers, so appending millions of them costs the GC nothing.
 type pendingField struct {
-	name    string // interned name; empty means nameOff:nameEnd in out
+	name    int32 // index in parser.nameTab; -1 means out[nameOff:nameEnd]
 	nameOff int32
 	nameEnd int32
 	valOff  int32
@@ -52,6 +53,8 @@ type parser struct {
 
 	tmpl       map[uint32]*template
 	intern     map[string]string
+	ids        map[string]int32 // interned string → index in nameTab
+	nameTab    []string
 	scratch    []byte
 	vals       []value
 	out        []byte
@@ -79,6 +82,7 @@ func newParser(file string) *parser {
 		names:  make(map[uint32]string),
 		xcache: make(map[tmplKey][]cachedTemplate),
 		intern: make(map[string]string),
+		ids:    make(map[string]int32),
 	}
 }
 
@@ -173,8 +177,13 @@ func (p *parser) parseChunkData() {
 	clear(p.tmpl)
 	clear(p.names)
 	p.chunkSteps = 0
-	if len(p.intern) > 1<<16 {
+	if len(p.intern) > 1<<16 || len(p.nameTab) > 1<<16 {
+		// Compiled templates refer to nameTab: drop them together.
 		clear(p.intern)
+		clear(p.ids)
+		p.nameTab = p.nameTab[:0]
+		clear(p.xcache)
+		p.xcacheBytes = 0
 	}
 	p.out = p.out[:0]
 	p.fl = p.fl[:0]
@@ -246,12 +255,11 @@ func (p *parser) parseChunkData() {
 	fields := res.fields[:len(p.fl)]
 	for i := range p.fl {
 		f := &p.fl[i]
-		name := f.name
-		if name == "" {
-			name = s[f.nameOff:f.nameEnd]
-			if name == "" {
-				name = "Data"
-			}
+		var name string
+		if f.name >= 0 {
+			name = p.nameTab[f.name]
+		} else if name = s[f.nameOff:f.nameEnd]; name == "" {
+			name = "Data"
 		}
 		fields[i] = Field{Name: name, Value: s[f.valOff:f.valEnd]}
 	}

@@ -166,7 +166,7 @@ func (p *parser) emitLeaf(e *node, vals []value) {
 			p.out = p.out[:start]
 			continue
 		}
-		p.fl = append(p.fl, pendingField{name: a.field, valOff: int32(start), valEnd: int32(len(p.out))})
+		p.fl = append(p.fl, pendingField{name: a.fieldID, valOff: int32(start), valEnd: int32(len(p.out))})
 	}
 	if len(e.children) == 0 && nameAttr < 0 {
 		// An element with attributes and no content yields only its
@@ -177,19 +177,20 @@ func (p *parser) emitLeaf(e *node, vals []value) {
 			}
 		}
 	}
-	f := pendingField{name: e.name}
+	f := pendingField{name: e.nameID}
 	if nameAttr >= 0 {
 		a := &e.attrs[nameAttr]
-		if len(a.parts) == 1 && a.parts[0].kind == nodeText {
-			f.name = a.parts[0].text
+		if len(a.parts) == 1 && a.parts[0].kind == nodeText && a.parts[0].nameID >= 0 {
+			if a.parts[0].text != "" {
+				f.name = a.parts[0].nameID
+			}
 		} else {
+			// The name is computed (or long): it goes into out with the
+			// values; an empty one becomes "Data" when materialised.
 			start := len(p.out)
 			p.evalParts(a.parts, vals)
-			f.name = ""
+			f.name = -1
 			f.nameOff, f.nameEnd = int32(start), int32(len(p.out))
-		}
-		if f.name == "" && f.nameOff == f.nameEnd {
-			f.name = "Data"
 		}
 	}
 	if len(e.children) == 1 && e.children[0].kind == nodeSubst {
@@ -237,7 +238,7 @@ func (p *parser) evalParts(parts []node, vals []value) bool {
 func (p *parser) appendValue(v value) {
 	data := p.buf[v.off : v.off+v.size]
 	if v.typ&typeArray == 0 {
-		p.out = appendScalar(p.out, v.typ, data)
+		p.setOut(appendScalar(p.out, v.typ, data))
 		return
 	}
 	first := true
@@ -246,7 +247,7 @@ func (p *parser) appendValue(v value) {
 			p.out = append(p.out, ',')
 		}
 		first = false
-		p.out = appendScalar(p.out, v.typ&^typeArray, item)
+		p.setOut(appendScalar(p.out, v.typ&^typeArray, item))
 	})
 }
 
@@ -259,7 +260,7 @@ func (p *parser) emitArray(f pendingField, v value) {
 	forEachItem(typ, data, func(item []byte) {
 		p.steps++
 		start := len(p.out)
-		p.out = appendScalar(p.out, typ, item)
+		p.setOut(appendScalar(p.out, typ, item))
 		f.valOff, f.valEnd = int32(start), int32(len(p.out))
 		p.fl = append(p.fl, f)
 		n++
@@ -267,5 +268,16 @@ func (p *parser) emitArray(f pendingField, v value) {
 	if n == 0 {
 		f.valOff, f.valEnd = int32(len(p.out)), int32(len(p.out))
 		p.fl = append(p.fl, f)
+	}
+}
+
+// setOut stores out, an extension of p.out, back into p.out. When the
+// backing array did not move only the length is written: storing the whole
+// slice header would cost a GC write barrier for every value.
+func (p *parser) setOut(out []byte) {
+	if cap(out) == cap(p.out) {
+		p.out = p.out[:len(out)]
+	} else {
+		p.out = out
 	}
 }
