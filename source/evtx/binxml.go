@@ -75,12 +75,47 @@ type node struct {
 	children []node
 	tmpl     *template
 	vals     []value
+
+	// Precomputed for elements by finishElement.
+	nameAttr  int16 // index of the Name attribute of a Data element, or -1
+	attrOnly  bool  // no content, no Name attribute, some non-xmlns attribute
+	kidElems  bool  // a child is an element or a template instance
+	kidSubsts bool  // a child is a substitution (maybe nested BinXML)
+}
+
+// finishElement precomputes what flattening needs to know about e.
+func finishElement(e *node) {
+	e.nameAttr = -1
+	if e.name == "Data" {
+		for i := range e.attrs {
+			if e.attrs[i].name == "Name" {
+				e.nameAttr = int16(i)
+				break
+			}
+		}
+	}
+	visible := false
+	for i := range e.attrs {
+		a := &e.attrs[i]
+		a.skip = int(e.nameAttr) == i || isXmlns(a.name)
+		visible = visible || !isXmlns(a.name)
+	}
+	e.attrOnly = len(e.children) == 0 && e.nameAttr < 0 && visible
+	for i := range e.children {
+		switch e.children[i].kind {
+		case nodeElem, nodeTemplate:
+			e.kidElems = true
+		case nodeSubst:
+			e.kidSubsts = true
+		}
+	}
 }
 
 type attr struct {
 	name    string
 	fieldID int32  // p.nameTab index of "<Element>_<name>"
 	parts   []node // nodeText and nodeSubst only
+	skip    bool   // not a field of its own (xmlns, or Name of a Data element)
 }
 
 // template is a compiled template definition, cached per chunk by offset.
@@ -536,6 +571,7 @@ func (p *parser) parseElement(pos, end, depth int, noDep bool) (node, int, error
 	}
 	switch buf[q] {
 	case tokCloseEmpty:
+		finishElement(&e)
 		return e, q + 1, nil
 	case tokCloseStart:
 		children, nq, err := p.parseContent(q+1, end, depth+1, noDep, true)
@@ -544,6 +580,7 @@ func (p *parser) parseElement(pos, end, depth int, noDep bool) (node, int, error
 		}
 		// parseContent stops on the end element token.
 		e.children = children
+		finishElement(&e)
 		return e, nq + 1, nil
 	default:
 		return node{}, pos, fmt.Errorf("unexpected token %#02x closing element start at %#x", buf[q], q)

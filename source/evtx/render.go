@@ -127,12 +127,15 @@ func (p *parser) walkElem(e *node, vals []value, ctx wctx, nest int) error {
 }
 
 func hasChildElems(e *node, vals []value) bool {
+	if e.kidElems {
+		return true
+	}
+	if !e.kidSubsts {
+		return false
+	}
 	for i := range e.children {
 		c := &e.children[i]
-		switch c.kind {
-		case nodeElem, nodeTemplate:
-			return true
-		case nodeSubst:
+		if c.kind == nodeSubst {
 			if v := lookup(vals, c.sub); v.typ == typeBinXML && v.size > 0 {
 				return true
 			}
@@ -147,18 +150,10 @@ func isXmlns(name string) bool {
 
 // emitLeaf emits the attribute fields and the text field of a leaf element.
 func (p *parser) emitLeaf(e *node, vals []value) {
-	nameAttr := -1
-	if e.name == "Data" {
-		for i := range e.attrs {
-			if e.attrs[i].name == "Name" {
-				nameAttr = i
-				break
-			}
-		}
-	}
+	nameAttr := int(e.nameAttr)
 	for i := range e.attrs {
 		a := &e.attrs[i]
-		if i == nameAttr || isXmlns(a.name) {
+		if a.skip {
 			continue
 		}
 		start := len(p.out)
@@ -168,14 +163,10 @@ func (p *parser) emitLeaf(e *node, vals []value) {
 		}
 		p.fl = append(p.fl, pendingField{name: a.fieldID, valOff: int32(start), valEnd: int32(len(p.out))})
 	}
-	if len(e.children) == 0 && nameAttr < 0 {
+	if e.attrOnly {
 		// An element with attributes and no content yields only its
 		// attributes; a bare <Element/> still yields an empty field.
-		for i := range e.attrs {
-			if !isXmlns(e.attrs[i].name) {
-				return
-			}
-		}
+		return
 	}
 	f := pendingField{name: e.nameID}
 	if nameAttr >= 0 {
