@@ -77,7 +77,8 @@ func main() {
 		}
 		total += st.Size()
 	}
-	fmt.Printf("files: %d, %.1f MB, GOMAXPROCS %d, %d runs each (median)\n\n", len(files), float64(total)/1e6, runtime.GOMAXPROCS(0), *runs)
+	fmt.Printf("files: %d, %.1f MB, GOMAXPROCS %d, %d runs each (median)\n", len(files), float64(total)/1e6, runtime.GOMAXPROCS(0), *runs)
+	fmt.Printf("cores actually available to this process (control spin): %.2f\n\n", availableCores())
 	fmt.Printf("%-22s %-6s %10s %12s %14s %10s\n", "reader", "cores", "MB/s", "records/s", "MB/CPU-second", "records")
 	all := runtime.GOMAXPROCS(0)
 	for _, cfg := range []struct {
@@ -109,6 +110,30 @@ func main() {
 		med, cpu := secs[len(secs)/2], cpus[len(cpus)/2]
 		fmt.Printf("%-22s %-6d %10.1f %12.0f %14.1f %10d\n", cfg.name, cfg.procs, float64(total)/1e6/med, float64(n)/med, float64(total)/1e6/cpu, n)
 	}
+}
+
+// availableCores spins GOMAXPROCS goroutines for a moment and returns the
+// CPU time they got per wall-clock second: about GOMAXPROCS on an idle
+// machine, less when other processes compete for the cores.
+func availableCores() float64 {
+	n := runtime.GOMAXPROCS(0)
+	c0, t0 := cpuSeconds(), time.Now()
+	done := make(chan int)
+	for i := 0; i < n; i++ {
+		go func() {
+			x := 0
+			for time.Since(t0) < 300*time.Millisecond {
+				for j := 0; j < 10000; j++ {
+					x += j ^ (x >> 3)
+				}
+			}
+			done <- x
+		}()
+	}
+	for i := 0; i < n; i++ {
+		<-done
+	}
+	return (cpuSeconds() - c0) / time.Since(t0).Seconds()
 }
 
 // vigilRead reads every record of files and returns the record count.
