@@ -190,7 +190,11 @@ func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 		if n > maxNameLen {
 			return "", q, fmt.Errorf("name at %#x too long (%d characters)", q, n)
 		}
-		return p.decodeName(buf[q+8 : q+8+2*n]), nq, nil
+		name := p.decodeName(buf[q+8 : q+8+2*n])
+		if name == "" {
+			return "", q, fmt.Errorf("empty name at %#x", q)
+		}
+		return name, nq, nil
 	}
 	o := int(off)
 	if int64(off)+8 > int64(len(buf)) {
@@ -217,6 +221,9 @@ func (p *parser) readName(off uint32, q, end int) (string, int, error) {
 		return "", q, fmt.Errorf("name at %#x too long (%d characters)", off, n)
 	}
 	s := p.decodeName(buf[o+8 : o+8+2*n])
+	if s == "" {
+		return "", q, fmt.Errorf("empty name at %#x", off)
+	}
 	p.names[off] = s
 	return s, q, nil
 }
