@@ -135,3 +135,33 @@ func BenchmarkDecodeJSONL(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkHuntWorker is one hunt worker's whole per-event work on one
+// core: decode an OTRF line, apply the field mapping, match all SigmaHQ
+// Windows rules. Unlike BenchmarkMatchSigmaHQWindows, the event is hot in
+// the cache when it is matched, as it is in a hunt.
+func BenchmarkHuntWorker(b *testing.B) {
+	eng, norm := windowsEngine(b)
+	lines, size := otrfLines(b)
+	ev := event.New(eng.Schema())
+	var dec jsonl.Decoder
+	m := eng.NewMatcher()
+	var dst []*engine.Rule
+	matches := 0
+	b.SetBytes(size / int64(len(lines)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := jsonl.DecodeEvent(&dec, lines[i%len(lines)], ev); err != nil {
+			b.Fatal(err)
+		}
+		norm.Apply(ev)
+		var err error
+		if dst, err = m.Match(ev, dst[:0]); err != nil {
+			b.Fatal(err)
+		}
+		matches += len(dst)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(matches)/float64(b.N), "matches/op")
+}

@@ -13,6 +13,7 @@ import (
 type Matcher struct {
 	eng *Engine
 	sc  *scratch
+	rc  routeCache
 	// Unfiltered disables the literal pre-filter (for testing that it
 	// changes nothing).
 	Unfiltered bool
@@ -39,7 +40,7 @@ func (eng *Engine) Match(e *event.Event, dst []*Rule) ([]*Rule, error) {
 // returned error and treated as not matching; the other rules are still
 // tested.
 func (m *Matcher) Match(e *event.Event, dst []*Rule) (out []*Rule, err error) {
-	b := m.eng.router.route(e)
+	b := m.eng.router.route(e, &m.rc)
 	n0 := len(dst)
 	defer func() {
 		if p := recover(); p != nil {

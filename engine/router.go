@@ -142,15 +142,31 @@ func mergeRules(lists ...[]*Rule) []*Rule {
 	return out
 }
 
+// routeCache remembers the last channel a goroutine routed: logs come in
+// runs of one channel, and comparing the raw channel name is cheaper than
+// lower-casing it and looking it up.
+type routeCache struct {
+	channel string
+	routes  *channelRoutes
+}
+
 // route returns the bucket of rules to test against an event.
-func (rt *router) route(e *event.Event) *bucket {
+func (rt *router) route(e *event.Event, rc *routeCache) *bucket {
 	ci := e.First(rt.chSlot)
 	if ci < 0 {
 		return rt.noChannel
 	}
-	cr := rt.byChannel[e.Lower(ci)]
-	if cr == nil {
-		return rt.anyEvent
+	var cr *channelRoutes
+	if ch := e.Fields[ci].Str; rc != nil && rc.routes != nil && ch == rc.channel {
+		cr = rc.routes
+	} else {
+		cr = rt.byChannel[e.Lower(ci)]
+		if cr == nil {
+			return rt.anyEvent
+		}
+		if rc != nil {
+			rc.channel, rc.routes = strings.Clone(ch), cr
+		}
 	}
 	if ei := e.First(rt.eidSlot); ei >= 0 {
 		if b, ok := cr.byEID[strings.TrimSpace(e.Fields[ei].Str)]; ok {

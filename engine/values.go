@@ -422,6 +422,7 @@ func (ic *itemCompiler) regex(v *sigma.Value) (valueTest, error) {
 	if err != nil {
 		return nil, ic.errf(v.Pos, "bad regular expression: %w", err)
 	}
+	ic.c.addRegexLiterals(v, src)
 	return func(e *event.Event, i int) bool { return re.MatchString(e.Fields[i].Str) }, nil
 }
 

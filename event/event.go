@@ -246,10 +246,22 @@ func appendLowerSlow(dst []byte, s string) []byte {
 			i++
 			continue
 		}
-		dst = utf8.AppendRune(dst, unicode.ToLower(r))
+		dst = utf8.AppendRune(dst, foldRune(r))
 		i += size
 	}
 	return dst
+}
+
+// foldRune maps a rune to the lower case of the smallest rune it is
+// case-equivalent to, so that every spelling Unicode treats as the same
+// letter folds alike: the long s (ſ) folds to s and the Kelvin sign to k,
+// as strings.EqualFold and case-insensitive regular expressions see them.
+func foldRune(r rune) rune {
+	m := r
+	for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+		m = min(m, f)
+	}
+	return unicode.ToLower(m)
 }
 
 // ToLower returns the lower-case form of s, as AppendLower computes it.

@@ -77,7 +77,7 @@ func TestEventFields(t *testing.T) {
 }
 
 func TestLowerUnicode(t *testing.T) {
-	for in, want := range map[string]string{"ÄÖÜ": "äöü", "ΣΊΣΥΦΟΣ": "σίσυφοσ", "\xff\xfeA": "\xff\xfea", "": ""} {
+	for in, want := range map[string]string{"ÄÖÜ": "äöü", "ΣΊΣΥΦΟΣ": "σίσυφοσ", "\xff\xfeA": "\xff\xfea", "": "", "ſtart": "start", "\u212Aey": "key"} {
 		if got := ToLower(in); got != want {
 			t.Errorf("ToLower(%q) = %q, want %q", in, got, want)
 		}

@@ -1,0 +1,111 @@
+package engine
+
+import (
+	"regexp/syntax"
+	"strings"
+
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// addRegexLiterals records, for a regular expression value, literals one
+// of which every match must contain, so that rules made of regular
+// expressions can sit behind the pre-filter too. A regular expression
+// whose matches need no literal (".*", "[a-z]+") records none.
+func (c *compiler) addRegexLiterals(v *sigma.Value, src string) {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return
+	}
+	lits := regexLiterals(re.Simplify(), 0)
+	if len(lits) == 0 {
+		return
+	}
+	if c.valueLits == nil {
+		c.valueLits = map[*sigma.Value][]string{}
+	}
+	for i, l := range lits {
+		l = event.ToLower(l)
+		if len(l) > maxLiteral {
+			l = l[:maxLiteral]
+		}
+		lits[i] = l
+	}
+	c.valueLits[v] = lits
+}
+
+// minRegexLiteral is the shortest literal worth filtering on: shorter ones
+// occur in almost every event.
+const minRegexLiteral = 3
+
+// regexLiterals returns a set of literals at least one of which occurs in
+// every string the expression matches, or nil when there is none.
+func regexLiterals(re *syntax.Regexp, depth int) []string {
+	if depth > 50 {
+		return nil
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		if len(s) < minRegexLiteral {
+			return nil
+		}
+		return []string{s}
+	case syntax.OpCapture:
+		return regexLiterals(re.Sub[0], depth+1)
+	case syntax.OpPlus:
+		// x+ contains x at least once.
+		return regexLiterals(re.Sub[0], depth+1)
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return regexLiterals(re.Sub[0], depth+1)
+		}
+	case syntax.OpConcat:
+		// Any one part is needed; take the one that filters best, and
+		// merge runs of adjacent literals into one longer literal.
+		var best []string
+		var run strings.Builder
+		consider := func(l []string) {
+			if l != nil && (best == nil || score(l) > score(best)) {
+				best = l
+			}
+		}
+		for _, sub := range re.Sub {
+			if sub.Op == syntax.OpLiteral {
+				run.WriteString(string(sub.Rune))
+				continue
+			}
+			if run.Len() >= minRegexLiteral {
+				consider([]string{run.String()})
+			}
+			run.Reset()
+			consider(regexLiterals(sub, depth+1))
+		}
+		if run.Len() >= minRegexLiteral {
+			consider([]string{run.String()})
+		}
+		return best
+	case syntax.OpAlternate:
+		// Every branch must contribute.
+		var all []string
+		for _, sub := range re.Sub {
+			l := regexLiterals(sub, depth+1)
+			if l == nil {
+				return nil
+			}
+			all = append(all, l...)
+		}
+		return all
+	}
+	return nil
+}
+
+// score ranks literal sets: a longer shortest literal, then fewer
+// literals.
+func score(l []string) int {
+	short := 1 << 20
+	for _, s := range l {
+		short = min(short, len(s))
+	}
+	return min(short, maxLiteral)*1000 - len(l)
+}
