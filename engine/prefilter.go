@@ -217,6 +217,11 @@ type slotScan struct {
 	slot int
 	ac   *acMatcher
 	ids  []int32 // literal id in ac -> global literal id
+	// withAny is the same automaton with the keyword literals added
+	// (anyIDs: its literal id -> global literal ids), used when a bucket
+	// also needs the keyword scan, so that this field is scanned once.
+	withAny *acMatcher
+	anyIDs  [][]int32
 }
 
 func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
@@ -263,6 +268,32 @@ func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
 		}
 		pf.slots = append(pf.slots, slotScan{slot: s, ac: ac, ids: perSlotIDs[s]})
 	}
+	if kw := perSlot[-1]; len(kw) > 0 {
+		for i := range pf.slots {
+			ss := &pf.slots[i]
+			// One automaton for the field's literals and the keyword
+			// literals; a literal in both gets both global ids.
+			index := map[string]int{}
+			var lits []string
+			add := func(l string, gid int32) {
+				k, ok := index[l]
+				if !ok {
+					k = len(lits)
+					index[l] = k
+					lits = append(lits, l)
+					ss.anyIDs = append(ss.anyIDs, nil)
+				}
+				ss.anyIDs[k] = append(ss.anyIDs[k], gid)
+			}
+			for j, l := range perSlot[ss.slot] {
+				add(l, perSlotIDs[ss.slot][j])
+			}
+			for j, l := range kw {
+				add(l, perSlotIDs[-1][j])
+			}
+			ss.withAny = newAC(lits)
+		}
+	}
 	return pf
 }
 
@@ -273,6 +304,7 @@ type scratch struct {
 	litSeen  []uint32
 	rules    []int32
 	hits     []int32
+	covered  []uint32 // field index -> stamp when scanned with a field automaton
 }
 
 func newScratch(nrules, nlits int) *scratch {
@@ -303,21 +335,44 @@ func (pf *prefilter) run(e *event.Event, b *bucket, sc *scratch) {
 			}
 		}
 	}
+	if !b.any || pf.any == nil {
+		for _, k := range b.slots {
+			ss := &pf.slots[k]
+			for i := e.First(ss.slot); i >= 0; i = e.Next(i) {
+				sc.hits = ss.ac.scanField(e, i, sc.hits[:0])
+				for _, id := range sc.hits {
+					mark(ss.ids[id])
+				}
+			}
+		}
+		return
+	}
+	// The keyword scan covers every field: fields the bucket's rules
+	// name are scanned once, for their literals and the keywords
+	// together; the other fields for the keywords alone.
+	if cap(sc.covered) < len(e.Fields) {
+		sc.covered = make([]uint32, len(e.Fields), 2*len(e.Fields))
+	}
+	covered := sc.covered[:len(e.Fields)]
 	for _, k := range b.slots {
 		ss := &pf.slots[k]
 		for i := e.First(ss.slot); i >= 0; i = e.Next(i) {
-			sc.hits = ss.ac.scanField(e, i, sc.hits[:0])
+			covered[i] = stamp
+			sc.hits = ss.withAny.scanField(e, i, sc.hits[:0])
 			for _, id := range sc.hits {
-				mark(ss.ids[id])
+				for _, gid := range ss.anyIDs[id] {
+					mark(gid)
+				}
 			}
 		}
 	}
-	if b.any && pf.any != nil {
-		for i := range e.Fields {
-			sc.hits = pf.any.scanField(e, i, sc.hits[:0])
-			for _, id := range sc.hits {
-				mark(pf.anyIDs[id])
-			}
+	for i := range e.Fields {
+		if covered[i] == stamp {
+			continue
+		}
+		sc.hits = pf.any.scanField(e, i, sc.hits[:0])
+		for _, id := range sc.hits {
+			mark(pf.anyIDs[id])
 		}
 	}
 }
