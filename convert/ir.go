@@ -248,11 +248,7 @@ func condTree(c *sigma.Condition, n condition.Node, searches map[string]Node, na
 	case *condition.Of:
 		var args []Node
 		for _, name := range names {
-			if n.IsThem() {
-				if strings.HasPrefix(name, "_") {
-					continue
-				}
-			} else if !condition.MatchPattern(n.Pattern, name) {
+			if !n.Selects(name) {
 				continue
 			}
 			args = append(args, searches[name])

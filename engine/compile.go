@@ -280,11 +280,7 @@ func (c *compiler) compileCondition(cond *sigma.Condition, n condition.Node, sea
 	case *condition.Of:
 		var ms []matcher
 		for _, name := range names {
-			if n.IsThem() {
-				if strings.HasPrefix(name, "_") {
-					continue
-				}
-			} else if !condition.MatchPattern(n.Pattern, name) {
+			if !n.Selects(name) {
 				continue
 			}
 			ms = append(ms, searches[name])

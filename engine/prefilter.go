@@ -162,11 +162,7 @@ func (c *compiler) condRequirement(n condition.Node, d *sigma.Detection) require
 	case *condition.Of:
 		var rs []requirement
 		for _, s := range d.Searches {
-			if n.IsThem() {
-				if len(s.Name) > 0 && s.Name[0] == '_' {
-					continue
-				}
-			} else if !condition.MatchPattern(n.Pattern, s.Name) {
+			if !n.Selects(s.Name) {
 				continue
 			}
 			rs = append(rs, c.searchRequirement(s))

@@ -98,6 +98,16 @@ func join(args []Node, sep string) string {
 // IsThem reports whether an Of node ranges over all search identifiers.
 func (n *Of) IsThem() bool { return strings.EqualFold(n.Pattern, "them") }
 
+// Selects reports whether the search identifier called name is one the
+// node ranges over: any identifier not starting with "_" for "them", the
+// identifiers matching the pattern otherwise.
+func (n *Of) Selects(name string) bool {
+	if n.IsThem() {
+		return !strings.HasPrefix(name, "_")
+	}
+	return MatchPattern(n.Pattern, name)
+}
+
 // Error is a syntax error at a byte offset of the condition.
 type Error struct {
 	Offset int
