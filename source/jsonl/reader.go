@@ -196,15 +196,14 @@ var errTooLarge = errors.New("record too large")
 // validating it: the decoder does that) into r.buf.
 func (r *Reader) readValue() ([]byte, error) {
 	r.buf = r.buf[:0]
-	depth := 0
-	inStr, esc := false, false
+	var st scanState
 	tooLarge := false
 	lines := int64(0)
 	for {
 		c, err := r.br.ReadByte()
 		if err == io.EOF {
 			r.line += lines
-			if len(r.buf) > 0 && (depth > 0 || inStr) {
+			if len(r.buf) > 0 && (st.depth > 0 || st.inStr) {
 				return nil, io.ErrUnexpectedEOF
 			}
 			if len(r.buf) == 0 {
@@ -223,32 +222,18 @@ func (r *Reader) readValue() ([]byte, error) {
 		if c == '\n' {
 			lines++
 		}
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-		case depth == 0 && (isSpace(c) || c == ','):
+		if st.step(c) {
+			// The byte was structure (or inside a string).
+		} else if st.depth == 0 && (isSpace(c) || c == ',') {
 			// End of a scalar at top level.
 			r.buf = r.buf[:len(r.buf)-1]
 			r.br.UnreadByte()
 			if c == '\n' {
 				lines--
 			}
-			depth = -1
+			st.depth = -1
 		}
-		if depth <= 0 && !inStr && (c == '}' || c == ']' || depth < 0) {
+		if st.depth <= 0 && !st.inStr && (c == '}' || c == ']' || st.depth < 0) {
 			r.line += lines
 			if tooLarge {
 				return nil, errTooLarge
@@ -258,32 +243,45 @@ func (r *Reader) readValue() ([]byte, error) {
 	}
 }
 
-// scanValue reports where the JSON object or array starting at b[i] ends,
-// tracking strings and nesting only.
+// scanState follows strings and nesting through JSON text, without
+// validating it (the decoder does that).
+type scanState struct {
+	depth      int
+	inStr, esc bool
+}
+
+// step advances over one byte and reports whether it was part of a string
+// or a bracket; other bytes (scalars, separators, space) are the caller's.
+func (s *scanState) step(c byte) bool {
+	switch {
+	case s.inStr:
+		switch {
+		case s.esc:
+			s.esc = false
+		case c == '\\':
+			s.esc = true
+		case c == '"':
+			s.inStr = false
+		}
+	case c == '"':
+		s.inStr = true
+	case c == '{' || c == '[':
+		s.depth++
+	case c == '}' || c == ']':
+		s.depth--
+	default:
+		return false
+	}
+	return true
+}
+
+// scanValue reports where the JSON object or array starting at b[i] ends.
 func scanValue(b []byte, i int) (int, bool) {
-	depth := 0
-	inStr, esc := false, false
+	var st scanState
 	for ; i < len(b); i++ {
 		c := b[i]
-		switch {
-		case inStr:
-			switch {
-			case esc:
-				esc = false
-			case c == '\\':
-				esc = true
-			case c == '"':
-				inStr = false
-			}
-		case c == '"':
-			inStr = true
-		case c == '{' || c == '[':
-			depth++
-		case c == '}' || c == ']':
-			depth--
-			if depth == 0 {
-				return i + 1, true
-			}
+		if st.step(c) && !st.inStr && st.depth == 0 && (c == '}' || c == ']') {
+			return i + 1, true
 		}
 	}
 	return i, false
