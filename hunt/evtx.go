@@ -32,10 +32,10 @@ func isEVTX(br *bufio.Reader) bool {
 
 // produceEVTX reads an EVTX file into record batches. The EVTX reader
 // parses chunks on every core; the records come out in file order.
-func produceEVTX(ctx context.Context, path string, r io.Reader, opts Options, work, order chan<- *batch) error {
+func produceEVTX(ctx context.Context, path string, r io.Reader, compressed bool, opts Options, work, order chan<- *batch) error {
 	var ra io.ReaderAt
 	var size int64
-	if f, err := os.Open(path); err == nil && path != "<stdin>" {
+	if f, err := os.Open(path); err == nil && path != "<stdin>" && !compressed {
 		defer f.Close()
 		st, err := f.Stat()
 		if err != nil {
@@ -43,6 +43,9 @@ func produceEVTX(ctx context.Context, path string, r io.Reader, opts Options, wo
 		}
 		ra, size = opts.Progress.readerAt(f, r), st.Size()
 	} else {
+		if f != nil {
+			f.Close()
+		}
 		// Standard input or a compressed file: EVTX needs random access,
 		// so read it into memory.
 		data, err := io.ReadAll(r)

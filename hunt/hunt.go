@@ -225,13 +225,14 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 		defer f.Close()
 		r = opts.Progress.reader(f)
 	}
-	r, err := maybeGzip(r)
+	br, compressed, err := maybeGzip(r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	if isEVTX(r.(*bufio.Reader)) {
-		return produceEVTX(ctx, path, r, opts, work, order)
+	if isEVTX(br) {
+		return produceEVTX(ctx, path, br, compressed, opts, work, order)
 	}
+	r = br
 	var pending []*source.Problem
 	jr := jsonl.NewReader(r, path, func(p *source.Problem) { pending = append(pending, p) })
 	b := getBatch(path)
@@ -265,15 +266,19 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 	return nil
 }
 
-// maybeGzip returns a decompressing reader when r starts with the gzip
-// magic number.
-func maybeGzip(r io.Reader) (io.Reader, error) {
-	br := bufio.NewReaderSize(r, 64<<10)
+// maybeGzip returns a buffered reader of r's content, decompressed when r
+// starts with the gzip magic number (compressed is then true).
+func maybeGzip(r io.Reader) (br *bufio.Reader, compressed bool, err error) {
+	br = bufio.NewReaderSize(r, 64<<10)
 	head, _ := br.Peek(2)
 	if len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
-		return gzip.NewReader(br)
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, true, err
+		}
+		return bufio.NewReaderSize(zr, 64<<10), true, nil
 	}
-	return br, nil
+	return br, false, nil
 }
 
 type worker struct {
