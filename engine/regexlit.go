@@ -2,7 +2,9 @@ package engine
 
 import (
 	"regexp/syntax"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/sigma"
@@ -47,7 +49,9 @@ func regexLiterals(re *syntax.Regexp, depth int) []string {
 	switch re.Op {
 	case syntax.OpLiteral:
 		s := string(re.Rune)
-		if len(s) < minRegexLiteral {
+		if len(s) < minRegexLiteral || strings.ContainsRune(s, utf8.RuneError) {
+			// U+FFFD also matches any invalid byte, which the text does
+			// not hold as U+FFFD's encoding.
 			return nil
 		}
 		return []string{s}
@@ -71,7 +75,7 @@ func regexLiterals(re *syntax.Regexp, depth int) []string {
 			}
 		}
 		for _, sub := range re.Sub {
-			if sub.Op == syntax.OpLiteral {
+			if sub.Op == syntax.OpLiteral && !slices.Contains(sub.Rune, utf8.RuneError) {
 				run.WriteString(string(sub.Rune))
 				continue
 			}

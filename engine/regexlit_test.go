@@ -23,6 +23,7 @@ func TestRegexLiterals(t *testing.T) {
 		{`[a-z]+\d{2,}`, nil},
 		{`(foo)+bar?`, []string{"foo"}},
 		{`(?:ab)?cd`, nil},
+		{`\x{FFFD}abc`, nil}, // U+FFFD matches invalid bytes too
 	}
 	for _, tc := range tests {
 		re, err := syntax.Parse(tc.re, syntax.Perl)
