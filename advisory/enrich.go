@@ -31,6 +31,24 @@ type Process struct {
 	Image       string    `json:"image"`
 	CommandLine string    `json:"command_line,omitempty"`
 	User        string    `json:"user,omitempty"`
+	// Source locates the start in the input; it orders starts with the
+	// same timestamp, so that ancestry does not depend on which worker
+	// recorded first.
+	Source event.Source `json:"-"`
+}
+
+// before orders starts by time, then by input location.
+func (p *Process) before(q *Process) bool {
+	if !p.Time.Equal(q.Time) {
+		return p.Time.Before(q.Time)
+	}
+	if p.Source.Path != q.Source.Path {
+		return p.Source.Path < q.Source.Path
+	}
+	if p.Source.Line != q.Source.Line {
+		return p.Source.Line < q.Source.Line
+	}
+	return p.Source.RecordID < q.Source.RecordID
 }
 
 func get(e *event.Event, names ...string) string {
@@ -44,7 +62,8 @@ func get(e *event.Event, names ...string) string {
 
 // ProcessOf reads a process start event (Sysmon 1, Security 4688, ECS).
 func ProcessOf(e *event.Event) Process {
-	p := Process{Time: e.Time, Host: strings.Clone(e.Host())}
+	p := Process{Time: e.Time, Host: strings.Clone(e.Host()), Source: e.Source}
+	p.Source.Path = strings.Clone(p.Source.Path)
 	p.GUID = get(e, "ProcessGuid", "process.entity_id")
 	p.ParentGUID = get(e, "ParentProcessGuid", "process.parent.entity_id")
 	p.Image = get(e, "Image", "NewProcessName", "process.executable")
@@ -102,6 +121,10 @@ type Enricher struct {
 	mu     sync.Mutex
 	byGUID map[string]*Process
 	byPID  map[string][]*Process // host|pid -> starts in time order
+	n      int                   // starts recorded
+	// Dropped counts the starts not recorded because MaxRecorded was
+	// reached.
+	Dropped int
 }
 
 // NewEnricher returns an enricher with no process starts recorded.
@@ -116,19 +139,31 @@ const MaxRecorded = 1 << 20
 func (en *Enricher) Record(p Process) {
 	en.mu.Lock()
 	defer en.mu.Unlock()
-	if len(en.byGUID)+len(en.byPID) >= MaxRecorded {
+	if en.n >= MaxRecorded {
+		en.Dropped++
 		return
 	}
 	pp := &p
 	if p.GUID != "" {
-		en.byGUID[strings.ToLower(p.GUID)] = pp
+		k := strings.ToLower(p.GUID)
+		if q := en.byGUID[k]; q != nil {
+			// The same process seen twice (two logs): keep the first
+			// by time and input location, whichever worker came first.
+			if q.before(pp) {
+				return
+			}
+		} else {
+			en.n++
+		}
+		en.byGUID[k] = pp
 		return
 	}
 	if p.PID != "" {
 		k := strings.ToLower(p.Host) + "|" + p.PID
 		l := en.byPID[k]
-		i := sort.Search(len(l), func(i int) bool { return l[i].Time.After(p.Time) })
+		i := sort.Search(len(l), func(i int) bool { return pp.before(l[i]) })
 		en.byPID[k] = append(l[:i], append([]*Process{pp}, l[i:]...)...)
+		en.n++
 	}
 }
 
