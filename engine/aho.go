@@ -65,39 +65,43 @@ func newAC(lits []string) *acMatcher {
 		}
 	}
 	nc := m.nclass
-	// Trie.
-	type node struct {
-		next map[uint8]int32
+	// Trie, built straight into the transition table: a child is never
+	// the root, so 0 means "no child" until the breadth-first pass below
+	// fills the missing transitions from the failure links.
+	maxStates := 1
+	for _, l := range lits {
+		maxStates += len(l)
 	}
-	trie := []node{{next: map[uint8]int32{}}}
-	m.out = []int32{-1}
+	delta := make([]int32, maxStates*nc)
+	m.out = make([]int32, maxStates)
+	for i := range m.out {
+		m.out[i] = -1
+	}
+	n := int32(1)
 	for id, l := range lits {
-		s := int32(0)
+		st := int32(0)
 		for i := 0; i < len(l); i++ {
-			c := m.classes[l[i]]
-			n, ok := trie[s].next[c]
-			if !ok {
-				n = int32(len(trie))
-				trie = append(trie, node{next: map[uint8]int32{}})
-				m.out = append(m.out, -1)
-				trie[s].next[c] = n
+			c := int32(m.classes[l[i]])
+			t := delta[st*int32(nc)+c]
+			if t == 0 {
+				t = n
+				n++
+				delta[st*int32(nc)+c] = t
 			}
-			s = n
+			st = t
 		}
 		// Callers pass unique literals, so each state ends at most one.
-		if m.out[s] < 0 {
-			m.out[s] = int32(id)
+		if m.out[st] < 0 {
+			m.out[st] = int32(id)
 		}
 	}
-	n := len(trie)
-	m.delta = make([]int32, n*nc)
+	m.delta = delta[:int(n)*nc]
+	m.out = m.out[:n]
 	m.dict = make([]int32, n)
 	fail := make([]int32, n)
 	queue := make([]int32, 0, n)
 	for c := 0; c < nc; c++ {
-		if t, ok := trie[0].next[uint8(c)]; ok {
-			m.delta[c] = t
-			fail[t] = 0
+		if t := m.delta[c]; t != 0 {
 			queue = append(queue, t)
 		}
 	}
@@ -111,13 +115,13 @@ func newAC(lits []string) *acMatcher {
 		} else {
 			m.dict[s] = m.dict[f]
 		}
+		row, frow := m.delta[int(s)*nc:int(s+1)*nc], m.delta[int(f)*nc:int(f+1)*nc]
 		for c := 0; c < nc; c++ {
-			if t, ok := trie[s].next[uint8(c)]; ok {
-				fail[t] = m.delta[int(f)*nc+c]
-				m.delta[int(s)*nc+c] = t
+			if t := row[c]; t != 0 {
+				fail[t] = frow[c]
 				queue = append(queue, t)
 			} else {
-				m.delta[int(s)*nc+c] = m.delta[int(f)*nc+c]
+				row[c] = frow[c]
 			}
 		}
 	}

@@ -121,6 +121,7 @@ func Compile(rules []*sigma.Rule, opts Options) (*Engine, []error) {
 	eng.warnings = c.warnings
 	eng.pf = buildPrefilter(eng.rules, reqs)
 	eng.router = buildRouter(eng.rules, chSlot, eidSlot, eng.pf)
+	eng.pf.finish()
 	eng.scratch.New = func() any { return newScratch(len(eng.rules), eng.pf.nlits) }
 	return eng, errs
 }

@@ -204,15 +204,21 @@ type prefilter struct {
 	any    *acMatcher // keyword literals, searched in every field
 	anyIDs []int32    // literal id in any -> global literal id
 	rules  [][]int32  // global literal id -> rule indexes requiring it
-	gated  []bool     // rule index -> has a requirement
+	kwLits []string   // keyword literals and their global ids, for finish
+	kwIDs  []int32
+	gated  []bool // rule index -> has a requirement
 	reqs   []requirement
 	nlits  int
 }
 
 type slotScan struct {
 	slot int
+	lits []string // the field's literals, for building ac
 	ac   *acMatcher
 	ids  []int32 // literal id in ac -> global literal id
+	// needPlain and needAny say which automata the buckets use (set by
+	// newBucket; finish builds only those).
+	needPlain, needAny bool
 	// withAny is the same automaton with the keyword literals added
 	// (anyIDs: its literal id -> global literal ids), used when a bucket
 	// also needs the keyword scan, so that this field is scanned once.
@@ -257,40 +263,50 @@ func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
 	}
 	sort.Ints(slots)
 	for _, s := range slots {
-		ac := newAC(perSlot[s])
 		if s < 0 {
-			pf.any, pf.anyIDs = ac, perSlotIDs[s]
+			pf.any, pf.anyIDs = newAC(perSlot[s]), perSlotIDs[s]
+			pf.kwLits, pf.kwIDs = perSlot[s], perSlotIDs[s]
 			continue
 		}
-		pf.slots = append(pf.slots, slotScan{slot: s, ac: ac, ids: perSlotIDs[s]})
-	}
-	if kw := perSlot[-1]; len(kw) > 0 {
-		for i := range pf.slots {
-			ss := &pf.slots[i]
-			// One automaton for the field's literals and the keyword
-			// literals; a literal in both gets both global ids.
-			index := map[string]int{}
-			var lits []string
-			add := func(l string, gid int32) {
-				k, ok := index[l]
-				if !ok {
-					k = len(lits)
-					index[l] = k
-					lits = append(lits, l)
-					ss.anyIDs = append(ss.anyIDs, nil)
-				}
-				ss.anyIDs[k] = append(ss.anyIDs[k], gid)
-			}
-			for j, l := range perSlot[ss.slot] {
-				add(l, perSlotIDs[ss.slot][j])
-			}
-			for j, l := range kw {
-				add(l, perSlotIDs[-1][j])
-			}
-			ss.withAny = newAC(lits)
-		}
+		pf.slots = append(pf.slots, slotScan{slot: s, lits: perSlot[s], ids: perSlotIDs[s]})
 	}
 	return pf
+}
+
+// finish builds the automata the buckets need: for each field, the one
+// with its own literals (buckets without a keyword rule) and/or the one
+// with the keyword literals added (buckets with one).
+func (pf *prefilter) finish() {
+	for i := range pf.slots {
+		ss := &pf.slots[i]
+		if ss.needPlain || pf.any == nil {
+			ss.ac = newAC(ss.lits)
+		}
+		if !ss.needAny || pf.any == nil {
+			continue
+		}
+		// One automaton for the field's literals and the keyword
+		// literals; a literal in both gets both global ids.
+		index := map[string]int{}
+		var lits []string
+		add := func(l string, gid int32) {
+			k, ok := index[l]
+			if !ok {
+				k = len(lits)
+				index[l] = k
+				lits = append(lits, l)
+				ss.anyIDs = append(ss.anyIDs, nil)
+			}
+			ss.anyIDs[k] = append(ss.anyIDs[k], gid)
+		}
+		for j, l := range ss.lits {
+			add(l, ss.ids[j])
+		}
+		for j, l := range pf.kwLits {
+			add(l, pf.kwIDs[j])
+		}
+		ss.withAny = newAC(lits)
+	}
 }
 
 // scratch is the per-goroutine state of matching.

@@ -108,9 +108,15 @@ func newBucket(rules []*Rule, nrules int, pf *prefilter) *bucket {
 			}
 		}
 	}
-	for i, ss := range pf.slots {
+	for i := range pf.slots {
+		ss := &pf.slots[i]
 		if needSlot[ss.slot] {
 			b.slots = append(b.slots, i)
+			if b.any {
+				ss.needAny = true
+			} else {
+				ss.needPlain = true
+			}
 		}
 	}
 	return b

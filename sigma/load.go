@@ -4,8 +4,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
+	"sync"
+	"sync/atomic"
 )
 
 // Collection is what a set of rule files and folders holds.
@@ -67,13 +70,13 @@ func LoadPaths(paths ...string) (*Collection, ErrorList) {
 		} else {
 			files = []string{root}
 		}
-		for _, p := range files {
-			f, ferrs := ParseFile(p)
+		for _, f := range parseAll(files) {
+			ferrs := f.errs
 			c.Files++
-			c.Rules = append(c.Rules, f.Rules...)
-			c.Correlations = append(c.Correlations, f.Correlations...)
-			c.Filters = append(c.Filters, f.Filters...)
-			c.Warnings = append(c.Warnings, f.Warnings...)
+			c.Rules = append(c.Rules, f.file.Rules...)
+			c.Correlations = append(c.Correlations, f.file.Correlations...)
+			c.Filters = append(c.Filters, f.file.Filters...)
+			c.Warnings = append(c.Warnings, f.file.Warnings...)
 			if len(ferrs) > 0 {
 				c.Failed += failedDocs(ferrs)
 				errs = append(errs, ferrs...)
@@ -101,4 +104,39 @@ func failedDocs(errs ErrorList) int {
 		}
 	}
 	return len(docs)
+}
+
+type parsed struct {
+	file *File
+	errs ErrorList
+}
+
+// parseAll parses files on every core; results keep the files' order, so
+// loading stays deterministic.
+func parseAll(files []string) []parsed {
+	out := make([]parsed, len(files))
+	workers := min(runtime.GOMAXPROCS(0), len(files))
+	if workers <= 1 {
+		for i, p := range files {
+			out[i].file, out[i].errs = ParseFile(p)
+		}
+		return out
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				out[i].file, out[i].errs = ParseFile(files[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return out
 }
