@@ -32,7 +32,9 @@ type Decoder struct {
 	nameBuf []byte
 	ev      *event.Event
 	depth   int
-	keys    map[string]keyInfo
+	keys    map[string]*keyInfo
+	order   []*keyInfo // keys in the order the previous events had them
+	nkeys   int        // keys seen so far in the current event
 	schema  *event.Schema
 }
 
@@ -64,8 +66,9 @@ func (d *Decoder) Decode(line []byte, e *event.Event) error {
 	src = src[:len(line):len(line)]
 	d.arena = d.buf[len(line):len(line)]
 	if d.schema != e.Schema() {
-		d.schema, d.keys = e.Schema(), nil
+		d.schema, d.keys, d.order = e.Schema(), nil, nil
 	}
+	d.nkeys = 0
 	d.ev = e
 	d.path = d.path[:0]
 	d.depth = 0
@@ -155,20 +158,39 @@ func (d *Decoder) object(b []byte, i int) (int, error) {
 // fieldName, to the event.
 func (d *Decoder) add(value string, kind event.Kind) {
 	e := d.ev
-	k, ok := d.keys[string(d.path)]
-	if !ok {
-		k = d.resolve()
+	// Events of one log mostly repeat the previous event's keys in the
+	// same order: try the key seen at this position last time before
+	// hashing.
+	var k *keyInfo
+	if n := d.nkeys; n < len(d.order) && d.order[n].path == string(d.path) {
+		k = d.order[n]
+	} else {
+		ki, ok := d.keys[string(d.path)]
+		if !ok {
+			ki = d.resolve()
+		}
+		k = ki
+		if n < len(d.order) {
+			d.order[n] = k
+		} else if n < maxOrder {
+			d.order = append(d.order, k)
+		}
 	}
+	d.nkeys++
 	if k.skip {
 		return
 	}
 	e.AddSlot(k.slot, k.name, value, kind)
 }
 
+// maxOrder bounds the remembered key order.
+const maxOrder = 1024
+
 // keyInfo caches what a key path resolves to, per decoder: its field name
 // and schema slot. Real logs use a few hundred distinct keys, so after the
 // first events each field costs one map lookup.
 type keyInfo struct {
+	path string // the key path it was resolved from
 	name string
 	slot int
 	skip bool
@@ -177,14 +199,15 @@ type keyInfo struct {
 // maxKeys bounds the key cache against inputs with unbounded key sets.
 const maxKeys = 1 << 14
 
-func (d *Decoder) resolve() keyInfo {
+func (d *Decoder) resolve() *keyInfo {
 	if d.keys == nil || len(d.keys) >= maxKeys {
-		d.keys = make(map[string]keyInfo, 256)
+		d.keys = make(map[string]*keyInfo, 256)
+		d.order = d.order[:0]
 	}
 	if d.nameBuf == nil {
 		d.nameBuf = make([]byte, 0, 512)
 	}
-	var k keyInfo
+	k := &keyInfo{path: string(d.path)}
 	name := fieldName(d.path, d.nameBuf[:0])
 	if name == nil {
 		k.skip = true
@@ -195,7 +218,7 @@ func (d *Decoder) resolve() keyInfo {
 			k.slot = s.SlotBytes(name)
 		}
 	}
-	d.keys[string(d.path)] = k
+	d.keys[k.path] = k
 	return k
 }
 
