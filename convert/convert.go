@@ -373,6 +373,22 @@ func OpSymbol(op string) string {
 	return "?"
 }
 
+// RangeSymbol returns the comparison symbol of a range condition (OpLT,
+// OpLTE, OpGT, OpGTE): <, <=, >, >=; "" for other operators.
+func RangeSymbol(op Op) string {
+	switch op {
+	case OpLT:
+		return "<"
+	case OpLTE:
+		return "<="
+	case OpGT:
+		return ">"
+	case OpGTE:
+		return ">="
+	}
+	return ""
+}
+
 // Num writes a number without a needless fraction.
 func Num(f float64) string {
 	if f == float64(int64(f)) {

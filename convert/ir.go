@@ -640,35 +640,17 @@ func Walk(n Node, f func(*Cond)) {
 func Rewrite(n Node, f func(*Cond) (Node, error)) (Node, error) {
 	switch n := n.(type) {
 	case *And:
-		out := &And{}
-		for _, a := range n.Args {
-			x, err := Rewrite(a, f)
-			if err != nil {
-				return nil, err
-			}
-			if x != nil {
-				out.Args = append(out.Args, x)
-			}
+		args, err := rewriteArgs(n.Args, f)
+		if len(args) == 0 {
+			return nil, err
 		}
-		if len(out.Args) == 0 {
-			return nil, nil
-		}
-		return out, nil
+		return &And{args}, nil
 	case *Or:
-		out := &Or{}
-		for _, a := range n.Args {
-			x, err := Rewrite(a, f)
-			if err != nil {
-				return nil, err
-			}
-			if x != nil {
-				out.Args = append(out.Args, x)
-			}
+		args, err := rewriteArgs(n.Args, f)
+		if len(args) == 0 {
+			return nil, err
 		}
-		if len(out.Args) == 0 {
-			return nil, nil
-		}
-		return out, nil
+		return &Or{args}, nil
 	case *Not:
 		x, err := Rewrite(n.Arg, f)
 		if err != nil || x == nil {
@@ -679,4 +661,20 @@ func Rewrite(n Node, f func(*Cond) (Node, error)) (Node, error) {
 		return f(n)
 	}
 	return nil, fmt.Errorf("convert: unknown node %T", n)
+}
+
+// rewriteArgs rewrites the operands of an And or Or, leaving out those
+// that become nil. On an error it returns no operands.
+func rewriteArgs(args []Node, f func(*Cond) (Node, error)) ([]Node, error) {
+	var out []Node
+	for _, a := range args {
+		x, err := Rewrite(a, f)
+		if err != nil {
+			return nil, err
+		}
+		if x != nil {
+			out = append(out, x)
+		}
+	}
+	return out, nil
 }

@@ -6,6 +6,7 @@ package elastic
 import (
 	"encoding/json"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/vigil-detect/vigil/sigma"
@@ -35,6 +36,23 @@ func Index(state map[string]any) []string {
 	}
 	return out
 }
+
+var plainField = regexp.MustCompile(`^[A-Za-z_@][\w.@]*$`)
+
+// Field writes a field name for EQL and ES|QL: as it is when it is a
+// plain (dotted) identifier, else quoted in backticks.
+func Field(f string) string {
+	if plainField.MatchString(f) {
+		return f
+	}
+	return "`" + strings.ReplaceAll(f, "`", "``") + "`"
+}
+
+var strEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+
+// String writes a string literal for EQL and ES|QL (double quotes,
+// backslash escapes).
+func String(s string) string { return `"` + strEscaper.Replace(s) + `"` }
 
 var severity = map[string]struct {
 	sev  string

@@ -7,7 +7,6 @@ package eql
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
@@ -43,18 +42,10 @@ func category(p *convert.Prepared) string {
 	return "any"
 }
 
-var plainField = regexp.MustCompile(`^[A-Za-z_@][\w.@]*$`)
-
-func field(f string) string {
-	if plainField.MatchString(f) {
-		return f
-	}
-	return "`" + strings.ReplaceAll(f, "`", "``") + "`"
-}
-
-func str(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s) + `"`
-}
+var (
+	field = elastic.Field
+	str   = elastic.String
+)
 
 // wildcard writes a pattern for ":" and like: EQL has no escape for a
 // literal '*' or '?' there.
@@ -108,7 +99,7 @@ func cond(c *convert.Cond) (string, error) {
 	case convert.OpNull:
 		return "?" + f + " == null", nil
 	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
-		return f + " " + map[convert.Op]string{convert.OpLT: "<", convert.OpLTE: "<=", convert.OpGT: ">", convert.OpGTE: ">="}[c.Op] + " " + convert.Num(c.Num), nil
+		return f + " " + convert.RangeSymbol(c.Op) + " " + convert.Num(c.Num), nil
 	case convert.OpRegex:
 		return regexCond(c.Field, c.Regex, c.Pos)
 	case convert.OpFieldRef:

@@ -7,7 +7,6 @@ package esql
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
@@ -26,18 +25,10 @@ func (Backend) Name() string { return "esql" }
 // Formats implements convert.Backend.
 func (Backend) Formats() []string { return []string{"default", "siem_rule", "siem_rule_ndjson"} }
 
-var plainField = regexp.MustCompile(`^[A-Za-z_@][\w.@]*$`)
-
-func field(f string) string {
-	if plainField.MatchString(f) {
-		return f
-	}
-	return "`" + strings.ReplaceAll(f, "`", "``") + "`"
-}
-
-func str(s string) string {
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "\t", `\t`).Replace(s) + `"`
-}
+var (
+	field = elastic.Field
+	str   = elastic.String
+)
 
 func likePattern(p convert.Pattern, fold bool) string {
 	var b strings.Builder
@@ -103,7 +94,7 @@ func cond(c *convert.Cond) (string, error) {
 	case convert.OpNull:
 		return f + " IS NULL", nil
 	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
-		return f + " " + map[convert.Op]string{convert.OpLT: "<", convert.OpLTE: "<=", convert.OpGT: ">", convert.OpGTE: ">="}[c.Op] + " " + convert.Num(c.Num), nil
+		return f + " " + convert.RangeSymbol(c.Op) + " " + convert.Num(c.Num), nil
 	case convert.OpRegex:
 		l, err := convert.LuceneRegex(c.Regex)
 		if err != nil {

@@ -79,7 +79,7 @@ func cond(c *convert.Cond) (string, error) {
 	case convert.OpNull:
 		return "isempty(" + f + ")", nil
 	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
-		return f + " " + map[convert.Op]string{convert.OpLT: "<", convert.OpLTE: "<=", convert.OpGT: ">", convert.OpGTE: ">="}[c.Op] + " " + convert.Num(c.Num), nil
+		return f + " " + convert.RangeSymbol(c.Op) + " " + convert.Num(c.Num), nil
 	case convert.OpRegex:
 		// Kusto uses RE2, vigil's regular expression syntax.
 		return f + " matches regex " + str(c.Regex), nil
@@ -183,26 +183,9 @@ func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 	return t + "\n| where " + s, nil
 }
 
-func isHex(p *convert.Prepared, col string) bool {
-	switch v := p.State["hex_fields"].(type) {
-	case []any:
-		for _, x := range v {
-			if fmt.Sprint(x) == col {
-				return true
-			}
-		}
-	case string:
-		return v == col
-	}
-	return false
-}
-
-// hexIDs rewrites number comparisons on the fields a pipeline lists in
-// the state hex_fields (azure_monitor: SecurityEvent's NewProcessId and
-// ProcessId, which hold the process id as a hex string such as 0x1a2c)
-// into comparisons with that string, case-insensitive. Ranges on them
-// are refused: a string column has no numeric order.
-func hexIDs(p *convert.Prepared) (convert.Node, error) {
+// hexFields returns the columns a pipeline lists in the state
+// hex_fields (a list or one name).
+func hexFields(p *convert.Prepared) map[string]bool {
 	hex := map[string]bool{}
 	switch v := p.State["hex_fields"].(type) {
 	case []any:
@@ -212,6 +195,18 @@ func hexIDs(p *convert.Prepared) (convert.Node, error) {
 	case string:
 		hex[v] = true
 	}
+	return hex
+}
+
+func isHex(p *convert.Prepared, col string) bool { return hexFields(p)[col] }
+
+// hexIDs rewrites number comparisons on the fields a pipeline lists in
+// the state hex_fields (azure_monitor: SecurityEvent's NewProcessId and
+// ProcessId, which hold the process id as a hex string such as 0x1a2c)
+// into comparisons with that string, case-insensitive. Ranges on them
+// are refused: a string column has no numeric order.
+func hexIDs(p *convert.Prepared) (convert.Node, error) {
+	hex := hexFields(p)
 	if len(hex) == 0 {
 		return p.Tree, nil
 	}

@@ -81,14 +81,8 @@ func cond(c *convert.Cond) (string, error) {
 		return "NOT _exists_:" + f, nil
 	case convert.OpNull:
 		return "NOT _exists_:" + f, nil
-	case convert.OpLT:
-		return f + ":<" + convert.Num(c.Num), nil
-	case convert.OpLTE:
-		return f + ":<=" + convert.Num(c.Num), nil
-	case convert.OpGT:
-		return f + ":>" + convert.Num(c.Num), nil
-	case convert.OpGTE:
-		return f + ":>=" + convert.Num(c.Num), nil
+	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
+		return f + ":" + convert.RangeSymbol(c.Op) + convert.Num(c.Num), nil
 	case convert.OpRegex:
 		if c.Field == "" {
 			return "", convert.Unsupported(c.Pos, "lucene", "regular expression without a field")

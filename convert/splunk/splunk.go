@@ -102,14 +102,8 @@ func (q *query) cond(c *convert.Cond) (string, error) {
 		return "NOT " + f + "=*", nil
 	case convert.OpNull:
 		return "NOT " + f + "=*", nil
-	case convert.OpLT:
-		return f + "<" + convert.Num(c.Num), nil
-	case convert.OpLTE:
-		return f + "<=" + convert.Num(c.Num), nil
-	case convert.OpGT:
-		return f + ">" + convert.Num(c.Num), nil
-	case convert.OpGTE:
-		return f + ">=" + convert.Num(c.Num), nil
+	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
+		return f + convert.RangeSymbol(c.Op) + convert.Num(c.Num), nil
 	case convert.OpRegex:
 		base := regexp.MustCompile(`\W`).ReplaceAllString(c.Field[strings.LastIndex(c.Field, ".")+1:], "")
 		if base == "" || base[0] >= '0' && base[0] <= '9' {
