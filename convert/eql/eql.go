@@ -108,68 +108,58 @@ func cond(c *convert.Cond) (string, error) {
 	return "", convert.Unsupported(c.Pos, "eql", "comparison %v", c.Op)
 }
 
-// Expr writes a query tree as an EQL condition.
-func Expr(n convert.Node) (string, error) {
-	switch n := n.(type) {
-	case *convert.Cond:
-		return cond(n)
-	case *convert.Not:
-		if c, ok := n.Arg.(*convert.Cond); ok && c.Op == convert.OpNull {
-			return "?" + field(c.Field) + " != null", nil
-		}
-		s, err := Expr(n.Arg)
-		if err != nil {
-			return "", err
-		}
-		if _, ok := n.Arg.(*convert.Cond); !ok {
+// syntax writes EQL's boolean logic: negations and negated operands in
+// parentheses, a null test (written with "?") too.
+var syntax = convert.Syntax{
+	Target: "eql", Cond: cond, Node: node, And: " and ", Or: " or ",
+	Not: func(arg convert.Node, s string) string {
+		if _, ok := arg.(*convert.Cond); !ok {
 			s = "(" + s + ")"
 		}
-		return "not " + s, nil
-	case *convert.Or:
-		if f, cs, ok := convert.SameFieldValues(n, true); ok {
-			var vs []string
-			for _, c := range cs {
-				if c.Op == convert.OpNumber {
-					vs = append(vs, c.Text)
-					continue
-				}
-				w, ok := wildcard(c.Pat)
-				if !ok {
-					goto general
-				}
-				vs = append(vs, w)
-			}
-			return field(f) + " like~ (" + strings.Join(vs, ", ") + ")", nil
+		return "not " + s
+	},
+	Paren: func(a convert.Node, _ string) bool {
+		switch x := a.(type) {
+		case *convert.And, *convert.Or, *convert.Not:
+			return true
+		case *convert.Cond:
+			return x.Op == convert.OpNull
 		}
-	general:
-		return join(n.Args, " or ")
-	case *convert.And:
-		return join(n.Args, " and ")
-	}
-	return "", fmt.Errorf("eql: unknown node %T", n)
+		return false
+	},
 }
 
-func join(args []convert.Node, sep string) (string, error) {
-	var parts []string
-	for _, a := range args {
-		s, err := Expr(a)
-		if err != nil {
-			return "", err
+// node writes EQL's own forms: a negated null test and a like~ list.
+func node(n convert.Node) (string, bool, error) {
+	switch n := n.(type) {
+	case *convert.Not:
+		if c, ok := n.Arg.(*convert.Cond); ok && c.Op == convert.OpNull {
+			return "?" + field(c.Field) + " != null", true, nil
 		}
-		switch x := a.(type) {
-		case *convert.And, *convert.Or:
-			s = "(" + s + ")"
-		case *convert.Not:
-			s = "(" + s + ")"
-		case *convert.Cond:
-			if x.Op == convert.OpNull {
-				s = "(" + s + ")"
+	case *convert.Or:
+		f, cs, ok := convert.SameFieldValues(n, true)
+		if !ok {
+			return "", false, nil
+		}
+		var vs []string
+		for _, c := range cs {
+			if c.Op == convert.OpNumber {
+				vs = append(vs, c.Text)
+				continue
 			}
+			w, ok := wildcard(c.Pat)
+			if !ok {
+				return "", false, nil
+			}
+			vs = append(vs, w)
 		}
-		parts = append(parts, s)
+		return field(f) + " like~ (" + strings.Join(vs, ", ") + ")", true, nil
 	}
-	return strings.Join(parts, sep), nil
+	return "", false, nil
 }
+
+// Expr writes a query tree as an EQL condition.
+func Expr(n convert.Node) (string, error) { return syntax.Expr(n) }
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {

@@ -119,71 +119,54 @@ func cond(c *convert.Cond) (string, error) {
 	return "", convert.Unsupported(c.Pos, "esql", "comparison %v", c.Op)
 }
 
-// Expr writes a query tree as an ES|QL boolean expression.
-func Expr(n convert.Node) (string, error) {
-	switch n := n.(type) {
-	case *convert.Cond:
-		return cond(n)
-	case *convert.Not:
-		s, err := Expr(n.Arg)
-		if err != nil {
-			return "", err
-		}
-		return "not (" + s + ")", nil
-	case *convert.Or:
-		if f, cs, ok := convert.SameFieldValues(n, false); ok {
-			var vs []string
-			num := false
-			for _, c := range cs {
-				if c.Op == convert.OpNumber {
-					num = true
-					vs = append(vs, c.Text)
-				} else {
-					vs = append(vs, str(strings.ToLower(c.Pat.Plain())))
-				}
-			}
-			fl := "to_lower(" + field(f) + ")"
-			folds := false
-			for _, c := range cs {
-				if c.Op == convert.OpString && hasCase(c.Pat.Plain()) {
-					folds = true
-				}
-			}
-			if !folds {
-				fl = field(f)
-			}
-			if num {
-				fl = field(f)
-				for _, c := range cs {
-					if c.Op != convert.OpNumber {
-						return join(n.Args, " or ")
-					}
-				}
-			}
-			return fl + " in (" + strings.Join(vs, ", ") + ")", nil
-		}
-		return join(n.Args, " or ")
-	case *convert.And:
-		return join(n.Args, " and ")
-	}
-	return "", fmt.Errorf("esql: unknown node %T", n)
+var syntax = convert.Syntax{
+	Target: "esql", Cond: cond, Node: inList, And: " and ", Or: " or ",
+	Not: func(_ convert.Node, s string) string { return "not (" + s + ")" },
 }
 
-func join(args []convert.Node, sep string) (string, error) {
-	var parts []string
-	for _, a := range args {
-		s, err := Expr(a)
-		if err != nil {
-			return "", err
-		}
-		switch a.(type) {
-		case *convert.And, *convert.Or:
-			s = "(" + s + ")"
-		}
-		parts = append(parts, s)
+// inList writes an Or comparing one field with plain values as "in".
+func inList(n convert.Node) (string, bool, error) {
+	o, ok := n.(*convert.Or)
+	if !ok {
+		return "", false, nil
 	}
-	return strings.Join(parts, sep), nil
+	f, cs, ok := convert.SameFieldValues(o, false)
+	if !ok {
+		return "", false, nil
+	}
+	var vs []string
+	num := false
+	for _, c := range cs {
+		if c.Op == convert.OpNumber {
+			num = true
+			vs = append(vs, c.Text)
+		} else {
+			vs = append(vs, str(strings.ToLower(c.Pat.Plain())))
+		}
+	}
+	fl := "to_lower(" + field(f) + ")"
+	folds := false
+	for _, c := range cs {
+		if c.Op == convert.OpString && hasCase(c.Pat.Plain()) {
+			folds = true
+		}
+	}
+	if !folds {
+		fl = field(f)
+	}
+	if num {
+		fl = field(f)
+		for _, c := range cs {
+			if c.Op != convert.OpNumber {
+				return "", false, nil
+			}
+		}
+	}
+	return fl + " in (" + strings.Join(vs, ", ") + ")", true, nil
 }
+
+// Expr writes a query tree as an ES|QL boolean expression.
+func Expr(n convert.Node) (string, error) { return syntax.Expr(n) }
 
 func from(ps ...*convert.Prepared) string {
 	var idx []string

@@ -101,50 +101,33 @@ func cond(c *convert.Cond) (string, error) {
 	return "", convert.Unsupported(c.Pos, "kql", "comparison %v", c.Op)
 }
 
-// Expr writes a query tree as a KQL predicate.
-func Expr(n convert.Node) (string, error) {
-	switch n := n.(type) {
-	case *convert.Cond:
-		return cond(n)
-	case *convert.Not:
-		s, err := Expr(n.Arg)
-		if err != nil {
-			return "", err
-		}
-		return "not(" + s + ")", nil
-	case *convert.Or:
-		if f, cs, ok := convert.SameFieldValues(n, false); ok {
-			var vs []string
-			for _, c := range cs {
-				if c.Op == convert.OpNumber {
-					return join(n.Args, " or ")
-				}
-				vs = append(vs, str(c.Pat.Plain()))
-			}
-			return field(f) + " in~ (" + strings.Join(vs, ", ") + ")", nil
-		}
-		return join(n.Args, " or ")
-	case *convert.And:
-		return join(n.Args, " and ")
-	}
-	return "", fmt.Errorf("kql: unknown node %T", n)
+var syntax = convert.Syntax{
+	Target: "kql", Cond: cond, Node: inList, And: " and ", Or: " or ",
+	Not: func(_ convert.Node, s string) string { return "not(" + s + ")" },
 }
 
-func join(args []convert.Node, sep string) (string, error) {
-	var parts []string
-	for _, a := range args {
-		s, err := Expr(a)
-		if err != nil {
-			return "", err
-		}
-		switch a.(type) {
-		case *convert.And, *convert.Or:
-			s = "(" + s + ")"
-		}
-		parts = append(parts, s)
+// inList writes an Or comparing one field with strings as "in~".
+func inList(n convert.Node) (string, bool, error) {
+	o, ok := n.(*convert.Or)
+	if !ok {
+		return "", false, nil
 	}
-	return strings.Join(parts, sep), nil
+	f, cs, ok := convert.SameFieldValues(o, false)
+	if !ok {
+		return "", false, nil
+	}
+	var vs []string
+	for _, c := range cs {
+		if c.Op == convert.OpNumber {
+			return "", false, nil
+		}
+		vs = append(vs, str(c.Pat.Plain()))
+	}
+	return field(f) + " in~ (" + strings.Join(vs, ", ") + ")", true, nil
 }
+
+// Expr writes a query tree as a KQL predicate.
+func Expr(n convert.Node) (string, error) { return syntax.Expr(n) }
 
 func table(p *convert.Prepared) (string, error) {
 	if t, ok := p.State["query_table"].(string); ok && t != "" {

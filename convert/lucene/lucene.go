@@ -9,7 +9,6 @@ package lucene
 
 import (
 	"encoding/json"
-	"fmt"
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
@@ -98,58 +97,46 @@ func cond(c *convert.Cond) (string, error) {
 	return "", convert.Unsupported(c.Pos, "lucene", "comparison %v", c.Op)
 }
 
-// Expr writes a query tree as a Lucene query string.
-func Expr(n convert.Node) (string, error) {
-	switch n := n.(type) {
-	case *convert.Cond:
-		return cond(n)
-	case *convert.Not:
-		if c, ok := n.Arg.(*convert.Cond); ok && c.Op == convert.OpNull {
-			return "_exists_:" + Escape(c.Field), nil
-		}
-		s, err := Expr(n.Arg)
-		if err != nil {
-			return "", err
-		}
-		if needParens(n.Arg) {
+// syntax writes Lucene's boolean logic: negations are parenthesised as
+// operands, and so is an IN list inside AND.
+var syntax = convert.Syntax{
+	Target: "lucene", Cond: cond, Node: node, And: " AND ", Or: " OR ",
+	Not: func(arg convert.Node, s string) string {
+		if convert.IsAndOr(arg) {
 			s = "(" + s + ")"
 		}
-		return "NOT " + s, nil
-	case *convert.And, *convert.Or:
-		args, sep := n.(interface{}), " AND "
-		var list []convert.Node
-		if a, ok := args.(*convert.And); ok {
-			list = a.Args
-		} else {
-			list = n.(*convert.Or).Args
-			sep = " OR "
-			if f, cs, ok := convert.SameFieldValues(n.(*convert.Or), true); ok {
-				var vs []string
-				for _, c := range cs {
-					if c.Op == convert.OpNumber {
-						vs = append(vs, Escape(c.Text))
-					} else {
-						vs = append(vs, value(c.Pat))
-					}
-				}
-				return Escape(f) + ":(" + strings.Join(vs, " OR ") + ")", nil
-			}
-		}
-		var parts []string
-		for _, a := range list {
-			s, err := Expr(a)
-			if err != nil {
-				return "", err
-			}
-			if needParens(a) || isNot(a) || isIn(a) && sep == " AND " {
-				s = "(" + s + ")"
-			}
-			parts = append(parts, s)
-		}
-		return strings.Join(parts, sep), nil
-	}
-	return "", fmt.Errorf("lucene: unknown node %T", n)
+		return "NOT " + s
+	},
+	Paren: func(a convert.Node, sep string) bool {
+		return convert.IsAndOr(a) || isNot(a) || isIn(a) && sep == " AND "
+	},
 }
+
+// node writes Lucene's own forms: a negated null test and an IN list.
+func node(n convert.Node) (string, bool, error) {
+	switch n := n.(type) {
+	case *convert.Not:
+		if c, ok := n.Arg.(*convert.Cond); ok && c.Op == convert.OpNull {
+			return "_exists_:" + Escape(c.Field), true, nil
+		}
+	case *convert.Or:
+		if f, cs, ok := convert.SameFieldValues(n, true); ok {
+			var vs []string
+			for _, c := range cs {
+				if c.Op == convert.OpNumber {
+					vs = append(vs, Escape(c.Text))
+				} else {
+					vs = append(vs, value(c.Pat))
+				}
+			}
+			return Escape(f) + ":(" + strings.Join(vs, " OR ") + ")", true, nil
+		}
+	}
+	return "", false, nil
+}
+
+// Expr writes a query tree as a Lucene query string.
+func Expr(n convert.Node) (string, error) { return syntax.Expr(n) }
 
 func isNot(n convert.Node) bool {
 	if c, ok := n.(*convert.Cond); ok {
@@ -166,14 +153,6 @@ func isIn(n convert.Node) bool {
 	}
 	_, _, in := convert.SameFieldValues(o, true)
 	return in
-}
-
-func needParens(n convert.Node) bool {
-	switch n.(type) {
-	case *convert.And, *convert.Or:
-		return true
-	}
-	return false
 }
 
 // Rule implements convert.Backend.
