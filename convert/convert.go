@@ -389,6 +389,21 @@ func RangeSymbol(op Op) string {
 	return ""
 }
 
+// CountConditions writes a correlation's count condition as comparisons
+// of the column name ("name >= 5"), one per bound; eq is eqSymbol ("=="
+// or "=").
+func CountConditions(c *sigma.Correlation, name, eqSymbol string) []string {
+	var parts []string
+	for _, cc := range c.Condition {
+		op := OpSymbol(cc.Op)
+		if op == "==" {
+			op = eqSymbol
+		}
+		parts = append(parts, fmt.Sprintf("%s %s %s", name, op, Num(cc.Value)))
+	}
+	return parts
+}
+
 // Num writes a number without a needless fraction.
 func Num(f float64) string {
 	if f == float64(int64(f)) {
@@ -450,6 +465,16 @@ func SameFieldValues(o *Or, allowWild bool) (string, []*Cond, bool) {
 		cs = append(cs, c)
 	}
 	return field, cs, len(cs) > 1
+}
+
+// SameFieldList is SameFieldValues for any node: false unless n is such
+// an Or.
+func SameFieldList(n Node, allowWild bool) (string, []*Cond, bool) {
+	o, ok := n.(*Or)
+	if !ok {
+		return "", nil, false
+	}
+	return SameFieldValues(o, allowWild)
 }
 
 // CorrKey returns the columns that identify a correlation's group-by

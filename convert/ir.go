@@ -584,27 +584,21 @@ func parseNumber(v *sigma.Value) (float64, bool) {
 func simplify(n Node) Node {
 	switch n := n.(type) {
 	case *And:
-		var args []Node
-		for _, a := range n.Args {
-			a = simplify(a)
-			if x, ok := a.(*And); ok {
-				args = append(args, x.Args...)
-			} else {
-				args = append(args, a)
+		return andOf(flatten(n.Args, func(a Node) ([]Node, bool) {
+			x, ok := a.(*And)
+			if !ok {
+				return nil, false
 			}
-		}
-		return andOf(args)
+			return x.Args, true
+		}))
 	case *Or:
-		var args []Node
-		for _, a := range n.Args {
-			a = simplify(a)
-			if x, ok := a.(*Or); ok {
-				args = append(args, x.Args...)
-			} else {
-				args = append(args, a)
+		return orOf(flatten(n.Args, func(a Node) ([]Node, bool) {
+			x, ok := a.(*Or)
+			if !ok {
+				return nil, false
 			}
-		}
-		return orOf(args)
+			return x.Args, true
+		}))
 	case *Not:
 		a := simplify(n.Arg)
 		if x, ok := a.(*Not); ok {
@@ -616,6 +610,21 @@ func simplify(n Node) Node {
 		return &c
 	}
 	return n
+}
+
+// flatten simplifies operands and splices in the operands of those that
+// are the same operator (inner returns them).
+func flatten(args []Node, inner func(Node) ([]Node, bool)) []Node {
+	var out []Node
+	for _, a := range args {
+		a = simplify(a)
+		if xs, ok := inner(a); ok {
+			out = append(out, xs...)
+		} else {
+			out = append(out, a)
+		}
+	}
+	return out
 }
 
 // Walk calls f for every Cond of the tree.

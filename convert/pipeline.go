@@ -212,21 +212,27 @@ func (p *Prepared) ruleMatches(t *Transformation) bool {
 		return true
 	}
 	and := strings.EqualFold(t.RuleCondLinking, "and") || t.RuleCondLinking == ""
-	res := and
-	for _, c := range t.RuleConditions {
-		ok := (c.Category == "" || strings.EqualFold(c.Category, p.LogSource.Category)) &&
+	oks := make([]bool, len(t.RuleConditions))
+	for i, c := range t.RuleConditions {
+		oks[i] = (c.Category == "" || strings.EqualFold(c.Category, p.LogSource.Category)) &&
 			(c.Product == "" || strings.EqualFold(c.Product, p.LogSource.Product)) &&
 			(c.Service == "" || strings.EqualFold(c.Service, p.LogSource.Service))
+	}
+	return link(oks, and, t.RuleCondNot)
+}
+
+// link combines the results of a transformation's conditions: all of
+// them (and) or any, negated when not.
+func link(oks []bool, and, not bool) bool {
+	res := and
+	for _, ok := range oks {
 		if and {
 			res = res && ok
 		} else {
 			res = res || ok
 		}
 	}
-	if t.RuleCondNot {
-		res = !res
-	}
-	return res
+	return res != not
 }
 
 func toStrings(v any) []string {
@@ -248,8 +254,8 @@ func (t *Transformation) fieldMatches(field string, applied map[string]bool) boo
 		return true
 	}
 	and := !strings.EqualFold(t.FieldNameCondOp, "or")
-	res := and
-	for _, c := range t.FieldNameConditions {
+	oks := make([]bool, len(t.FieldNameConditions))
+	for i, c := range t.FieldNameConditions {
 		var ok bool
 		switch c.Type {
 		case "include_fields", "exclude_fields":
@@ -268,16 +274,9 @@ func (t *Transformation) fieldMatches(field string, applied map[string]bool) boo
 		case "processing_item_applied":
 			ok = applied[c.ItemID]
 		}
-		if and {
-			res = res && ok
-		} else {
-			res = res || ok
-		}
+		oks[i] = ok
 	}
-	if t.FieldNameCondNot {
-		res = !res
-	}
-	return res
+	return link(oks, and, t.FieldNameCondNot)
 }
 
 func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {

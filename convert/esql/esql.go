@@ -126,11 +126,7 @@ var syntax = convert.Syntax{
 
 // inList writes an Or comparing one field with plain values as "in".
 func inList(n convert.Node) (string, bool, error) {
-	o, ok := n.(*convert.Or)
-	if !ok {
-		return "", false, nil
-	}
-	f, cs, ok := convert.SameFieldValues(o, false)
+	f, cs, ok := convert.SameFieldList(n, false)
 	if !ok {
 		return "", false, nil
 	}
@@ -265,12 +261,18 @@ func temporalOrdered(c *sigma.Correlation, rules []*convert.Prepared, format str
 		notNull = append(notNull, g+" is not null")
 	}
 	b.WriteString("\n| where " + strings.Join(notNull, " and "))
-	n, unit := convert.Span(c.Timespan)
-	units := map[string]string{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
-	fmt.Fprintf(&b, "\n| eval timebucket=date_trunc(%d%s, @timestamp), first_time=case(%s, @timestamp), second_time=case(%s, @timestamp)", n, units, conds[0], conds[1])
+	fmt.Fprintf(&b, "\n| eval timebucket=%s, first_time=case(%s, @timestamp), second_time=case(%s, @timestamp)", timebucket(c), conds[0], conds[1])
 	fmt.Fprintf(&b, "\n| stats first_time=min(first_time), second_time=max(second_time) by %s", strings.Join(append([]string{"timebucket"}, gs...), ", "))
 	b.WriteString("\n| where first_time <= second_time")
 	return wrap(c.Meta, b.String(), format)
+}
+
+// timebucket writes the bucket of the correlation's timespan an event
+// falls in (aligned windows).
+func timebucket(c *sigma.Correlation) string {
+	n, unit := convert.Span(c.Timespan)
+	units := map[string]string{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
+	return fmt.Sprintf("date_trunc(%d%s, @timestamp)", n, units)
 }
 
 func wrap(m sigma.Meta, q, format string) (string, error) {
@@ -309,8 +311,6 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		}
 		gs = append(gs, field(rules[0].MapField(g)))
 	}
-	n, unit := convert.Span(c.Timespan)
-	units := map[string]string{"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}[unit]
 	by := strings.Join(append([]string{"timebucket"}, gs...), ", ")
 	var name, agg string
 	switch c.Type {
@@ -338,11 +338,8 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	for _, f := range corrFields(c, rules) {
 		aggs += fmt.Sprintf(", %s=values(%s)", field(f), field(f))
 	}
-	fmt.Fprintf(&b, "\n| eval timebucket=date_trunc(%d%s, @timestamp) | stats %s by %s\n", n, units, aggs, by)
-	var parts []string
-	for _, cc := range c.Condition {
-		parts = append(parts, fmt.Sprintf("%s %s %s", name, convert.OpSymbol(cc.Op), convert.Num(cc.Value)))
-	}
+	fmt.Fprintf(&b, "\n| eval timebucket=%s | stats %s by %s\n", timebucket(c), aggs, by)
+	parts := convert.CountConditions(c, name, "==")
 	if len(parts) == 0 && c.Type == "temporal" {
 		parts = []string{fmt.Sprintf("%s >= %d", name, len(rules))}
 	}

@@ -108,11 +108,7 @@ var syntax = convert.Syntax{
 
 // inList writes an Or comparing one field with strings as "in~".
 func inList(n convert.Node) (string, bool, error) {
-	o, ok := n.(*convert.Or)
-	if !ok {
-		return "", false, nil
-	}
-	f, cs, ok := convert.SameFieldValues(o, false)
+	f, cs, ok := convert.SameFieldList(n, false)
 	if !ok {
 		return "", false, nil
 	}
@@ -149,17 +145,26 @@ func timeField(p *convert.Prepared) string {
 	return "TimeGenerated"
 }
 
-// Rule implements convert.Backend.
-func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+// query returns a rule's table and its predicate.
+func query(p *convert.Prepared) (tbl, pred string, err error) {
 	t, err := table(p)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	tree, err := hexIDs(p)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	s, err := Expr(tree)
+	if err != nil {
+		return "", "", err
+	}
+	return t, s, nil
+}
+
+// Rule implements convert.Backend.
+func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	t, s, err := query(p)
 	if err != nil {
 		return "", err
 	}
@@ -224,15 +229,7 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	width := -1
 	hexKey := map[int]bool{}
 	for i, p := range rules {
-		t, err := table(p)
-		if err != nil {
-			return "", err
-		}
-		tree, err := hexIDs(p)
-		if err != nil {
-			return "", err
-		}
-		s, err := Expr(tree)
+		t, s, err := query(p)
 		if err != nil {
 			return "", err
 		}
@@ -264,10 +261,7 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		gs = append(gs, fmt.Sprintf("g%d", k))
 	}
 	cond := func(name string) string {
-		var parts []string
-		for _, cc := range c.Condition {
-			parts = append(parts, fmt.Sprintf("%s %s %s", name, convert.OpSymbol(cc.Op), convert.Num(cc.Value)))
-		}
+		parts := convert.CountConditions(c, name, "==")
 		if len(parts) == 0 {
 			parts = []string{fmt.Sprintf("%s >= %d", name, len(rules))}
 		}

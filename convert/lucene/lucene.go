@@ -147,11 +147,7 @@ func isNot(n convert.Node) bool {
 }
 
 func isIn(n convert.Node) bool {
-	o, ok := n.(*convert.Or)
-	if !ok {
-		return false
-	}
-	_, _, in := convert.SameFieldValues(o, true)
+	_, _, in := convert.SameFieldList(n, true)
 	return in
 }
 

@@ -95,15 +95,7 @@ func DataModel(p *convert.Prepared) (string, error) {
 	if len(fields) > 0 {
 		b.WriteString(" by " + strings.Join(fields, " "))
 	}
-	if len(pt.nested) > 0 {
-		for _, l := range pt.rexes {
-			b.WriteString("\n" + l)
-		}
-		b.WriteString("\n| search " + strings.Join(pt.nested, " "))
-	}
-	for _, d := range pt.deferred {
-		b.WriteString("\n" + d)
-	}
+	pt.writeAfter(&b)
 	fmt.Fprintf(&b, "\n| `drop_dm_object_name(%s)`\n| convert timeformat=\"%%Y-%%m-%%dT%%H:%%M:%%S\" ctime(firstTime)\n| convert timeformat=\"%%Y-%%m-%%dT%%H:%%M:%%S\" ctime(lastTime)", obj)
 	return b.String(), nil
 }

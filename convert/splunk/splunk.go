@@ -210,6 +210,21 @@ type parts struct {
 	deferred     []string
 }
 
+// writeAfter writes what follows the base search: the nested conjuncts
+// (after their rex/eval lines) in a "| search", then the deferred
+// commands.
+func (pt *parts) writeAfter(b *strings.Builder) {
+	if len(pt.nested) > 0 {
+		for _, l := range pt.rexes {
+			b.WriteString("\n" + l)
+		}
+		b.WriteString("\n| search " + strings.Join(pt.nested, " "))
+	}
+	for _, d := range pt.deferred {
+		b.WriteString("\n" + d)
+	}
+}
+
 func split(p *convert.Prepared, post func(convert.Node) (bool, error)) (*parts, error) {
 	q := &query{names: map[string]int{}}
 	out := &parts{}
@@ -269,15 +284,7 @@ func Search(p *convert.Prepared) (string, error) {
 	case len(pt.nested) == 0:
 		b.WriteString("*")
 	}
-	if len(pt.nested) > 0 {
-		for _, l := range pt.rexes {
-			b.WriteString("\n" + l)
-		}
-		b.WriteString("\n| search " + strings.Join(pt.nested, " "))
-	}
-	for _, d := range pt.deferred {
-		b.WriteString("\n" + d)
-	}
+	pt.writeAfter(&b)
 	return b.String(), nil
 }
 
@@ -401,14 +408,7 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	span := fmt.Sprintf("%d%s", n, unit)
 	by := strings.TrimSpace("_time " + strings.Join(group, " "))
 	cond := func(name string) (string, error) {
-		var parts []string
-		for _, cc := range c.Condition {
-			op := convert.OpSymbol(cc.Op)
-			if op == "==" {
-				op = "="
-			}
-			parts = append(parts, fmt.Sprintf("%s %s %s", name, op, convert.Num(cc.Value)))
-		}
+		parts := convert.CountConditions(c, name, "=")
 		if len(parts) == 0 {
 			return "", convert.Unsupported(c.Pos, "splunk", "correlation without a condition")
 		}
