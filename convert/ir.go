@@ -211,26 +211,31 @@ func detectionTree(d *sigma.Detection) (Node, error) {
 	return simplify(orOf(alts)), nil
 }
 
+// condTrees converts the operands of an and or or.
+func condTrees(c *sigma.Condition, ns []condition.Node, searches map[string]Node, names []string) ([]Node, error) {
+	var args []Node
+	for _, a := range ns {
+		x, err := condTree(c, a, searches, names)
+		if err != nil {
+			return nil, err
+		}
+		args = append(args, x)
+	}
+	return args, nil
+}
+
 func condTree(c *sigma.Condition, n condition.Node, searches map[string]Node, names []string) (Node, error) {
 	switch n := n.(type) {
 	case *condition.And:
-		var args []Node
-		for _, a := range n.Args {
-			x, err := condTree(c, a, searches, names)
-			if err != nil {
-				return nil, err
-			}
-			args = append(args, x)
+		args, err := condTrees(c, n.Args, searches, names)
+		if err != nil {
+			return nil, err
 		}
 		return &And{args}, nil
 	case *condition.Or:
-		var args []Node
-		for _, a := range n.Args {
-			x, err := condTree(c, a, searches, names)
-			if err != nil {
-				return nil, err
-			}
-			args = append(args, x)
+		args, err := condTrees(c, n.Args, searches, names)
+		if err != nil {
+			return nil, err
 		}
 		return &Or{args}, nil
 	case *condition.Not:
