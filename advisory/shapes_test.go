@@ -420,7 +420,7 @@ func TestAncestrySecurity(t *testing.T) {
 	}
 	for _, a := range alerts {
 		anc, ok := a.Context["ancestry"].([]advisory.Process)
-		if !ok || len(anc) != 1 || anc[0].PID != "5928" || anc[0].Image != word || a.Context["user"] != "jdoe" {
+		if !ok || len(anc) != 1 || anc[0].PID != "5928" || anc[0].Image != word || a.Context["user"] != `CORP\jdoe` {
 			t.Errorf("%s: ancestry %+v user %v", a.Rule.Title, a.Context["ancestry"], a.Context["user"])
 		}
 	}

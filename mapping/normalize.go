@@ -16,8 +16,11 @@ var builtinFields []byte
 
 // FieldMap adds one Sigma-named field from another field of an event.
 type FieldMap struct {
-	Name      string `yaml:"name"`
-	From      string `yaml:"from"`
+	Name string `yaml:"name"`
+	From string `yaml:"from"`
+	// Domain, when set, names a field whose value is prefixed to the
+	// result as DOMAIN\value (the form Sysmon writes accounts in).
+	Domain    string `yaml:"domain"`
 	Transform string `yaml:"transform"`
 	// Set replaces a field of the same name instead of adding one.
 	Set bool `yaml:"set"`
@@ -93,6 +96,12 @@ var transforms = map[string]func(string) (string, bool){
 		}
 		return s, true
 	},
+	// account drops the "-" Windows writes for no account, so that the
+	// next mapping of the same field can supply one.
+	"account": func(s string) (string, bool) {
+		s = strings.TrimSpace(s)
+		return s, s != "" && s != "-"
+	},
 	"direction": func(s string) (string, bool) {
 		switch strings.TrimSpace(s) {
 		case "%%14593", "Outbound":
@@ -112,7 +121,7 @@ func parseFields(name string, data []byte) (*Fields, error) {
 	for _, ev := range f.Events {
 		for _, fm := range ev.Fields {
 			if _, ok := transforms[fm.Transform]; !ok {
-				return nil, fmt.Errorf("%s: field %s: unknown transform %q (want hex, protocol or direction)", name, fm.Name, fm.Transform)
+				return nil, fmt.Errorf("%s: field %s: unknown transform %q (want hex, protocol, direction or account)", name, fm.Name, fm.Transform)
 			}
 			if fm.Name == "" || fm.From == "" {
 				return nil, fmt.Errorf("%s: a field map needs name and from", name)
@@ -138,6 +147,9 @@ func (f *Fields) Names() []string {
 	for _, ev := range f.Events {
 		for _, fm := range ev.Fields {
 			names = append(names, fm.Name, fm.From)
+			if fm.Domain != "" {
+				names = append(names, fm.Domain)
+			}
 		}
 	}
 	for k, v := range f.ECS.Fields {
@@ -160,6 +172,7 @@ type Normalizer struct {
 
 type fieldOp struct {
 	slot, from int
+	domain     int // -1: none
 	name       string
 	set        bool
 	fn         func(string) (string, bool)
@@ -213,7 +226,13 @@ func NewNormalizer(f *Fields, tbl *Table, s *event.Schema) (*Normalizer, error) 
 			if err != nil {
 				return nil, err
 			}
-			ops = append(ops, fieldOp{slot: to, from: from, name: fm.Name, set: fm.Set, fn: transforms[fm.Transform]})
+			op := fieldOp{slot: to, from: from, domain: -1, name: fm.Name, set: fm.Set, fn: transforms[fm.Transform]}
+			if fm.Domain != "" {
+				if op.domain, err = slot(fm.Domain); err != nil {
+					return nil, err
+				}
+			}
+			ops = append(ops, op)
 		}
 		for _, id := range ev.EventIDs {
 			k := event.ToLower(ev.Channel) + "/" + id
@@ -274,6 +293,13 @@ func (n *Normalizer) Apply(e *event.Event) {
 		v, ok := op.fn(e.Fields[fi].Str)
 		if !ok {
 			continue
+		}
+		if op.domain >= 0 {
+			if di := e.First(op.domain); di >= 0 {
+				if d := strings.TrimSpace(e.Fields[di].Str); d != "" && d != "-" {
+					v = d + `\` + v
+				}
+			}
 		}
 		if op.set {
 			e.Set(op.slot, op.name, v, event.String)

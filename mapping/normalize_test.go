@@ -21,11 +21,13 @@ func TestNormalize(t *testing.T) {
 	}
 	want := []map[string]string{
 		// Security 4688: new process id in decimal, creator as parent.
-		{"Image": `C:\Windows\System32\cmd.exe`, "ParentImage": `C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE`, "ProcessId": "6700", "ParentProcessId": "6956"},
+		{"Image": `C:\Windows\System32\cmd.exe`, "ParentImage": `C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE`, "ProcessId": "6700", "ParentProcessId": "6956", "User": `CORP\jdoe`},
 		// Security 5156: device path kept, addresses renamed.
 		{"Image": `\device\harddiskvolume3\windows\system32\cmd.exe`, "ProcessId": "6700", "DestinationIp": "8.8.8.8", "DestinationPort": "443", "Protocol": "tcp", "Initiated": "true"},
 		// ECS without a Windows channel: aliases and a routed channel.
 		{"Image": `C:\Windows\System32\cmd.exe`, "CommandLine": "cmd.exe /c x.bat", "ProcessGuid": "abc", "Computer": "ws2", "Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": "1"},
+		// Security 4688 with a target account: the new process's user.
+		{"User": `NT AUTHORITY\SYSTEM`, "ProcessId": "16"},
 	}
 	f, err := os.Open("testdata/shapes.jsonl")
 	if err != nil {
