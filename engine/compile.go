@@ -85,7 +85,6 @@ type compiler struct {
 	opts     Options
 	schema   *event.Schema
 	warnings []error
-	rule     *sigma.Rule
 	// valueLits holds, per rule value, the literal each of its patterns
 	// needs (see prefilter.go); a nil entry means the value has none.
 	valueLits map[*sigma.Value][]string
@@ -142,8 +141,7 @@ func (c *compiler) compileRule(sr *sigma.Rule, filters map[string][]*sigma.Filte
 			err = sigma.Errorf(sr.Pos, "internal error compiling rule %q: %v", sr.Title, p)
 		}
 	}()
-	c.rule = sr
-	m, err := c.compileDetection(&sr.Detection, "")
+	m, err := c.compileDetection(&sr.Detection)
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +156,7 @@ func (c *compiler) compileRule(sr *sigma.Rule, filters map[string][]*sigma.Filte
 				continue
 			}
 			seen[f] = true
-			fm, err := c.compileDetection(&f.Detection, "filter:")
+			fm, err := c.compileDetection(&f.Detection)
 			if err != nil {
 				return nil, fmt.Errorf("filter %q: %w", f.Title, err)
 			}
@@ -197,7 +195,7 @@ func describeLogSource(ls sigma.LogSource) string {
 }
 
 // compileDetection compiles the searches and conditions of a detection.
-func (c *compiler) compileDetection(d *sigma.Detection, prefix string) (matcher, error) {
+func (c *compiler) compileDetection(d *sigma.Detection) (matcher, error) {
 	searches := map[string]matcher{}
 	var names []string
 	for _, s := range d.Searches {
@@ -245,25 +243,28 @@ func (c *compiler) compileCondition(cond *sigma.Condition, n condition.Node, sea
 	if depth > condition.MaxDepth {
 		return nil, sigma.Errorf(cond.Pos, "condition nested too deeply")
 	}
-	switch n := n.(type) {
-	case *condition.And:
-		var ms []matcher
-		for _, a := range n.Args {
+	args := func(nodes []condition.Node) ([]matcher, error) {
+		ms := make([]matcher, 0, len(nodes))
+		for _, a := range nodes {
 			m, err := c.compileCondition(cond, a, searches, names, depth+1)
 			if err != nil {
 				return nil, err
 			}
 			ms = append(ms, m)
 		}
+		return ms, nil
+	}
+	switch n := n.(type) {
+	case *condition.And:
+		ms, err := args(n.Args)
+		if err != nil {
+			return nil, err
+		}
 		return allOf(ms), nil
 	case *condition.Or:
-		var ms []matcher
-		for _, a := range n.Args {
-			m, err := c.compileCondition(cond, a, searches, names, depth+1)
-			if err != nil {
-				return nil, err
-			}
-			ms = append(ms, m)
+		ms, err := args(n.Args)
+		if err != nil {
+			return nil, err
 		}
 		return anyOf(ms), nil
 	case *condition.Not:

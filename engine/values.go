@@ -476,25 +476,6 @@ func (ic *itemCompiler) fieldref(v *sigma.Value) (valueTest, error) {
 	}, nil
 }
 
-var timeLayouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05Z07:00",
-	"2006-01-02",
-}
-
-// ParseTime reads the timestamp forms found in Windows logs.
-func ParseTime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	for _, l := range timeLayouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
-}
-
 func (ic *itemCompiler) timePart(part string, v *sigma.Value) (valueTest, error) {
 	n, err := number(v)
 	if err != nil {
@@ -514,7 +495,7 @@ func (ic *itemCompiler) timePart(part string, v *sigma.Value) (valueTest, error)
 		"year":  time.Time.Year,
 	}[part]
 	return func(e *event.Event, i int) bool {
-		t, ok := ParseTime(e.Fields[i].Str)
+		t, ok := event.ParseTime(e.Fields[i].Str)
 		return ok && cmp(float64(extract(t)))
 	}, nil
 }

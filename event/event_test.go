@@ -102,3 +102,23 @@ func BenchmarkAppendLower(b *testing.B) {
 		buf = AppendLower(buf[:0], s)
 	}
 }
+
+func TestParseTime(t *testing.T) {
+	for in, want := range map[string]string{
+		"2024-05-01T10:00:00.123Z":  "2024-05-01T10:00:00.123Z",
+		"2024-05-01 10:00:00.123":   "2024-05-01T10:00:00.123Z",
+		"2024-05-01T12:00:00+02:00": "2024-05-01T10:00:00Z",
+		" 2024-05-01 ":              "2024-05-01T00:00:00Z",
+		"1714557600":                "2024-05-01T10:00:00Z",
+		"1714557600000":             "2024-05-01T10:00:00Z",
+		"05/01/2024 10:00:00":       "2024-05-01T10:00:00Z",
+	} {
+		got, ok := ParseTime(in)
+		if !ok || got.Format("2006-01-02T15:04:05.999999999Z07:00") != want {
+			t.Errorf("ParseTime(%q) = %v %v, want %s", in, got, ok, want)
+		}
+	}
+	if _, ok := ParseTime("yesterday"); ok {
+		t.Error("ParseTime(yesterday) succeeded")
+	}
+}

@@ -11,7 +11,6 @@ import (
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/source"
 	"github.com/vigil-detect/vigil/source/evtx"
-	"github.com/vigil-detect/vigil/source/jsonl"
 )
 
 // evtxRecord is an EVTX record handed to a worker: the reader's field
@@ -104,7 +103,7 @@ func RecordEvent(e *event.Event, path string, id uint64, fields []evtx.Field) {
 		e.Add(f.Name, f.Value, event.String)
 	}
 	e.Source = event.Source{Path: path, RecordID: id}
-	if t, ok := jsonl.EventTime(e); ok {
+	if t, ok := e.Timestamp(); ok {
 		e.Time = t
 	}
 }

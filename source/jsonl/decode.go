@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"time"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -476,48 +475,4 @@ func unicodeEscape(b []byte) (rune, int, bool) {
 		return utf8.RuneError, 6, true
 	}
 	return r, 6, true
-}
-
-// EventTime finds the event's timestamp among its fields.
-func EventTime(e *event.Event) (time.Time, bool) {
-	for _, name := range event.TimeFields {
-		if v, ok := e.Get(name); ok && v != "" {
-			if t, ok := ParseTime(v); ok {
-				return t, true
-			}
-		}
-	}
-	return time.Time{}, false
-}
-
-// ParseTime reads the timestamp forms found in Windows logs and their JSON
-// exports, returning UTC.
-func ParseTime(s string) (time.Time, bool) {
-	for _, l := range layouts {
-		if t, err := time.Parse(l, s); err == nil {
-			return t.UTC(), true
-		}
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		switch {
-		case n > 1e17: // nanoseconds
-			return time.Unix(0, n).UTC(), true
-		case n > 1e14: // microseconds
-			return time.UnixMicro(n).UTC(), true
-		case n > 1e11: // milliseconds
-			return time.UnixMilli(n).UTC(), true
-		default:
-			return time.Unix(n, 0).UTC(), true
-		}
-	}
-	return time.Time{}, false
-}
-
-var layouts = []string{
-	time.RFC3339Nano,
-	"2006-01-02 15:04:05.999999999Z07:00",
-	"2006-01-02 15:04:05.999999999",
-	"2006-01-02T15:04:05.999999999",
-	"2006-01-02 15:04:05",
-	"01/02/2006 15:04:05",
 }

@@ -311,7 +311,7 @@ func DecodeEvent(d *Decoder, rec []byte, e *event.Event) error {
 		}
 		return err
 	}
-	if t, ok := EventTime(e); ok {
+	if t, ok := e.Timestamp(); ok {
 		e.Time = t
 	}
 	return nil
