@@ -291,7 +291,6 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	problems := newProblemLog()
 	opts := hunt.Options{
 		Workers: f.workers, From: from, To: to, Stdin: progress.CountReader(env.Stdin), Normalizer: rs.norm,
-		Logger:       logger(env, f.quiet),
 		Correlations: rs.corr, MaxGroups: f.maxGroups,
 		Problem:  problems.add,
 		Progress: progress,

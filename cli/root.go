@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -107,11 +106,4 @@ Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
 	}
 	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env))
 	return root
-}
-
-func logger(env *Env, quiet bool) *slog.Logger {
-	if quiet {
-		return slog.New(slog.DiscardHandler)
-	}
-	return slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"fmt"
-	"log/slog"
 	"sort"
 	"strings"
 	"sync"
@@ -21,8 +20,6 @@ type Options struct {
 	// without the percent signs. A placeholder without values matches
 	// nothing, with a warning.
 	Placeholders map[string][]string
-	// Logger receives warnings; nil discards them.
-	Logger *slog.Logger
 	// Filters are applied to the rules they name.
 	Filters []*sigma.Filter
 	// Fields are field names that get a schema slot besides those rules

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -31,8 +30,6 @@ type Options struct {
 	// Workers is the number of decoding and matching goroutines; 0 means
 	// GOMAXPROCS.
 	Workers int
-	// Logger receives progress and warnings; nil discards them.
-	Logger *slog.Logger
 	// Problem receives each piece of input that could not be read; nil
 	// only counts them.
 	Problem func(*source.Problem)
@@ -116,9 +113,6 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 	start := time.Now()
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	st := Stats{ByRule: map[string]int64{}, ByLevel: map[string]int64{}}
 	work := make(chan *batch, opts.Workers*2)
