@@ -36,7 +36,7 @@ var Targets = []string{"darwin/amd64", "darwin/arm64", "linux/amd64", "linux/arm
 func main() {
 	out := flag.String("out", "dist", "directory to write the archives, SBOMs and SHA256SUMS to (created; must be empty or absent)")
 	ref := flag.String("ref", "HEAD", "git commit, tag or branch to build")
-	version := flag.String("version", "", "release version (default: git describe --tags of the commit, or 0.0.0-TIME-COMMIT)")
+	version := flag.String("version", "", "release version (default: git describe --tags of the commit, or the pseudo-version v0.0.0-TIME-COMMIT)")
 	targets := flag.String("targets", strings.Join(Targets, ","), "comma-separated GOOS/GOARCH list")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -129,7 +129,7 @@ func resolve(ref, version string) (source, error) {
 		if d, err := exec.Command("git", "describe", "--tags", "--match", "v[0-9]*", commit).Output(); err == nil {
 			s.Version = strings.TrimSpace(string(d))
 		} else {
-			s.Version = "0.0.0-" + s.Time.Format("20060102150405") + "-" + commit[:12]
+			s.Version = "v0.0.0-" + s.Time.Format("20060102150405") + "-" + commit[:12]
 		}
 	}
 	if strings.ContainsAny(s.Version, "/\\ \t\n'\"") {
