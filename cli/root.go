@@ -107,5 +107,6 @@ Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
 	}
 	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env))
 	addVersion(root, env)
+	root.AddCommand(newHealthcheckCmd(env))
 	return root
 }
