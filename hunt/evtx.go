@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/source"
@@ -34,7 +33,7 @@ func isEVTX(br *bufio.Reader) bool {
 func produceEVTX(ctx context.Context, path string, r io.Reader, compressed bool, opts Options, work, order chan<- *batch) error {
 	var ra io.ReaderAt
 	var size int64
-	if f, err := os.Open(path); err == nil && path != "<stdin>" && !compressed {
+	if f, err := openInput(path); err == nil && path != "<stdin>" && !compressed {
 		defer f.Close()
 		st, err := f.Stat()
 		if err != nil {
