@@ -916,3 +916,42 @@ func TestQuotingIssueProbes(t *testing.T) {
 		checkQuoting(t, b, tg, k.format, k.c, k.title)
 	}
 }
+
+// TestQuotingNamesAndState: names that are keywords, and what pipelines
+// put into queries (tables, time fields, index patterns, data models).
+func TestQuotingNamesAndState(t *testing.T) {
+	rule := func(f string, state map[string]any) *convert.Prepared {
+		p := quoteCase{shape: shapeExact, f: f, v: "x"}.prepared("T")
+		p.State = state
+		return p
+	}
+	kql, _ := convert.Lookup("kql")
+	for _, tc := range []struct {
+		p    *convert.Prepared
+		want string
+	}{
+		{rule("and", map[string]any{"query_table": "T"}), "T\n| where ['and'] =~ @\"x\""},
+		{rule("true", map[string]any{"query_table": "T"}), "T\n| where ['true'] =~ @\"x\""},
+		{rule("F", map[string]any{"query_table": "T | where true //"}), "['T | where true //']\n| where F =~ @\"x\""},
+		{rule("F", map[string]any{"query_table": "where"}), "['where']\n| where F =~ @\"x\""},
+	} {
+		got, err := kql.Rule(tc.p, "default")
+		if err != nil || got != tc.want {
+			t.Errorf("kql: %q, %v; want %q", got, err, tc.want)
+		}
+		if toks, err := kqlTokens(got); err != nil || toks[0].kind != "word" && toks[0].kind != "name" {
+			t.Errorf("kql: %q does not start with one table name: %q %v", got, toks, err)
+		}
+	}
+	esql, _ := convert.Lookup("esql")
+	if got, err := esql.Rule(rule("F", map[string]any{"index": "logs-* | drop F"}), "default"); err == nil || !strings.Contains(err.Error(), "index pattern") {
+		t.Errorf("esql with a hostile index: %q, %v; want refused", got, err)
+	}
+	if got, err := esql.Rule(rule("F", map[string]any{"index": []any{"logs-*", "-*elastic-cloud-logs-*"}}), "default"); err != nil || !strings.HasPrefix(got, "from logs-*,-*elastic-cloud-logs-* metadata") {
+		t.Errorf("esql with plain index patterns: %q, %v", got, err)
+	}
+	splunk, _ := convert.Lookup("splunk")
+	if got, err := splunk.Rule(rule("F", map[string]any{"data_model_set": "Endpoint.Processes | delete"}), "data_model"); err == nil || !strings.Contains(err.Error(), "data model") {
+		t.Errorf("splunk with a hostile data model: %q, %v; want refused", got, err)
+	}
+}
