@@ -952,3 +952,74 @@ func TestQuotingNamesAndState(t *testing.T) {
 		t.Errorf("splunk with a hostile data model: %q, %v; want refused", got, err)
 	}
 }
+
+// TestQuotingCorrelations: rule names and group-by fields with line
+// breaks and quotes reach correlation queries (event_type labels, joins,
+// group-by) without putting a blank line into them, in every target that
+// converts correlations.
+func TestQuotingCorrelations(t *testing.T) {
+	doc := `title: first
+name: "r1\n\n| delete \" ' ] //"
+logsource: {product: windows, category: process_creation}
+detection: {sel: {Image: a}, condition: sel}
+---
+title: second
+name: "r2\r\n\u2028x"
+logsource: {product: windows, category: process_creation}
+detection: {sel: {Image: b}, condition: sel}
+---
+title: "corr\n\n[x]"
+correlation:
+  type: TYPE
+  rules: ["r1\n\n| delete \" ' ] //", "r2\r\n\u2028x"]
+  group-by: [GROUP]
+  timespan: 5m
+`
+	pipes := map[string][]*convert.Pipeline{}
+	kp, err := convert.ParsePipeline("t", []byte(kqlTable))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pipes["kql"] = []*convert.Pipeline{kp}
+	written := map[string]int{}
+	for _, typ := range []string{"temporal", "temporal_ordered", "event_count"} {
+		for _, group := range []string{"Computer", `"Comp\"uter']"`, `"Comp\n\nuter"`} {
+			text := strings.ReplaceAll(strings.ReplaceAll(doc, "TYPE", typ), "GROUP", group)
+			if typ == "event_count" {
+				text = strings.Replace(text, "  timespan: 5m\n", "  timespan: 5m\n  condition: {gte: 2}\n", 1)
+			}
+			f, perrs := sigma.Parse("c.yml", []byte(text))
+			if len(perrs) > 0 {
+				t.Fatalf("%s: %v", typ, perrs[0])
+			}
+			for _, target := range []string{"splunk", "kql", "esql", "eql"} {
+				b, _ := convert.Lookup(target)
+				for _, format := range b.Formats() {
+					qs, errs := convert.Convert(&sigma.Collection{Rules: f.Rules, Correlations: f.Correlations}, b, pipes[target], format)
+					for _, q := range qs {
+						if q.Corr != nil {
+							written[target]++
+						}
+						if blankLine(q.Text) {
+							t.Errorf("%s/%s %s group-by %q: blank line in\n%s", target, format, typ, group, q.Text)
+						}
+					}
+					for _, err := range errs {
+						if strings.Contains(group, "\n") && strings.Contains(err.Error(), "line-breaking") {
+							continue
+						}
+						if !strings.Contains(err.Error(), target+":") {
+							t.Errorf("%s/%s %s: %v", target, format, typ, err)
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("correlation queries written: %v", written)
+	for _, target := range []string{"splunk", "kql", "esql", "eql"} {
+		if written[target] == 0 {
+			t.Errorf("%s wrote no correlation query: nothing was tested", target)
+		}
+	}
+}
