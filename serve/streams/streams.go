@@ -44,7 +44,7 @@ const (
 	// Defaults.
 	DefaultPartitions      = 16
 	DefaultEventsMaxAge    = 7 * 24 * time.Hour
-	DefaultEventsDuplicate = 2 * time.Minute
+	DefaultEventsDuplicate = time.Minute
 	DefaultAlertsMaxAge    = 30 * 24 * time.Hour
 	DefaultAlertsDuplicate = time.Hour
 	// MinAlertsDuplicate is the shortest duplicate window of the alerts
