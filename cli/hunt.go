@@ -18,6 +18,8 @@ import (
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
+	"github.com/vigil-detect/vigil/proctree"
+	"github.com/vigil-detect/vigil/report"
 )
 
 type huntFlags struct {
@@ -151,16 +153,18 @@ func parseWhen(s string, end bool, loc *time.Location) (time.Time, error) {
 // extension, else table on a terminal and jsonl otherwise.
 func formatFor(f huntFlags, stdoutTTY bool) (string, error) {
 	switch f.format {
-	case "table", "jsonl", "json", "csv":
+	case "table", "jsonl", "json", "csv", "html":
 		return f.format, nil
 	case "":
 	default:
-		return "", usageErr("unknown --format %q (want table, jsonl, json or csv)", f.format)
+		return "", usageErr("unknown --format %q (want table, jsonl, json, csv or html)", f.format)
 	}
 	if f.output != "" {
 		switch strings.ToLower(filepath.Ext(f.output)) {
 		case ".csv":
 			return "csv", nil
+		case ".html", ".htm":
+			return "html", nil
 		case ".json":
 			return "json", nil
 		case ".txt":
@@ -220,6 +224,15 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	}
 	f.load.builtin = f.builtin || len(f.load.paths) == 0
 	f.load.sel = &f.sel
+	if format == "html" {
+		// The report's process trees: every process start and connection
+		// is recorded by these context rules.
+		ctx, errs := proctree.Rules()
+		if len(errs) > 0 {
+			return &exitError{ExitFailure, fmt.Errorf("process tree rules: %w", errs)}
+		}
+		f.load.context = ctx
+	}
 	rs, err := loadRules(f.load)
 	if err != nil {
 		return err
@@ -230,7 +243,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if f.strictRules && len(rs.errs) > 0 {
 		return &exitError{ExitFailure, fmt.Errorf("--strict-rules: %d rule errors (%s)", len(rs.errs), rs.summary())}
 	}
-	if len(rs.eng.Rules()) == 0 {
+	if rs.loaded() == 0 {
 		return &exitError{ExitFailure, fmt.Errorf("no rule loaded (%s)", rs.summary())}
 	}
 
@@ -259,7 +272,14 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		out = bw
 	}
 	var w alert.Writer
+	var rw *report.Writer
+	var index *proctree.Index
 	switch format {
+	case "html":
+		index = proctree.NewIndex()
+		rw = report.New(out, report.Options{Title: "vigil hunt " + strings.Join(args, " "), Inputs: inputs.Paths(),
+			Index: index, Rules: rs.ruleInfos()})
+		w = rw
 	case "jsonl":
 		w = alert.NewJSONLines(out)
 	case "json":
@@ -306,11 +326,24 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var en *advisory.Enricher
 	if f.load.builtin {
-		en := advisory.NewEnricher()
+		en = advisory.NewEnricher()
 		opts.Enrich = en.Enrich
+	}
+	if en != nil || index != nil {
+		// Context rules (vigil-role: context) record what the advisory
+		// ancestry and the report's process trees need, without alerting.
 		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
-		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
+		opts.Observe = func(r *engine.Rule, e *event.Event) {
+			if proctree.IsRule(r.Sigma) {
+				if index != nil {
+					index.Observe(r.Sigma, e)
+				}
+			} else if en != nil {
+				en.Record(advisory.ProcessOf(e))
+			}
+		}
 	}
 	if bar != nil {
 		bar.run()
@@ -319,17 +352,22 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if bar != nil {
 		bar.finish()
 	}
+	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
+	if runErr != nil {
+		sum.Error = runErr.Error()
+	}
+	if rw != nil {
+		rw.SetSummary(sum) // the report shows it; it is written at Close
+	}
 	if err := all.Close(); err != nil && runErr == nil {
 		runErr = err
+		sum.Error = runErr.Error()
 	}
 	if bw != nil {
 		if err := bw.Flush(); err != nil && runErr == nil {
 			runErr = err
+			sum.Error = runErr.Error()
 		}
-	}
-	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
-	if runErr != nil {
-		sum.Error = runErr.Error()
 	}
 	if !f.quiet {
 		sum.print(env.Stderr, st.Elapsed)

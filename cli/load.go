@@ -11,6 +11,7 @@ import (
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
+	"github.com/vigil-detect/vigil/report"
 	"github.com/vigil-detect/vigil/sigma"
 )
 
@@ -28,6 +29,9 @@ type ruleSet struct {
 	// read them, whose own alerts are not written.
 	excluded int
 	hidden   map[string]bool
+	// contextRules counts the rules added by loadOptions.context: they are
+	// vigil's, not the user's, and not counted as loaded.
+	contextRules int
 }
 
 type loadOptions struct {
@@ -38,6 +42,9 @@ type loadOptions struct {
 	builtin bool
 	// sel, when set, selects rules by level, status, tags and id.
 	sel *selection
+	// context adds these context rules after the selection, so that it
+	// cannot drop them (the process-tree rules of the HTML report).
+	context *sigma.Collection
 }
 
 func loadRules(o loadOptions) (*ruleSet, error) {
@@ -49,6 +56,10 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	}
 	rs := &ruleSet{coll: coll, failed: coll.Failed}
 	rs.excluded, rs.hidden = o.sel.apply(coll)
+	if o.context != nil {
+		coll.Add(o.context)
+		rs.contextRules = len(o.context.Rules)
+	}
 	for _, e := range perrs {
 		rs.errs = append(rs.errs, e)
 	}
@@ -108,7 +119,30 @@ func readPlaceholders(path string) (map[string][]string, error) {
 
 func (rs *ruleSet) summary() string {
 	return fmt.Sprintf("%d rules loaded, %d failed, %d correlations, %d filters, %d warnings (from %d files)",
-		len(rs.eng.Rules()), rs.failed, rs.corr.Len(), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
+		rs.loaded(), rs.failed, rs.corr.Len(), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
+}
+
+// loaded is the number of rules compiled, less vigil's own context rules.
+func (rs *ruleSet) loaded() int { return len(rs.eng.Rules()) - rs.contextRules }
+
+// ruleInfos describes the loaded rules and correlations by id, for the
+// HTML report.
+func (rs *ruleSet) ruleInfos() map[string]report.RuleInfo {
+	m := map[string]report.RuleInfo{}
+	add := func(meta *sigma.Meta) {
+		id := meta.ID
+		if id == "" {
+			id = meta.Title
+		}
+		m[id] = report.RuleInfo{Description: meta.Description, Author: meta.Author, References: meta.References, FalsePositives: meta.FalsePositives}
+	}
+	for _, r := range rs.coll.Rules {
+		add(&r.Meta)
+	}
+	for _, c := range rs.coll.Correlations {
+		add(&c.Meta)
+	}
+	return m
 }
 
 func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {

@@ -142,7 +142,7 @@ func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion,
 	})
 	s.Events.Examples = append([]string{}, pl.examples...)
 
-	s.Rules.Loaded = len(rs.eng.Rules())
+	s.Rules.Loaded = rs.loaded()
 	s.Rules.Failed = rs.failed
 	s.Rules.Correlations = rs.corr.Len()
 	s.Rules.Filters = len(rs.coll.Filters)
