@@ -309,6 +309,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if f.load.builtin {
 		en := advisory.NewEnricher()
 		opts.Enrich = en.Enrich
+		opts.Identity = en.Identity()
 		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
 		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
 	}
