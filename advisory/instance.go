@@ -49,12 +49,22 @@ const InstanceHorizon = time.Minute
 //
 // State is bounded by InstanceHorizon of event time behind the newest
 // match identified: starts older than that are dropped, and starts recorded
-// later than that are counted in Late and ignored. Within one hunt, starts
-// are recorded while reading and identification runs after, so the hunt
-// holds every start until then (as it holds the matches it correlates).
-// Safe for concurrent use.
+// later than that are counted in Late and ignored. In a stream, set
+// Lateness (the reorderer's) so that Record drops, too, the starts older
+// than InstanceHorizon plus Lateness behind the newest start recorded:
+// between identifications the state stays bounded however many starts
+// arrive. Within one hunt, starts are recorded while reading and
+// identification runs after, so the hunt (Lateness 0) holds every start
+// until then, as it holds the matches it correlates. Safe for concurrent
+// use; set Lateness before the first Record.
 type Instances struct {
+	// Lateness is how late in event time a match may reach Identify
+	// after a start of the same time was recorded; 0 means unbounded
+	// (a hunt).
+	Lateness time.Duration
+
 	mu     sync.Mutex
+	newest time.Time            // newest start recorded
 	byKey  map[string][]*pstart // host|pid -> starts by time
 	byGUID map[string]*pstart   // lower-case GUID -> start
 	exp    startHeap
@@ -75,7 +85,6 @@ type pstart struct {
 	key   string // lower-case host|pid, "" without a pid
 	guid  string // as written
 	image string // lower-case base name of the program
-	hi    int    // index in the expiry heap
 }
 
 type usedKey struct {
@@ -121,6 +130,15 @@ func (in *Instances) record(t time.Time, src event.Source, host, pid, guid, imag
 	if !in.now.IsZero() && t.Before(in.now.Add(-InstanceHorizon)) {
 		in.Late++
 		return nil
+	}
+	if in.Lateness > 0 {
+		if t.After(in.newest) {
+			in.newest = t
+			in.pruneStarts(t.Add(-in.Lateness - InstanceHorizon))
+		} else if t.Before(in.newest.Add(-in.Lateness - InstanceHorizon)) {
+			in.Late++
+			return nil
+		}
 	}
 	key := ""
 	if pid != "" && host != "" {
@@ -254,6 +272,19 @@ func (in *Instances) advance(t time.Time) {
 	}
 	in.now = t
 	lo := t.Add(-InstanceHorizon)
+	in.pruneStarts(lo)
+	k := 0
+	for k < len(in.usedQ) && in.usedQ[k].t.Before(lo) {
+		delete(in.used, usedKey{in.usedQ[k].ev.Source, in.usedQ[k].rule})
+		k++
+	}
+	if k > 0 {
+		in.usedQ = slices.Delete(in.usedQ, 0, k)
+	}
+}
+
+// pruneStarts drops the starts older than lo.
+func (in *Instances) pruneStarts(lo time.Time) {
 	for len(in.exp) > 0 && in.exp[0].t.Before(lo) {
 		s := heap.Pop(&in.exp).(*pstart)
 		in.n--
@@ -271,14 +302,6 @@ func (in *Instances) advance(t time.Time) {
 		if g := strings.ToLower(s.guid); g != "" && in.byGUID[g] == s {
 			delete(in.byGUID, g)
 		}
-	}
-	k := 0
-	for k < len(in.usedQ) && in.usedQ[k].t.Before(lo) {
-		delete(in.used, usedKey{in.usedQ[k].ev.Source, in.usedQ[k].rule})
-		k++
-	}
-	if k > 0 {
-		in.usedQ = slices.Delete(in.usedQ, 0, k)
 	}
 	if len(in.exp) == 0 {
 		clear(in.paths)
@@ -471,11 +494,18 @@ type startHeap []*pstart
 
 func (h startHeap) Len() int           { return len(h) }
 func (h startHeap) Less(i, j int) bool { return h[i].t.Before(h[j].t) }
-func (h startHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i]; h[i].hi = i; h[j].hi = j }
-func (h *startHeap) Push(x any)        { s := x.(*pstart); s.hi = len(*h); *h = append(*h, s) }
+func (h startHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *startHeap) Push(x any)        { *h = append(*h, x.(*pstart)) }
 func (h *startHeap) Pop() any {
 	old := *h
 	s := old[len(old)-1]
 	*h = old[:len(old)-1]
 	return s
+}
+
+// Held returns the number of process starts held.
+func (in *Instances) Held() int {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.n
 }
