@@ -330,6 +330,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if f.load.builtin {
 		en = advisory.NewEnricher()
 		opts.Enrich = en.Enrich
+		opts.Identity = en.Identity()
 	}
 	if en != nil || index != nil {
 		// Context rules (vigil-role: context) record what the advisory

@@ -71,6 +71,29 @@ type Options struct {
 	Emit func(*alert.Alert)
 	// Enrich, when set, is called on each emitted alert before Emit.
 	Enrich func(c *Correlation, a *alert.Alert)
+	// Identity, when set, names the instance each match belongs to (see
+	// Identity); matches of different instances never share a group.
+	Identity Identity
+}
+
+// Identity tells a Processor which instance of a thing a match belongs to
+// when the group-by values alone cannot tell: a process id names several
+// processes over time, because Windows reuses it, and one log may name a
+// process by a GUID that another log lacks.
+//
+// Identify is called once per match of a rule some correlation reads, in
+// the order Process gets them (event time), from the goroutine calling
+// Process, before the match is correlated. The instance it returns ("" for
+// none) is part of the match's group key in every correlation the match
+// feeds, and of the alerts chained from it, but not of the alerts' group
+// values. fields, when not nil, give the values of group-by fields the
+// event lacks, as the identity knows them (the ProcessGuid of the process a
+// Security 5156 connection belongs to, learnt from its Sysmon start); the
+// event's own fields always win. The result must be deterministic in the
+// matches given so far and in what the implementation learnt by other
+// means, so that a hunt's alerts do not depend on input order.
+type Identity interface {
+	Identify(m *Match) (instance string, fields map[string]string)
 }
 
 // Stats are a Processor's counters.
@@ -121,6 +144,8 @@ type item struct {
 	seq    uint64
 	events []alert.Event
 	host   string
+	inst   string            // Identity's instance, part of the group key
+	idf    map[string]string // Identity's values of fields the event lacks
 	val    string
 	num    float64
 }
@@ -161,6 +186,9 @@ func (p *Processor) Process(m Match) {
 		return
 	}
 	it := &item{t: m.Time, seq: m.Seq, events: []alert.Event{m.Event}, host: m.Host}
+	if p.opts.Identity != nil {
+		it.inst, it.idf = p.opts.Identity.Identify(&m)
+	}
 	for _, tg := range targets {
 		p.feed(tg.corr, tg.idx, it, m.Event.Fields, nil)
 	}
@@ -211,6 +239,9 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 		if !ok {
 			v, ok = fieldValue(fields, f)
 		}
+		if (!ok || v == "") && it.idf != nil {
+			v, ok = lookup(it.idf, f)
+		}
 		if !ok || v == "" {
 			p.st.NoGroup++
 			return
@@ -220,6 +251,10 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 			key.WriteByte(0x1f)
 		}
 		key.WriteString(normKey(v))
+	}
+	if it.inst != "" {
+		key.WriteByte(0x1e)
+		key.WriteString(it.inst)
 	}
 	if in.ValueField != "" {
 		v, ok := fieldValue(fields, in.ValueField)
@@ -525,7 +560,7 @@ func (p *Processor) emit(c *Correlation, g *group, items []*item, value float64)
 	if len(a.Events) > 0 {
 		fields = a.Events[len(a.Events)-1].Fields
 	}
-	chained := &item{t: last.t, seq: last.seq, events: a.Events, host: a.Host}
+	chained := &item{t: last.t, seq: last.seq, events: a.Events, host: a.Host, inst: last.inst}
 	for _, d := range c.deps {
 		p.feed(d.corr, d.idx, chained, fields, a.Group)
 	}

@@ -26,6 +26,7 @@ func correlateMatches(ms []correlate.Match, opts Options, write func(*alert.Aler
 	p := correlate.NewProcessor(opts.Correlations, correlate.Options{
 		MaxGroups: opts.MaxGroups,
 		Enrich:    opts.Enrich,
+		Identity:  opts.Identity,
 		Emit:      func(a *alert.Alert) { out = append(out, a) },
 	})
 	for _, m := range ms {

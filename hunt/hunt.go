@@ -49,6 +49,9 @@ type Options struct {
 	// Enrich, when set, completes each correlation alert before it is
 	// written (the built-in advisories add their context).
 	Enrich func(*correlate.Correlation, *alert.Alert)
+	// Identity, when set, tells correlations which process instance a
+	// match belongs to (correlate.Identity).
+	Identity correlate.Identity
 	// Context, when set, marks rules whose matches are context, not
 	// alerts: each is handed to Observe (from the matching goroutines,
 	// concurrently) instead of being alerted.
