@@ -157,6 +157,8 @@ type Prepared struct {
 	Fields []string
 	// FieldMap records the mapping of the rule's field names.
 	FieldMap map[string][]string
+	// Warnings are what the back end's Checker left out of Tree.
+	Warnings []*Warning
 }
 
 type prepState struct {

@@ -36,10 +36,38 @@ func field(f string) string {
 
 func str(s string) string { return `@"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
-func cond(c *convert.Cond) (string, error) {
+// writer writes conditions against one table's column types (types
+// nil: unknown table, every column taken as a string, as written).
+type writer struct{ types map[string]string }
+
+// col returns how a condition reads a column: as itself where the
+// column's type suits the comparison (want: "string" or "number"), or
+// converted (tostring of a number, bool or dynamic column; todouble of a
+// string one for ranges).
+func (w writer) col(name, want string) string {
+	f := field(name)
+	ty, known := w.types[name]
+	if !known {
+		return f
+	}
+	switch want {
+	case "string":
+		if ty != "string" {
+			return "tostring(" + f + ")"
+		}
+	case "number":
+		if !isNumeric(ty) {
+			return "todouble(" + f + ")"
+		}
+	}
+	return f
+}
+
+func (w writer) cond(c *convert.Cond) (string, error) {
 	if c.Field == "" {
 		return "", convert.Unsupported(c.Pos, "kql", "keyword search %q: not converted (KQL's search operator has other matching rules)", c.Pat.Plain())
 	}
+	ty, known := w.types[c.Field]
 	f := field(c.Field)
 	cs := ""
 	if c.Cased {
@@ -48,6 +76,26 @@ func cond(c *convert.Cond) (string, error) {
 	switch c.Op {
 	case convert.OpString:
 		shape, lit := c.Pat.Shape()
+		if shape == convert.ShapeExact && known {
+			// A value of the column's type: numbers (0x hex
+			// converted) on number columns, true/false on bools.
+			switch {
+			case isNumeric(ty):
+				if n, ok := parseNum(lit, ty); ok {
+					return f + " == " + n, nil
+				}
+				return "", convert.Unsupported(c.Pos, "kql", "%s is a number column: value %q is not a number", c.Field, lit)
+			case ty == "bool":
+				if b, ok := parseBool(lit); ok {
+					return f + " == " + b, nil
+				}
+				return "", convert.Unsupported(c.Pos, "kql", "%s is a bool column: value %q is not true or false", c.Field, lit)
+			}
+		}
+		if shape == convert.ShapeAny {
+			return "isnotnull(" + f + ")", nil
+		}
+		f = w.col(c.Field, "string")
 		switch shape {
 		case convert.ShapeExact:
 			if c.Cased {
@@ -60,13 +108,24 @@ func cond(c *convert.Cond) (string, error) {
 			return f + " endswith" + cs + " " + str(lit), nil
 		case convert.ShapeContains:
 			return f + " contains" + cs + " " + str(lit), nil
-		case convert.ShapeAny:
-			return "isnotnull(" + f + ")", nil
 		}
 		return f + " matches regex " + str(convert.PatternRegex(c.Pat, c.Cased)), nil
 	case convert.OpNumber:
-		return f + " == " + c.Text, nil
+		if known && !isNumeric(ty) {
+			// A number on a string column compares as its text.
+			if ty == "bool" {
+				if b, ok := parseBool(c.Text); ok {
+					return f + " == " + b, nil
+				}
+			}
+			return w.col(c.Field, "string") + " == " + str(c.Text), nil
+		}
+		if n, ok := parseNum(c.Text, ty); ok {
+			return f + " == " + n, nil
+		}
+		return f + " == " + convert.Num(c.Num), nil
 	case convert.OpCIDR:
+		f = w.col(c.Field, "string")
 		if c.Prefix.Addr().Is4() {
 			return "ipv4_is_in_range(" + f + ", " + str(c.CIDR) + ")", nil
 		}
@@ -79,12 +138,12 @@ func cond(c *convert.Cond) (string, error) {
 	case convert.OpNull:
 		return "isempty(" + f + ")", nil
 	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
-		return f + " " + convert.RangeSymbol(c.Op) + " " + convert.Num(c.Num), nil
+		return w.col(c.Field, "number") + " " + convert.RangeSymbol(c.Op) + " " + convert.Num(c.Num), nil
 	case convert.OpRegex:
 		// Kusto uses RE2, vigil's regular expression syntax.
-		return f + " matches regex " + str(c.Regex), nil
+		return w.col(c.Field, "string") + " matches regex " + str(c.Regex), nil
 	case convert.OpFieldRef:
-		a, r := f, field(c.Ref)
+		a, r := w.col(c.Field, "string"), w.col(c.Ref, "string")
 		if !c.Cased {
 			a, r = "tolower("+a+")", "tolower("+r+")"
 		}
@@ -101,15 +160,66 @@ func cond(c *convert.Cond) (string, error) {
 	return "", convert.Unsupported(c.Pos, "kql", "comparison %v", c.Op)
 }
 
-var syntax = convert.Syntax{
-	Target: "kql", Cond: cond, Node: inList, And: " and ", Or: " or ",
-	Not: func(_ convert.Node, s string) string { return "not(" + s + ")" },
+// maxRun is the most operands one and/or run is written with: longer
+// runs are grouped into parenthesised runs of at most maxRun, so that the
+// syntax tree Kusto builds (a binary operator per and/or) stays shallow
+// (Kusto's analyser stops at depth 500; SigmaHQ has rules with a thousand
+// alternatives).
+const maxRun = 32
+
+// balance groups long and/or runs (maxRun).
+func (w writer) balance(n convert.Node) convert.Node {
+	group := func(args []convert.Node, mk func([]convert.Node) convert.Node) []convert.Node {
+		out := make([]convert.Node, len(args))
+		for i, a := range args {
+			out[i] = w.balance(a)
+		}
+		for len(out) > maxRun {
+			var next []convert.Node
+			size := (len(out) + maxRun - 1) / maxRun
+			if size < 2 {
+				size = 2
+			}
+			for i := 0; i < len(out); i += size {
+				j := min(i+size, len(out))
+				if j-i == 1 {
+					next = append(next, out[i])
+				} else {
+					next = append(next, mk(out[i:j]))
+				}
+			}
+			out = next
+		}
+		return out
+	}
+	switch n := n.(type) {
+	case *convert.And:
+		return &convert.And{Args: group(n.Args, func(a []convert.Node) convert.Node { return &convert.And{Args: a} })}
+	case *convert.Or:
+		if f, _, ok := convert.SameFieldValues(n, false); ok && (w.types == nil || w.types[f] == "string") {
+			return n // written as one in~ list
+		}
+		return &convert.Or{Args: group(n.Args, func(a []convert.Node) convert.Node { return &convert.Or{Args: a} })}
+	case *convert.Not:
+		return &convert.Not{Arg: w.balance(n.Arg)}
+	}
+	return n
 }
 
-// inList writes an Or comparing one field with strings as "in~".
-func inList(n convert.Node) (string, bool, error) {
+func (w writer) syntax() *convert.Syntax {
+	return &convert.Syntax{
+		Target: "kql", Cond: w.cond, Node: w.inList, And: " and ", Or: " or ",
+		Not: func(_ convert.Node, s string) string { return "not(" + s + ")" },
+	}
+}
+
+// inList writes an Or comparing one string column with strings as "in~".
+func (w writer) inList(n convert.Node) (string, bool, error) {
 	f, cs, ok := convert.SameFieldList(n, false)
 	if !ok {
+		return "", false, nil
+	}
+	if ty, known := w.types[f]; known && ty != "string" {
 		return "", false, nil
 	}
 	var vs []string
@@ -123,7 +233,8 @@ func inList(n convert.Node) (string, bool, error) {
 }
 
 // Expr writes a query tree as a KQL predicate.
-func Expr(n convert.Node) (string, error) { return syntax.Expr(n) }
+// Columns are taken as strings.
+func Expr(n convert.Node) (string, error) { return writer{}.syntax().Expr(writer{}.balance(n)) }
 
 func table(p *convert.Prepared) (string, error) {
 	if t, ok := p.State["query_table"].(string); ok && t != "" {
@@ -155,7 +266,11 @@ func query(p *convert.Prepared) (tbl, pred string, err error) {
 	if err != nil {
 		return "", "", err
 	}
-	s, err := Expr(tree)
+	var w writer
+	if sc, ok := TableSchema(t); ok {
+		w.types = sc.Columns
+	}
+	s, err := w.syntax().Expr(w.balance(tree))
 	if err != nil {
 		return "", "", err
 	}
@@ -234,8 +349,19 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 			return "", err
 		}
 		var proj []string
+		if err := checkColumn(p, timeField(p)); err != nil {
+			return "", err
+		}
+		if c.Field != "" {
+			if err := checkColumn(p, p.MapField(c.Field)); err != nil {
+				return "", err
+			}
+		}
 		for _, g := range c.GroupBy {
 			for _, col := range convert.CorrKey(c, p, g) {
+				if err := checkColumn(p, col); err != nil {
+					return "", err
+				}
 				// A process id held as a hex string (SecurityEvent)
 				// cannot be compared with one held as a number.
 				h := isHex(p, col)
