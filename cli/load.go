@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"go.yaml.in/yaml/v3"
 
@@ -95,9 +94,9 @@ func readPlaceholders(path string) (map[string][]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := sigma.ReadFileLimit(path, sigma.MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("placeholders: %w", err)
+		return nil, fmt.Errorf("placeholders: %s: %w", path, err)
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {

@@ -21,20 +21,52 @@ import (
 // kilobytes; the limit keeps a hostile file from exhausting memory.
 const MaxFileSize = 4 << 20
 
-// ParseFile reads and parses one rule file. See Parse.
+// ParseFile reads and parses one rule file. See Parse. At most
+// MaxFileSize bytes are read, whatever the file's size says: a device or
+// a pipe (a rule given as <(...)) is read as a stream and cut there.
 func ParseFile(path string) (*File, ErrorList) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return &File{Path: path}, ErrorList{&Error{Pos: Pos{File: path}, Msg: err.Error(), Err: err}}
-	}
-	if st.Size() > MaxFileSize {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
 		return &File{Path: path}, ErrorList{Errorf(Pos{File: path}, "file is %d bytes, larger than the %d-byte limit for rule files", st.Size(), MaxFileSize)}
 	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFileLimit(path, MaxFileSize)
 	if err != nil {
 		return &File{Path: path}, ErrorList{&Error{Pos: Pos{File: path}, Msg: err.Error(), Err: err}}
 	}
 	return Parse(path, data)
+}
+
+// ReadFileLimit reads the file at path, failing when it holds more than
+// limit bytes. It counts the bytes it reads rather than trusting the
+// file's size, which is 0 for devices (/dev/zero) and pipes, so that no
+// file makes it read more than limit+1 bytes.
+func ReadFileLimit(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := limit + 1 // a pipe or a device: room for the most we read
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = min(st.Size(), limit) + 1 // +1 sees a file that grew
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(io.LimitReader(f, limit+1), buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	if n == len(buf) && int64(n) <= limit {
+		// The file grew since Stat: read the rest, still capped.
+		rest, err := io.ReadAll(io.LimitReader(f, limit+1-int64(n)))
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, rest...)
+		n = len(buf)
+	}
+	if int64(n) > limit {
+		return nil, fmt.Errorf("file holds more than the %d-byte limit", limit)
+	}
+	return buf[:n], nil
 }
 
 // Parse parses the Sigma documents of one file: rules, rule collections
