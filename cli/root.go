@@ -100,10 +100,12 @@ Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
   vigil rules validate rules/
   vigil advisory list
   vigil dump Security.evtx | head
+  vigil version
   vigil help hunt`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env))
+	addVersion(root, env)
 	return root
 }

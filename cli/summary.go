@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/buildinfo"
 	"github.com/vigil-detect/vigil/hunt"
 	"github.com/vigil-detect/vigil/source"
 )
@@ -56,6 +57,8 @@ type huntSummary struct {
 	ElapsedSeconds float64            `json:"elapsed_seconds"`
 	// Error is the runtime failure that ended the run early, if any.
 	Error string `json:"error,omitempty"`
+	// Build is the vigil build that ran (vigil version).
+	Build buildinfo.Info `json:"build"`
 }
 
 type fileProblem struct {
@@ -116,7 +119,7 @@ func (l *problemLog) add(p *source.Problem) {
 }
 
 func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion, st hunt.Stats, pl *problemLog, t *alert.Tally) *huntSummary {
-	s := &huntSummary{}
+	s := &huntSummary{Build: buildinfo.Get()}
 	s.Files.Unreadable = []fileProblem{}
 	for _, p := range in.Skipped {
 		s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: p.Path, Error: p.Err.Error()})

@@ -7,7 +7,6 @@ package kql
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
@@ -24,17 +23,6 @@ func (Backend) Name() string { return "kql" }
 
 // Formats implements convert.Backend.
 func (Backend) Formats() []string { return []string{"default"} }
-
-var plainField = regexp.MustCompile(`^[A-Za-z_][\w]*$`)
-
-func field(f string) string {
-	if plainField.MatchString(f) {
-		return f
-	}
-	return "['" + strings.ReplaceAll(f, "'", `\'`) + "']"
-}
-
-func str(s string) string { return `@"` + strings.ReplaceAll(s, `"`, `""`) + `"` }
 
 // writer writes conditions against one table's column types (types
 // nil: unknown table, every column taken as a string, as written).
