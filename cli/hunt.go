@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/coverage"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
@@ -313,6 +314,10 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
 		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
 	}
+	// Log sources per host, for the summary's line naming the hosts on
+	// which every loaded rule was blind.
+	tallies := coverage.NewTally()
+	opts.Tally = tallies.Worker
 	if bar != nil {
 		bar.run()
 	}
@@ -329,6 +334,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		}
 	}
 	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
+	sum.BlindHosts = blindHosts(rs, tallies.Hosts())
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}
