@@ -86,24 +86,15 @@ func blindHosts(rs *ruleSet, hosts []*coverage.Host) []blindHost {
 	out := []blindHost{}
 	set := coverage.NewRuleSet(rs.tbl, rs.coll, rs.corr, advisory.IsContextRule)
 	for _, h := range hosts {
-		vs := set.Judge(h)
-		if len(vs) == 0 {
-			continue
-		}
-		blind := true
-		var missing []string
-		for _, v := range vs {
-			if v.Status != coverage.Blind {
-				blind = false
-				break
-			}
-			for _, g := range v.Missing {
-				if len(missing) < 3 && !slices.Contains(missing, g.Missing) {
-					missing = append(missing, g.Missing)
+		if set.AllBlind(h) {
+			var missing []string
+			for _, v := range set.Judge(h) {
+				for _, g := range v.Missing {
+					if len(missing) < 3 && !slices.Contains(missing, g.Missing) {
+						missing = append(missing, g.Missing)
+					}
 				}
 			}
-		}
-		if blind {
 			name := h.Name
 			if name == "" {
 				name = "(no host name)"

@@ -115,7 +115,14 @@ func NewChecker(tbl *mapping.Table, rules []*sigma.Rule) *Checker {
 }
 
 // Rule judges a detection rule on a host.
-func (c *Checker) Rule(r *sigma.Rule, h *Host) Verdict {
+func (c *Checker) Rule(r *sigma.Rule, h *Host) Verdict { return c.rule(r, h, true) }
+
+// rule judges a rule; without gaps it only sets the status (no text is
+// built), for a quick look at many rules.
+func (c *Checker) rule(r *sigma.Rule, h *Host, gaps bool) Verdict {
+	if !gaps {
+		return Verdict{Status: c.status(r, h)}
+	}
 	n := c.needs[r]
 	if n == nil {
 		return Verdict{Status: Blind, Missing: []Gap{{Missing: "rule " + r.Title + " is not loaded", Remedy: "load it with --rules"}}}
@@ -171,16 +178,63 @@ func (c *Checker) Rule(r *sigma.Rule, h *Host) Verdict {
 	return v
 }
 
+// status is rule's status alone.
+func (c *Checker) status(r *sigma.Rule, h *Host) Status {
+	n := c.needs[r]
+	switch {
+	case n == nil, n.unrouted, n.foreign:
+		return Blind
+	case n.any:
+		if h.Events > 0 {
+			return Covered
+		}
+		return Blind
+	}
+	var missing [nFields]bool
+	anyMissing, found := false, false
+	var with [nFields]int64
+	for k, cnt := range h.Sources {
+		if cnt.Events > 0 && routes(n.srcs, k) {
+			found = true
+			for f := range nFields {
+				with[f] += cnt.With[f]
+			}
+		}
+	}
+	if !found {
+		return Blind
+	}
+	if n.ls.Category != "process_creation" {
+		return Covered
+	}
+	for f := range nFields {
+		if n.fields[f] && with[f] == 0 {
+			missing[f], anyMissing = true, true
+		}
+	}
+	switch {
+	case !anyMissing:
+		return Covered
+	case possibleWithout(n.det, missing):
+		return Partial
+	}
+	return Blind
+}
+
 // Correlation judges a correlation on a host from the rules it reads:
 // temporal and temporal_ordered need every rule, the others any one.
 func (c *Checker) Correlation(cc *correlate.Correlation, h *Host) Verdict {
+	return c.correlation(cc, h, true)
+}
+
+func (c *Checker) correlation(cc *correlate.Correlation, h *Host, gaps bool) Verdict {
 	var vs []Verdict
 	for _, in := range cc.Inputs {
 		switch {
 		case in.Rule != nil:
-			vs = append(vs, c.Rule(in.Rule, h))
+			vs = append(vs, c.rule(in.Rule, h, gaps))
 		case in.Corr != nil:
-			vs = append(vs, c.Correlation(in.Corr, h))
+			vs = append(vs, c.correlation(in.Corr, h, gaps))
 		}
 	}
 	all := cc.Sigma.Type == "temporal" || cc.Sigma.Type == "temporal_ordered"

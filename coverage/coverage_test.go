@@ -44,7 +44,15 @@ func scan(t *testing.T, paths ...string) []*coverage.Host {
 // file, WS-MIXED's start and connection in two files): the verdict of the
 // advisory on each host, and the whole report against a golden file.
 func TestFleet(t *testing.T) {
-	rep := coverage.Build(scan(t, "../testdata/fleet"), advisorySet(t), nil)
+	hosts := scan(t, "../testdata/fleet")
+	adv := advisorySet(t)
+	rep := coverage.Build(hosts, adv, nil)
+	for i, h := range hosts {
+		// the quick check agrees with the full verdicts
+		if got, want := adv.AllBlind(h), rep.Hosts[i].Advisory == coverage.Blind; got != want {
+			t.Errorf("%s: AllBlind %v, advisory %s", h.Name, got, rep.Hosts[i].Advisory)
+		}
+	}
 	want := map[string]struct {
 		status  coverage.Status
 		missing string

@@ -69,13 +69,19 @@ func (rs *RuleSet) Judge(h *Host) []RuleVerdict {
 }
 
 // AllBlind reports whether no rule of the set can fire on the host (false
-// for an empty set).
+// for an empty set). It stops at the first rule that can, and builds no
+// text: cheap enough to run for every host after a hunt.
 func (rs *RuleSet) AllBlind(h *Host) bool {
 	if rs.Len() == 0 {
 		return false
 	}
-	for _, v := range rs.Judge(h) {
-		if v.Status != Blind {
+	for _, r := range rs.rules {
+		if rs.checker.status(r, h) != Blind {
+			return false
+		}
+	}
+	for _, c := range rs.corrs {
+		if rs.checker.correlation(c, h, false).Status != Blind {
 			return false
 		}
 	}

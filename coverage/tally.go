@@ -107,21 +107,32 @@ func NewTally() *Tally { return &Tally{} }
 
 type worker struct {
 	hosts map[string]*Host // lower-case host name
+	// raw finds the counts of a host, channel and event id as the event
+	// writes them, without folding case or copying on every event
+	raw map[rawKey]entry
 	// slots of the fields read, resolved on the first event's schema
 	schema                                      *event.Schema
 	chSlot, eidSlot, wlSlot, catSlot, hostSlots []int
 	fieldSlots                                  [nFields][]int
-	// the last source counted, to skip the map lookups on runs of events
-	// of one host and source
-	lastHost, lastCh, lastEID string
-	lastECS                   bool
-	last                      *Counts
-	lastH                     *Host
+	// the last source counted, for runs of events of one host and source
+	lastKey rawKey
+	last    entry
+}
+
+type rawKey struct {
+	host, ch, eid string
+	ecs           bool
+}
+
+type entry struct {
+	h   *Host
+	c   *Counts
+	key rawKey // the stored copy of the key
 }
 
 // Worker returns a counting function for one goroutine (hunt.Options.Tally).
 func (t *Tally) Worker() func(*event.Event) {
-	w := &worker{hosts: map[string]*Host{}}
+	w := &worker{hosts: map[string]*Host{}, raw: map[rawKey]entry{}}
 	t.mu.Lock()
 	t.workers = append(t.workers, w)
 	t.mu.Unlock()
@@ -170,20 +181,25 @@ func (w *worker) count(e *event.Event) {
 	ch := first(e, w.chSlot)
 	eid := first(e, w.eidSlot)
 	ecs := len(w.catSlot) > 0 && first(e, w.catSlot) != "" && first(e, w.wlSlot) == ""
-	c, h := w.last, w.lastH
-	if c == nil || host != w.lastHost || ch != w.lastCh || eid != w.lastEID || ecs != w.lastECS {
-		hk := strings.ToLower(host)
-		h = w.host(hk, host)
-		k := SourceKey{Channel: strings.Clone(strings.ToLower(ch)), EventID: strings.Clone(eid), ECS: ecs}
-		c = h.Sources[k]
-		if c == nil {
-			c = &Counts{Kind: kindOf(k)}
-			h.Sources[k] = c
+	k := rawKey{host, ch, eid, ecs}
+	if w.last.c == nil || k != w.lastKey {
+		en, ok := w.raw[k]
+		if !ok {
+			// the event's strings alias the decoder's buffers
+			k = rawKey{strings.Clone(host), strings.Clone(ch), strings.Clone(eid), ecs}
+			en.h = w.host(strings.ToLower(k.host), k.host)
+			sk := SourceKey{Channel: strings.ToLower(k.ch), EventID: k.eid, ECS: ecs}
+			en.c = en.h.Sources[sk]
+			if en.c == nil {
+				en.c = &Counts{Kind: kindOf(sk)}
+				en.h.Sources[sk] = en.c
+			}
+			en.key = k
+			w.raw[k] = en
 		}
-		w.last, w.lastH = c, h
-		// the event's strings alias the decoder's buffers
-		w.lastHost, w.lastCh, w.lastEID, w.lastECS = strings.Clone(host), strings.Clone(ch), strings.Clone(eid), ecs
+		w.lastKey, w.last = en.key, en
 	}
+	c, h := w.last.c, w.last.h
 	c.Events++
 	h.Events++
 	if t := e.Time; !t.IsZero() {
@@ -206,8 +222,8 @@ func (w *worker) count(e *event.Event) {
 func (w *worker) host(key, name string) *Host {
 	h := w.hosts[key]
 	if h == nil {
-		h = &Host{Name: strings.Clone(name), Sources: map[SourceKey]*Counts{}}
-		w.hosts[strings.Clone(key)] = h
+		h = &Host{Name: name, Sources: map[SourceKey]*Counts{}}
+		w.hosts[key] = h
 	}
 	return h
 }
@@ -266,7 +282,8 @@ func (t *Tally) Hosts() []*Host {
 			}
 		}
 		w.hosts = map[string]*Host{}
-		w.last, w.lastH = nil, nil
+		w.raw = map[rawKey]entry{}
+		w.last = entry{}
 	}
 	out := make([]*Host, 0, len(all))
 	for _, h := range all {
