@@ -2,6 +2,7 @@ package coverage
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -117,109 +118,116 @@ func NewChecker(tbl *mapping.Table, rules []*sigma.Rule) *Checker {
 // Rule judges a detection rule on a host.
 func (c *Checker) Rule(r *sigma.Rule, h *Host) Verdict { return c.rule(r, h, true) }
 
+// finding is what assess learnt of a rule on a host.
+type finding struct {
+	status  Status
+	gap     *Gap          // the reason of a blind verdict decided before fields
+	present []*Counts     // the host's sources the rule reads
+	missing [nFields]bool // tracked fields the rule reads and they lack
+	ids     []string      // event ids the condition needs, none present
+	srcs    []mapping.Source
+}
+
+// assess judges a rule without building texts, except the gap of the
+// cases decided before reading fields.
+func (c *Checker) assess(r *sigma.Rule, h *Host, gaps bool) finding {
+	n := c.needs[r]
+	gap := func(missing, remedy string) *Gap {
+		if !gaps {
+			return nil
+		}
+		return &Gap{Missing: missing, Remedy: remedy}
+	}
+	switch {
+	case n == nil:
+		return finding{status: Blind, gap: gap("rule "+r.Title+" is not loaded", "load it with --rules")}
+	case n.unrouted:
+		return finding{status: Blind, gap: gap("log source "+describe(n.ls)+" is not in the mapping", "map it to a channel and event ids with --mapping")}
+	case n.foreign:
+		return finding{status: Blind, gap: gap("no "+describe(n.ls)+" events (not a Windows event log)", "hunt the logs of that product")}
+	case n.any:
+		if h.Events > 0 {
+			return finding{status: Covered}
+		}
+		return finding{status: Blind, gap: gap("no events", "collect the host's event logs")}
+	}
+	f := finding{status: Covered, srcs: n.srcs}
+	var ids []string // event ids of the sources present
+	for k, cnt := range h.Sources {
+		if cnt.Events > 0 && routes(n.srcs, k) {
+			f.present = append(f.present, cnt)
+			ids = append(ids, k.EventID)
+		}
+	}
+	if len(f.present) == 0 {
+		f.status = Blind
+		if gaps {
+			f.gap = &Gap{Missing: "no " + describe(n.ls) + " events (" + sourceList(n.srcs) + ")", Remedy: remedy(n.srcs)}
+		}
+		return f
+	}
+	anyMissing := false
+	if n.ls.Category == "process_creation" {
+		for fi := range nFields {
+			if !n.fields[fi] {
+				continue
+			}
+			var with int64
+			for _, cnt := range f.present {
+				with += cnt.With[fi]
+			}
+			if with == 0 {
+				f.missing[fi], anyMissing = true, true
+			}
+		}
+	}
+	// A condition that needs event ids the host's sources do not have
+	// (a service-wide log source, narrowed by EventID in the rule).
+	if !possibleCond(n.det, never(n.det, [nFields]bool{}, ids)) {
+		f.status = Blind
+		f.ids = eventIDs(n.det)
+		return f
+	}
+	if !anyMissing {
+		return f
+	}
+	f.status = Partial
+	if !possibleCond(n.det, never(n.det, f.missing, ids)) {
+		f.status = Blind
+	}
+	return f
+}
+
 // rule judges a rule; without gaps it only sets the status (no text is
 // built), for a quick look at many rules.
 func (c *Checker) rule(r *sigma.Rule, h *Host, gaps bool) Verdict {
+	f := c.assess(r, h, gaps)
+	v := Verdict{Status: f.status, Missing: []Gap{}}
 	if !gaps {
-		return Verdict{Status: c.status(r, h)}
-	}
-	n := c.needs[r]
-	if n == nil {
-		return Verdict{Status: Blind, Missing: []Gap{{Missing: "rule " + r.Title + " is not loaded", Remedy: "load it with --rules"}}}
-	}
-	ls := describe(n.ls)
-	switch {
-	case n.unrouted:
-		return Verdict{Status: Blind, Missing: []Gap{{Missing: "log source " + ls + " is not in the mapping", Remedy: "map it to a channel and event ids with --mapping"}}}
-	case n.foreign:
-		return Verdict{Status: Blind, Missing: []Gap{{Missing: "no " + ls + " events (not a Windows event log)", Remedy: "hunt the logs of that product"}}}
-	case n.any:
-		if h.Events > 0 {
-			return Verdict{Status: Covered, Missing: []Gap{}}
-		}
-		return Verdict{Status: Blind, Missing: []Gap{{Missing: "no events", Remedy: "collect the host's event logs"}}}
-	}
-	var present []*Counts
-	for k, cnt := range h.Sources {
-		if cnt.Events > 0 && routes(n.srcs, k) {
-			present = append(present, cnt)
-		}
-	}
-	if len(present) == 0 {
-		return Verdict{Status: Blind, Missing: []Gap{{Missing: "no " + ls + " events (" + sourceList(n.srcs) + ")", Remedy: remedy(n.srcs)}}}
-	}
-	v := Verdict{Status: Covered, Missing: []Gap{}}
-	if n.ls.Category != "process_creation" {
 		return v
 	}
-	var missing [nFields]bool
-	anyMissing := false
-	for f := range nFields {
-		if !n.fields[f] {
-			continue
-		}
-		var with int64
-		for _, cnt := range present {
-			with += cnt.With[f]
-		}
-		if with == 0 {
-			missing[f] = true
-			anyMissing = true
-			v.add(fieldGap(f, present))
-		}
-	}
-	if !anyMissing {
+	if f.gap != nil {
+		v.add(*f.gap)
 		return v
 	}
-	v.Status = Partial
-	if !possibleWithout(n.det, missing) {
-		v.Status = Blind
+	if f.ids != nil {
+		var srcs []mapping.Source
+		for _, s := range f.srcs {
+			srcs = append(srcs, mapping.Source{Channel: s.Channel, EventIDs: f.ids})
+		}
+		v.add(Gap{Missing: "no events " + strings.Join(f.ids, ", ") + " (" + sourceList(srcs) + ")", Remedy: remedy(srcs)})
+		return v
+	}
+	for fi := range nFields {
+		if f.missing[fi] {
+			v.add(fieldGap(Field(fi), f.present))
+		}
 	}
 	return v
 }
 
-// status is rule's status alone.
-func (c *Checker) status(r *sigma.Rule, h *Host) Status {
-	n := c.needs[r]
-	switch {
-	case n == nil, n.unrouted, n.foreign:
-		return Blind
-	case n.any:
-		if h.Events > 0 {
-			return Covered
-		}
-		return Blind
-	}
-	var missing [nFields]bool
-	anyMissing, found := false, false
-	var with [nFields]int64
-	for k, cnt := range h.Sources {
-		if cnt.Events > 0 && routes(n.srcs, k) {
-			found = true
-			for f := range nFields {
-				with[f] += cnt.With[f]
-			}
-		}
-	}
-	if !found {
-		return Blind
-	}
-	if n.ls.Category != "process_creation" {
-		return Covered
-	}
-	for f := range nFields {
-		if n.fields[f] && with[f] == 0 {
-			missing[f], anyMissing = true, true
-		}
-	}
-	switch {
-	case !anyMissing:
-		return Covered
-	case possibleWithout(n.det, missing):
-		return Partial
-	}
-	return Blind
-}
+// status is a rule's status alone.
+func (c *Checker) status(r *sigma.Rule, h *Host) Status { return c.assess(r, h, false).status }
 
 // Correlation judges a correlation on a host from the rules it reads:
 // temporal and temporal_ordered need every rule, the others any one.
@@ -308,13 +316,12 @@ func routes(srcs []mapping.Source, k SourceKey) bool {
 	return false
 }
 
-// possibleWithout reports whether a detection's condition can still hold
-// when the fields marked missing are absent from every event: a search all
-// of whose alternatives test a missing field never matches (an exists
-// test excepted), and the condition is evaluated with those searches
-// false and the others free.
-func possibleWithout(d *sigma.Detection, missing [nFields]bool) bool {
-	never := map[string]bool{}
+// never returns the searches of a detection that cannot match on a host:
+// those all of whose alternatives test a field marked missing (an exists
+// test excepted), or an EventID (plain values) none of the host's event
+// ids ids is. ids nil: every event id is present.
+func never(d *sigma.Detection, missing [nFields]bool, ids []string) map[string]bool {
+	out := map[string]bool{}
 	for _, s := range d.Searches {
 		dead := len(s.Alternatives) > 0
 		for _, a := range s.Alternatives {
@@ -328,33 +335,65 @@ func possibleWithout(d *sigma.Detection, missing [nFields]bool) bool {
 						altDead = true
 					}
 				}
+				if ids != nil && strings.EqualFold(it.Field, "EventID") && len(it.Modifiers) == 0 && len(it.Values) > 0 {
+					hit := false
+					for _, v := range it.Values {
+						hit = hit || v.Kind == sigma.NullValue || slices.Contains(ids, v.Text)
+					}
+					altDead = altDead || !hit
+				}
 			}
 			dead = dead && altDead
 		}
-		never[s.Name] = dead
+		out[s.Name] = dead
 	}
+	return out
+}
+
+// eventIDs lists the EventID values a detection tests, in order.
+func eventIDs(d *sigma.Detection) []string {
+	var out []string
+	for _, s := range d.Searches {
+		for _, a := range s.Alternatives {
+			for _, it := range a.Items {
+				if strings.EqualFold(it.Field, "EventID") && len(it.Modifiers) == 0 {
+					for _, v := range it.Values {
+						if v.Kind != sigma.NullValue && !slices.Contains(out, v.Text) {
+							out = append(out, v.Text)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+// possibleCond reports whether a detection's condition can hold when the
+// searches in never never match and the others may.
+func possibleCond(d *sigma.Detection, nev map[string]bool) bool {
 	for _, c := range d.Conditions {
-		if possible(c.Expr, d, never) {
+		if possibleNode(c.Expr, d, nev) {
 			return true
 		}
 	}
 	return len(d.Conditions) == 0
 }
 
-func possible(n condition.Node, d *sigma.Detection, never map[string]bool) bool {
+func possibleNode(n condition.Node, d *sigma.Detection, never map[string]bool) bool {
 	switch n := n.(type) {
 	case *condition.Ident:
 		return !never[n.Name]
 	case *condition.And:
 		for _, a := range n.Args {
-			if !possible(a, d, never) {
+			if !possibleNode(a, d, never) {
 				return false
 			}
 		}
 		return true
 	case *condition.Or:
 		for _, a := range n.Args {
-			if possible(a, d, never) {
+			if possibleNode(a, d, never) {
 				return true
 			}
 		}
@@ -384,7 +423,7 @@ func possible(n condition.Node, d *sigma.Detection, never map[string]bool) bool 
 func describe(ls sigma.LogSource) string {
 	switch {
 	case ls.Category != "":
-		return strings.ReplaceAll(ls.Category, "_", " ")
+		return strings.TrimSuffix(strings.ReplaceAll(ls.Category, "_", " "), " event")
 	case ls.Service != "":
 		return ls.Product + "/" + ls.Service
 	case ls.Product != "":

@@ -254,6 +254,21 @@ detection:
     sel: {DestinationPort: 4444}
     condition: sel
 ---
+title: logon
+id: r7
+logsource: {product: windows, service: security}
+detection:
+    sel: {EventID: [4624, 4625], LogonType: 10}
+    condition: sel
+---
+title: process start by event id
+id: r8
+logsource: {product: windows, service: security}
+detection:
+    sel: {EventID: 4688}
+    other: {EventID: 4624}
+    condition: sel or other
+---
 title: seq
 id: c1
 correlation: {type: temporal_ordered, rules: [r1, r6], group-by: [Computer], timespan: 10s}
@@ -293,6 +308,8 @@ correlation: {type: event_count, rules: [r5, r6], group-by: [Computer], timespan
 		// through it
 		// r3 fires, but its filter reads the missing command line
 		"r2": coverage.Partial, "r3": coverage.Partial, "r4": coverage.Blind,
+		// the Security channel is there, but not the logon events
+		"r7": coverage.Blind, "r8": coverage.Covered,
 		"c1": coverage.Blind, "c2": coverage.Covered,
 	}
 	for id, w := range want {
@@ -304,7 +321,12 @@ correlation: {type: event_count, rules: [r5, r6], group-by: [Computer], timespan
 		t.Errorf("verdicts %v, want %v", got, want)
 	}
 	r := rep.Hosts[0].Rules
-	if r.Covered != 1 || r.Partial != 2 || r.Blind != 2 {
-		t.Errorf("counts %d/%d/%d, want 1/2/2", r.Covered, r.Partial, r.Blind)
+	if r.Covered != 2 || r.Partial != 2 || r.Blind != 3 {
+		t.Errorf("counts %d/%d/%d, want 2/2/3", r.Covered, r.Partial, r.Blind)
+	}
+	for _, v := range r.List {
+		if v.ID == "r7" && (len(v.Missing) != 1 || v.Missing[0].Missing != "no events 4624, 4625 (Security 4624,4625)" || !strings.Contains(v.Missing[0].Remedy, "Audit Logon")) {
+			t.Errorf("r7: missing %+v", v.Missing)
+		}
 	}
 }
