@@ -76,6 +76,7 @@ type need struct {
 	foreign  bool // not a Windows log source
 	unrouted bool // not in the mapping
 	fields   [nFields]bool
+	eventID  bool // the detection tests EventID values
 	det      *sigma.Detection
 }
 
@@ -106,6 +107,9 @@ func NewChecker(tbl *mapping.Table, rules []*sigma.Rule) *Checker {
 						if strings.EqualFold(it.Field, fieldNames[f]) {
 							n.fields[f] = true
 						}
+					}
+					if strings.EqualFold(it.Field, "EventID") {
+						n.eventID = true
 					}
 				}
 			}
@@ -183,7 +187,7 @@ func (c *Checker) assess(r *sigma.Rule, h *Host, gaps bool) finding {
 	}
 	// A condition that needs event ids the host's sources do not have
 	// (a service-wide log source, narrowed by EventID in the rule).
-	if !possibleCond(n.det, never(n.det, [nFields]bool{}, ids)) {
+	if n.eventID && !possibleCond(n.det, never(n.det, [nFields]bool{}, ids)) {
 		f.status = Blind
 		f.ids = eventIDs(n.det)
 		return f
