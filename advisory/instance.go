@@ -59,8 +59,9 @@ const InstanceHorizon = time.Minute
 // use; set Lateness before the first Record.
 type Instances struct {
 	// Lateness is how late in event time a match may reach Identify
-	// after a start of the same time was recorded; 0 means unbounded
-	// (a hunt).
+	// after a start of the same time was recorded: a stream's reorderer
+	// lateness, when it releases matches as its watermark follows every
+	// event (not only matches). 0 means unbounded (a hunt).
 	Lateness time.Duration
 
 	mu     sync.Mutex
@@ -364,7 +365,12 @@ func (in *Instances) Identify(m *correlate.Match) (string, map[string]string) {
 			}
 		}
 	}
-	inst := "?"
+	// Unresolved: a start or a connection of no known process, which
+	// joins nothing.
+	inst := "?connection"
+	if start {
+		inst = "?start"
+	}
 	var fields map[string]string
 	if c != nil {
 		inst = c.id()
@@ -436,7 +442,7 @@ func (in *Instances) Complete(c *correlate.Correlation, a *alert.Alert) {
 	for _, e := range a.Events {
 		listed[e.Source] = true
 		for r := range rules {
-			if u := in.used[usedKey{e.Source, r}]; u != nil && u.inst != "?" {
+			if u := in.used[usedKey{e.Source, r}]; u != nil && !strings.HasPrefix(u.inst, "?") {
 				insts[u.inst] = true
 			}
 		}

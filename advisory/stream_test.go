@@ -15,8 +15,9 @@ import (
 
 // stream runs lines as a streaming service does: each event matched as it
 // arrives (process starts recorded at once), the matches of correlated
-// rules put back in time order by a Reorderer with the lateness, then
-// correlated with the advisory's identity. It returns the alerts by title
+// rules put back in time order by a Reorderer with the lateness, released
+// as the watermark (the newest event time minus the lateness) follows
+// every event, then correlated with the advisory's identity. It returns the alerts by title
 // and the most process starts the identity held at once.
 func (r *rig) stream(t *testing.T, lines []string, lateness time.Duration) (map[string]int, int) {
 	t.Helper()
@@ -30,6 +31,7 @@ func (r *rig) stream(t *testing.T, lines []string, lateness time.Duration) (map[
 	m := r.eng.NewMatcher()
 	ev := event.New(r.eng.Schema())
 	held := 0
+	var newest time.Time
 	for i, l := range lines {
 		if err := jsonl.DecodeEvent(&d, []byte(l), ev); err != nil {
 			t.Fatal(err)
@@ -49,6 +51,11 @@ func (r *rig) stream(t *testing.T, lines []string, lateness time.Duration) (map[
 				ro.Add(correlate.MatchFromAlert(rr.Sigma, hunt.NewAlert(rr, ev), uint64(i)), p.Process)
 			}
 		}
+		if ev.Time.After(newest) {
+			newest = ev.Time
+		}
+		ro.Release(newest.Add(-lateness), p.Process)
+		p.Advance(newest.Add(-lateness))
 		held = max(held, en.Identity().Held())
 	}
 	ro.Flush(p.Process)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/coverage"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
@@ -346,6 +347,10 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 			}
 		}
 	}
+	// Log sources per host, for the summary's line naming the hosts on
+	// which every loaded rule was blind.
+	tallies := coverage.NewTally()
+	opts.Tally = tallies.Worker
 	if bar != nil {
 		bar.run()
 	}
@@ -354,6 +359,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		bar.finish()
 	}
 	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
+	sum.BlindHosts = blindHosts(rs, tallies.Hosts())
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}

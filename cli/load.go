@@ -19,6 +19,7 @@ type ruleSet struct {
 	coll     *sigma.Collection
 	eng      *engine.Engine
 	norm     *mapping.Normalizer
+	tbl      *mapping.Table
 	corr     *correlate.Set
 	errs     []error // parse and compile errors
 	warnings []error
@@ -75,6 +76,7 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	}
 	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Placeholders: ph, Filters: coll.Filters, Fields: tbl.Fields().Names()})
 	rs.eng = eng
+	rs.tbl = tbl
 	rs.norm, err = mapping.NewNormalizer(tbl.Fields(), tbl, eng.Schema())
 	if err != nil {
 		return nil, &exitError{ExitUsage, err}

@@ -6,12 +6,15 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/buildinfo"
+	"github.com/vigil-detect/vigil/coverage"
 	"github.com/vigil-detect/vigil/hunt"
 	"github.com/vigil-detect/vigil/source"
 )
@@ -55,6 +58,10 @@ type huntSummary struct {
 	LastEvent      *time.Time         `json:"last_event,omitempty"`
 	Correlation    correlationSummary `json:"correlation"`
 	ElapsedSeconds float64            `json:"elapsed_seconds"`
+	// BlindHosts are the hosts on which no loaded rule could fire: their
+	// logs lack every log source or field the rules read (vigil coverage
+	// says what is missing).
+	BlindHosts []blindHost `json:"blind_hosts"`
 	// Error is the runtime failure that ended the run early, if any.
 	Error string `json:"error,omitempty"`
 	// Build is the vigil build that ran (vigil version).
@@ -69,6 +76,36 @@ type fileProblem struct {
 type reasonCount struct {
 	Reason string `json:"reason"`
 	Count  int64  `json:"count"`
+}
+
+type blindHost struct {
+	Host string `json:"host"`
+	// Missing are the gaps of the first rules judged, at most three.
+	Missing []string `json:"missing"`
+}
+
+// blindHosts judges the loaded rules on each host the hunt read.
+func blindHosts(rs *ruleSet, hosts []*coverage.Host) []blindHost {
+	out := []blindHost{}
+	set := coverage.NewRuleSet(rs.tbl, rs.coll, rs.corr, advisory.IsContextRule)
+	for _, h := range hosts {
+		if set.AllBlind(h) {
+			var missing []string
+			for _, v := range set.Judge(h) {
+				for _, g := range v.Missing {
+					if len(missing) < 3 && !slices.Contains(missing, g.Missing) {
+						missing = append(missing, g.Missing)
+					}
+				}
+			}
+			name := h.Name
+			if name == "" {
+				name = "(no host name)"
+			}
+			out = append(out, blindHost{Host: name, Missing: missing})
+		}
+	}
+	return out
 }
 
 type hostCount struct {
@@ -304,5 +341,16 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 	}
 	if s.Error != "" {
 		p("stopped early: %s", s.Error)
+	}
+	if len(s.BlindHosts) > 0 {
+		var hs []string
+		for i, b := range s.BlindHosts {
+			if i == topN {
+				hs = append(hs, fmt.Sprintf("and %d more (--summary-json lists them)", len(s.BlindHosts)-topN))
+				break
+			}
+			hs = append(hs, fmt.Sprintf("%s (%s)", b.Host, strings.Join(b.Missing, "; ")))
+		}
+		p("blind: the loaded rules could not fire on %d hosts (vigil coverage says what to add): %s", len(s.BlindHosts), strings.Join(hs, ", "))
 	}
 }

@@ -59,6 +59,11 @@ type Options struct {
 	Observe func(*engine.Rule, *event.Event)
 	// Progress, when set, counts bytes and events as they are read.
 	Progress *Progress
+	// Tally, when set, is called once per worker goroutine; the function
+	// it returns is called by that worker alone with every event it
+	// matches (normalized, within From/To), which it must not keep
+	// (package coverage counts log sources per host this way).
+	Tally func() func(*event.Event)
 }
 
 // Stats are the counts of a hunt.
@@ -131,6 +136,9 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			defer wg.Done()
 			w := newWorker(eng, opts)
 			w.context = ctxRules
+			if opts.Tally != nil {
+				w.tally = opts.Tally()
+			}
 			for b := range work {
 				w.run(b)
 				close(b.done)
@@ -286,6 +294,7 @@ type worker struct {
 	m       *engine.Matcher
 	matches []*engine.Rule
 	context []bool // by rule index: context rules
+	tally   func(*event.Event)
 }
 
 func newWorker(eng *engine.Engine, opts Options) *worker {
@@ -321,6 +330,9 @@ func (w *worker) process(b *batch, e *event.Event) {
 			return
 		}
 		b.events++
+		if w.tally != nil {
+			w.tally(e)
+		}
 		if !e.Time.IsZero() {
 			if b.first.IsZero() || e.Time.Before(b.first) {
 				b.first = e.Time
