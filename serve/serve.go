@@ -191,7 +191,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	log.Info("streams ready", "partitions", s.info.Partitions, "created", s.info.Created)
 
 	if !o.NoDetect {
-		env := DetectorEnv{JS: s.broker.JS, Partitions: s.info.Partitions, Replicas: o.Streams.Replicas, Registerer: s.reg, Logger: log.With("component", "detect")}
+		env := DetectorEnv{JS: s.broker.JS, Partitions: s.info.Partitions, Replicas: s.info.Events.CachedInfo().Config.Replicas, Registerer: s.reg, Logger: log.With("component", "detect")}
 		det, err := o.NewDetector(ctx, env)
 		if err != nil {
 			return s, fmt.Errorf("detection: %w", err)
