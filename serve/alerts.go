@@ -51,6 +51,7 @@ const (
 	maxAlertsLimit     = 10000
 	subscriberBuffer   = 4096
 	sseKeepalive       = 15 * time.Second
+	maxWait            = time.Minute
 )
 
 func newAlertFeed(js jetstream.JetStream, log *slog.Logger) *alertFeed {
@@ -209,10 +210,21 @@ func (f *alertFeed) startAfter(ctx context.Context, w http.ResponseWriter, after
 	return seq + 1, true
 }
 
-// serveList answers GET /v1/alerts?after=ID&limit=N: the alerts after
-// the one with id ID (from the first without it), oldest first, as JSON
-// Lines, at most N (default 100, at most 10000).
+// serveList answers GET /v1/alerts?after=ID&limit=N&wait=D: the alerts
+// after the one with id ID (from the first without it), oldest first, as
+// JSON Lines, at most N (default 100, at most 10000). With wait (a
+// duration, at most 60s), when no alert follows ID yet, the answer waits
+// until one does or wait passes (long polling).
 func (f *alertFeed) serveList(w http.ResponseWriter, r *http.Request) {
+	var wait time.Duration
+	if ws := r.URL.Query().Get("wait"); ws != "" {
+		d, err := time.ParseDuration(ws)
+		if err != nil || d < 0 {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "wait must be a duration such as 10s"})
+			return
+		}
+		wait = min(d, maxWait)
+	}
 	limit := defaultAlertsLimit
 	if l := r.URL.Query().Get("limit"); l != "" {
 		n, err := strconv.Atoi(l)
@@ -222,9 +234,34 @@ func (f *alertFeed) serveList(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = min(n, maxAlertsLimit)
 	}
+	var sub *subscriber
+	var last uint64
+	if wait > 0 {
+		// Subscribed before looking, so that nothing published in
+		// between is missed.
+		sub, last = f.subscribe()
+		defer f.unsubscribe(sub)
+	}
 	from, ok := f.startAfter(r.Context(), w, r.URL.Query().Get("after"))
 	if !ok {
 		return
+	}
+	if wait > 0 && last < from {
+		timer := time.NewTimer(wait)
+		defer timer.Stop()
+	waiting:
+		for {
+			select {
+			case it, open := <-sub.ch:
+				if !open || it.seq >= from {
+					break waiting
+				}
+			case <-timer.C:
+				break waiting
+			case <-r.Context().Done():
+				return
+			}
+		}
 	}
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	var buf bytes.Buffer

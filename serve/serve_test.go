@@ -254,6 +254,8 @@ func TestAlertsAPI(t *testing.T) {
 		{"?after=a4", 200, "[]"},
 		{"?after=zz", 404, ""},
 		{"?limit=-1", 400, ""},
+		{"?wait=x", 400, ""},
+		{"?after=a1&wait=10s", 200, "[a2 a3 a4]"},
 	} {
 		code, body := f.do(t, "GET", "/v1/alerts"+c.query, f.token, nil)
 		if code != c.code {
@@ -265,6 +267,22 @@ func TestAlertsAPI(t *testing.T) {
 				t.Errorf("%s: %s, want %s", c.query, got, c.want)
 			}
 		}
+	}
+
+	// Long polling: an answer as soon as an alert follows.
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		publishAlert(t, js, "w1", "high")
+	}()
+	start := time.Now()
+	code, body := f.do(t, "GET", "/v1/alerts?after=a4&wait=20s", f.token, nil)
+	if code != 200 || fmt.Sprint(ids(body)) != "[w1]" || time.Since(start) > 10*time.Second {
+		t.Errorf("long poll: %d %q after %v", code, body, time.Since(start))
+	}
+	start = time.Now()
+	code, body = f.do(t, "GET", "/v1/alerts?after=w1&wait=300ms", f.token, nil)
+	if code != 200 || body != "" || time.Since(start) < 300*time.Millisecond {
+		t.Errorf("long poll without alerts: %d %q after %v", code, body, time.Since(start))
 	}
 
 	// Server-Sent Events: resume after a2, then live.
@@ -292,14 +310,14 @@ func TestAlertsAPI(t *testing.T) {
 		close(events)
 	}()
 	var got []string
-	for len(got) < 4 {
+	for len(got) < 5 {
 		select {
 		case id, ok := <-events:
 			if !ok {
 				t.Fatalf("stream ended after %v", got)
 			}
 			got = append(got, id)
-			if len(got) == 2 {
+			if len(got) == 3 {
 				publishAlert(t, js, "a5", "low")
 				publishAlert(t, js, "a6", "critical")
 			}
@@ -307,7 +325,7 @@ func TestAlertsAPI(t *testing.T) {
 			t.Fatalf("got %v", got)
 		}
 	}
-	if fmt.Sprint(got) != "[a3 a4 a5 a6]" {
+	if fmt.Sprint(got) != "[a3 a4 w1 a5 a6]" {
 		t.Errorf("stream: %v", got)
 	}
 	// Shutdown ends the stream rather than waiting for it.
