@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -41,6 +42,7 @@ type serveFlags struct {
 	maxGroups              int
 	logFormat, logLevel    string
 	drainTimeout           time.Duration
+	cpuprof                string
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -128,6 +130,8 @@ See docs/serve.md.`,
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format on standard error: text or json")
 	fl.StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "bound of each shutdown step")
+	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = fl.MarkHidden("cpuprofile")
 	addDetectFlags(fl, &f)
 	return cmd
 }
@@ -252,6 +256,17 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		o.NewDetector, o.Reload = d.newDetector, d.reload
 	}
 
+	if f.cpuprof != "" {
+		pf, err := os.Create(f.cpuprof)
+		if err != nil {
+			return &exitError{ExitFailure, err}
+		}
+		defer pf.Close()
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			return &exitError{ExitFailure, err}
+		}
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := context.WithCancel(cmd.Context())
 	defer stop()
 	sigs := make(chan os.Signal, 4)
