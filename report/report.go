@@ -220,7 +220,7 @@ func (r *Writer) Close() error {
 		st := ix.Stats()
 		head.Index = &indexStats{st.Starts, st.Connections, st.DroppedStarts, st.DroppedConnections}
 	}
-	return web.WritePage(r.w, web.Page{Mode: web.ModeReport, Title: "vigil report: " + r.opts.Title, Heading: r.opts.Title},
+	return web.WritePage(r.w, web.Page{Mode: web.ModeReport, Title: "vigil report: " + r.opts.Title, Heading: r.opts.Title, Gzip: true},
 		func(w io.Writer) error {
 			b, err := json.Marshal(head)
 			if err != nil {

@@ -25,7 +25,7 @@
     "TargetUserName", "IpAddress", "process.command_line", "destination.ip", "file.path"];
 
   var mode = document.body.getAttribute("data-mode") || "report";
-  var data = JSON.parse(document.getElementById("vigil-data").textContent || "null") || {};
+  var data = {};
   var csrfMeta = document.querySelector('meta[name="vigil-csrf"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
 
@@ -661,11 +661,29 @@
     });
   });
 
+  // readData decodes the data block: JSON, or gzipped JSON in base64.
+  function readData() {
+    var block = document.getElementById("vigil-data");
+    var text = block.textContent || "null";
+    if (block.getAttribute("data-encoding") !== "gzip-base64") return Promise.resolve(JSON.parse(text));
+    var bin = atob(text.replace(/\s+/g, ""));
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+
   if (mode === "report") {
-    var trees = data.trees || [];
-    (data.alerts || []).forEach(function (a, i) { items.push(makeItem(a, i, null, trees[i] || null)); });
-    if (data.omitted) $("omitted").textContent = "(" + data.omitted + " more alerts beyond the report's cap are not included)";
-    renderAll();
+    $("count").textContent = "…";
+    readData().then(function (d) {
+      data = d || {};
+      var trees = data.trees || [];
+      (data.alerts || []).forEach(function (a, i) { items.push(makeItem(a, i, null, trees[i] || null)); });
+      data.alerts = null;
+      if (data.omitted) $("omitted").textContent = "(" + data.omitted + " more alerts beyond the report's cap are not included)";
+      renderAll();
+      document.body.setAttribute("data-ready", "true");
+    }).catch(function (e) { $("summary-body").textContent = "Cannot read the report's data: " + e; });
   } else {
     startConsole();
   }
