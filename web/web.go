@@ -74,6 +74,15 @@ func CSP(mode string) string {
 	return base + "; connect-src 'none'; form-action 'none'"
 }
 
+// RuleInfo is what the views show of a rule besides the alert's rule
+// object (docs/alerts.md): from the rule file.
+type RuleInfo struct {
+	Description    string   `json:"description,omitempty"`
+	Author         string   `json:"author,omitempty"`
+	References     []string `json:"references,omitempty"`
+	FalsePositives []string `json:"falsepositives,omitempty"`
+}
+
 // Page is what the page template shows besides the data.
 type Page struct {
 	// Mode is ModeReport or ModeConsole.
