@@ -78,10 +78,12 @@ func (h *Handler) csrfOK(_ *http.Request, s session, token string) bool {
 }
 
 // sameOrigin reports whether a request comes from a page of the console's
-// own origin: its Origin names this host, or, without Origin, the browser
-// says Sec-Fetch-Site: same-origin. A request with neither is refused.
+// own origin: its Origin names this host, or, without Origin (or with
+// "null", which a browser sends for a form under the page's no-referrer
+// policy), the browser says Sec-Fetch-Site: same-origin. A request with
+// neither is refused.
 func (h *Handler) sameOrigin(r *http.Request) bool {
-	if o := r.Header.Get("Origin"); o != "" {
+	if o := r.Header.Get("Origin"); o != "" && o != "null" {
 		u, err := url.Parse(o)
 		return err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host)
 	}

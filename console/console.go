@@ -27,6 +27,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vigil-detect/vigil/advisory"
@@ -64,6 +65,15 @@ type Handler struct {
 	opts Options
 	mux  *http.ServeMux
 	log  *slog.Logger
+	done chan struct{}
+	once sync.Once
+}
+
+// Close ends every open event stream (http.Server.Shutdown waits for
+// them otherwise); the pages reconnect to whichever console is up.
+func (h *Handler) Close() error {
+	h.once.Do(func() { close(h.done) })
+	return nil
 }
 
 // New returns the console handler. It serves / (the page), /api/alerts,
@@ -88,7 +98,7 @@ func New(opts Options) (*Handler, error) {
 	if opts.Title == "" {
 		opts.Title = "live console"
 	}
-	h := &Handler{opts: opts, mux: http.NewServeMux(), log: opts.Logger}
+	h := &Handler{opts: opts, mux: http.NewServeMux(), log: opts.Logger, done: make(chan struct{})}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -104,7 +114,7 @@ func New(opts Options) (*Handler, error) {
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
-	hd.Set("Content-Security-Policy", web.CSP(web.ModeConsole))
+	hd.Set("Content-Security-Policy", web.CSP(web.ModeConsole)+"; frame-ancestors 'none'")
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("X-Frame-Options", "DENY")
 	hd.Set("Referrer-Policy", "no-referrer")
@@ -256,6 +266,8 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
 			}
 			fl.Flush()
 		case <-ctx.Done():
+			return
+		case <-h.done:
 			return
 		}
 	}

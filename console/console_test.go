@@ -142,6 +142,7 @@ func sampleAlert(host, cmd string) *alert.Alert {
 }
 
 type fixture struct {
+	h    *console.Handler
 	srv  *httptest.Server
 	feed *console.Feed
 	kv   *console.KV
@@ -165,8 +166,15 @@ func newConsole(t *testing.T, js jetstream.JetStream, feed *console.Feed) *fixtu
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return &fixture{srv: srv, feed: feed, kv: kv}
+	f := &fixture{h: h, srv: srv, feed: feed, kv: kv}
+	t.Cleanup(f.close)
+	return f
+}
+
+// close ends the event streams, then the server.
+func (f *fixture) close() {
+	f.h.Close()
+	f.srv.Close()
 }
 
 func client(t *testing.T) *http.Client {

@@ -154,14 +154,13 @@ func TestBrowserExample(t *testing.T) {
 		t.Errorf("process tree images %q, want %q", imgs, want)
 	}
 	checkClean(t, b, path)
-	b.Screenshot(t, "report-example.png", "")
 }
 
 func TestBrowserCorpus(t *testing.T) {
-	rules := corpus.Require(t, "sigma", "rules", "windows")
-	logs := corpus.Require(t, "evtx-attack-samples", "Execution")
+	corpus.Require(t, "sigma", "rules", "windows")
+	corpus.Require(t, "evtx-attack-samples", "Execution")
 	b := browser.Start(t, 50*time.Second)
-	path, alerts := huntBoth(t, repoRoot(t), "-r", rules, logs)
+	path, alerts := huntBoth(t, corpus.Dir(), "-r", "sigma/rules/windows", "evtx-attack-samples/Execution")
 	openReport(t, b, path)
 	total := count(t, b)
 	if total != len(alerts) || total == 0 {

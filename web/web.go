@@ -64,12 +64,13 @@ const (
 // CSP returns the Content-Security-Policy of the page in a mode: nothing
 // but the page's own script and stylesheet (by hash) and data: images;
 // the report may connect nowhere and submit no form, the console only to
-// its own origin, and may not be framed.
+// its own origin. (A served page adds frame-ancestors 'none' in its
+// header: browsers ignore it in the page's meta element.)
 func CSP(mode string) string {
 	base := "default-src 'none'; script-src " + jsHash + "; style-src " + cssHash +
 		"; img-src data:; base-uri 'none'"
 	if mode == ModeConsole {
-		return base + "; connect-src 'self'; form-action 'self'; frame-ancestors 'none'"
+		return base + "; connect-src 'self'; form-action 'self'"
 	}
 	return base + "; connect-src 'none'; form-action 'none'"
 }

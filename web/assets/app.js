@@ -494,11 +494,24 @@
     if (i < 3) d.open = true;
     return d;
   }
+  function triageInfo(s) {
+    var t = kv([["State", STATE_NAMES[s.state] || s.state], ["Note", s.note], ["By", s.who], ["When", s.when]]);
+    t.className += " triage-info";
+    return t;
+  }
+  // updateTriage shows an alert's new triage state in the table and, when
+  // its detail is open, in the detail, leaving the form as it is.
+  function updateTriage(id) {
+    renderTable();
+    if (!selected || selected.id !== id) return;
+    var old = $("detail").querySelector(".triage-info");
+    if (old) old.parentNode.replaceChild(triageInfo(triage[id] || { state: "new" }), old);
+  }
   function triageBox(it) {
     var box = el("div", "triage");
     var s = triage[it.id] || { state: "new" };
     box.appendChild(el("h3", null, "Triage"));
-    box.appendChild(kv([["State", STATE_NAMES[s.state] || s.state], ["Note", s.note], ["By", s.who], ["When", s.when]]));
+    box.appendChild(triageInfo(s));
     if (!csrf) { box.appendChild(el("p", "muted", "Sign in with the API token to change the state.")); return box; }
     var form = el("form", "triage-form");
     var sel = el("select");
@@ -528,9 +541,8 @@
         return r.json();
       }).then(function (st) {
         triage[it.id] = st;
+        updateTriage(it.id);
         msg.textContent = "saved";
-        renderTable();
-        if (selected === it) showDetail(it);
       }).catch(function (e) { msg.textContent = "not saved: " + e.message; });
     });
     box.appendChild(form);
@@ -722,8 +734,8 @@
       es.addEventListener("triage", function (ev) {
         var st = JSON.parse(ev.data);
         triage[st.id] = st;
+        updateTriage(st.id);
         refresh();
-        if (selected && selected.id === st.id) showDetail(selected);
       });
     }).catch(function (e) { live.textContent = "failed to load alerts: " + e.message; });
   }
