@@ -73,9 +73,10 @@ on event time (docs/correlation.md).
 Outputs (--format): table (the default when standard output is a
 terminal: aligned, coloured by level unless NO_COLOR is set, long fields
 elided), jsonl (the default otherwise; the contract of docs/alerts.md),
-json (one array), csv (a timeline for Timeline Explorer and spreadsheets).
+json (one array), csv (a timeline for Timeline Explorer and spreadsheets),
+html (a self-contained report to open in a browser, docs/report.md).
 --output writes to a file; without --format its extension (.csv .json
-.jsonl .txt) picks the format. --attack-layer writes an ATT&CK Navigator
+.jsonl .txt .html) picks the format. --attack-layer writes an ATT&CK Navigator
 layer of the techniques that fired. Times are UTC; --timezone shows table
 and CSV times in another zone.
 
@@ -95,6 +96,9 @@ fired.`,
 
   # a CSV timeline and an ATT&CK Navigator layer for the report
   vigil hunt -r rules/ -o timeline.csv --attack-layer layer.json logs/
+
+  # a self-contained HTML report: charts, ATT&CK, alerts, process trees
+  vigil hunt -r rules/ -o report.html logs/
 
   # stable and test rules only, no deprecated ones; fail a CI job on high alerts
   vigil hunt -r rules/ --status '!deprecated,!experimental' --fail-on high -q logs/*.evtx
@@ -116,7 +120,7 @@ fired.`,
 	fl.StringArrayVar(&f.sel.tags, "tags", nil, "only rules with one of these tags or their sub-tags, e.g. attack.t1059 (comma-separated, repeatable)")
 	fl.StringArrayVar(&f.sel.excludeRules, "exclude-rule", nil, "leave out the rule with this id or name (comma-separated, repeatable)")
 	fl.BoolVar(&f.strictRules, "strict-rules", false, "exit 1 before hunting when any rule fails to load")
-	fl.StringVarP(&f.format, "format", "f", "", "output format: table, jsonl, json or csv (default table on a terminal, else jsonl)")
+	fl.StringVarP(&f.format, "format", "f", "", "output format: table, jsonl, json, csv or html (default table on a terminal, else jsonl)")
 	fl.StringVarP(&f.output, "output", "o", "", "write alerts to this file instead of standard output")
 	fl.StringVar(&f.attackLayer, "attack-layer", "", "also write an ATT&CK Navigator layer (JSON) of the techniques that fired to this file")
 	fl.StringVar(&f.summaryJSON, "summary-json", "", "also write the run summary as JSON to this file")

@@ -10,8 +10,8 @@ import (
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
-	"github.com/vigil-detect/vigil/report"
 	"github.com/vigil-detect/vigil/sigma"
+	"github.com/vigil-detect/vigil/web"
 )
 
 // ruleSet is a loaded and compiled set of rules with what went wrong.
@@ -128,14 +128,14 @@ func (rs *ruleSet) loaded() int { return len(rs.eng.Rules()) - rs.contextRules }
 
 // ruleInfos describes the loaded rules and correlations by id, for the
 // HTML report.
-func (rs *ruleSet) ruleInfos() map[string]report.RuleInfo {
-	m := map[string]report.RuleInfo{}
+func (rs *ruleSet) ruleInfos() map[string]web.RuleInfo {
+	m := map[string]web.RuleInfo{}
 	add := func(meta *sigma.Meta) {
 		id := meta.ID
 		if id == "" {
 			id = meta.Title
 		}
-		m[id] = report.RuleInfo{Description: meta.Description, Author: meta.Author, References: meta.References, FalsePositives: meta.FalsePositives}
+		m[id] = web.RuleInfo{Description: meta.Description, Author: meta.Author, References: meta.References, FalsePositives: meta.FalsePositives}
 	}
 	for _, r := range rs.coll.Rules {
 		add(&r.Meta)

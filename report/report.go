@@ -35,15 +35,6 @@ const (
 	DefaultMaxEvents = 100
 )
 
-// RuleInfo is what the report shows of a rule besides the alert's rule
-// object.
-type RuleInfo struct {
-	Description    string   `json:"description,omitempty"`
-	Author         string   `json:"author,omitempty"`
-	References     []string `json:"references,omitempty"`
-	FalsePositives []string `json:"falsepositives,omitempty"`
-}
-
 // Options configure a report.
 type Options struct {
 	// Title names the run ("vigil hunt -r rules logs/").
@@ -55,7 +46,7 @@ type Options struct {
 	// events.
 	Index *proctree.Index
 	// Rules describes the rules by id (description, author, ...).
-	Rules map[string]RuleInfo
+	Rules map[string]web.RuleInfo
 	// MaxAlerts and MaxEvents bound what is kept (0: the defaults).
 	MaxAlerts, MaxEvents int
 	// Now is the report's generation time (zero: time.Now()).
@@ -191,7 +182,7 @@ func (r *Writer) Close() error {
 		}
 		trees[i] = ref
 	}
-	rules := map[string]RuleInfo{}
+	rules := map[string]web.RuleInfo{}
 	for id := range r.fired {
 		if ri, ok := r.opts.Rules[id]; ok {
 			rules[id] = ri
@@ -210,7 +201,7 @@ func (r *Writer) Close() error {
 		Summary    any                           `json:"summary"`
 		Omitted    int                           `json:"omitted"`
 		Index      *indexStats                   `json:"process_index,omitempty"`
-		Rules      map[string]RuleInfo           `json:"rules"`
+		Rules      map[string]web.RuleInfo       `json:"rules"`
 		Advisories map[string]*advisory.Advisory `json:"advisories"`
 		Procs      []*proctree.Process           `json:"procs"`
 		Conns      []*proctree.Conn              `json:"conns"`
@@ -220,7 +211,7 @@ func (r *Writer) Close() error {
 		st := ix.Stats()
 		head.Index = &indexStats{st.Starts, st.Connections, st.DroppedStarts, st.DroppedConnections}
 	}
-	return web.WritePage(r.w, web.Page{Mode: web.ModeReport, Title: "vigil report: " + r.opts.Title, Heading: r.opts.Title},
+	return web.WritePage(r.w, web.Page{Mode: web.ModeReport, Title: "vigil report: " + r.opts.Title, Heading: r.opts.Title, Gzip: true},
 		func(w io.Writer) error {
 			b, err := json.Marshal(head)
 			if err != nil {

@@ -15,6 +15,7 @@ package web
 
 import (
 	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
@@ -63,14 +64,24 @@ const (
 // CSP returns the Content-Security-Policy of the page in a mode: nothing
 // but the page's own script and stylesheet (by hash) and data: images;
 // the report may connect nowhere and submit no form, the console only to
-// its own origin, and may not be framed.
+// its own origin. (A served page adds frame-ancestors 'none' in its
+// header: browsers ignore it in the page's meta element.)
 func CSP(mode string) string {
 	base := "default-src 'none'; script-src " + jsHash + "; style-src " + cssHash +
 		"; img-src data:; base-uri 'none'"
 	if mode == ModeConsole {
-		return base + "; connect-src 'self'; form-action 'self'; frame-ancestors 'none'"
+		return base + "; connect-src 'self'; form-action 'self'"
 	}
 	return base + "; connect-src 'none'; form-action 'none'"
+}
+
+// RuleInfo is what the views show of a rule besides the alert's rule
+// object (docs/alerts.md): from the rule file.
+type RuleInfo struct {
+	Description    string   `json:"description,omitempty"`
+	Author         string   `json:"author,omitempty"`
+	References     []string `json:"references,omitempty"`
+	FalsePositives []string `json:"falsepositives,omitempty"`
 }
 
 // Page is what the page template shows besides the data.
@@ -82,14 +93,18 @@ type Page struct {
 	// CSRF is the console's anti-CSRF token of the signed-in session
 	// (empty: not signed in); User the signed-in name.
 	CSRF, User string
+	// Gzip writes the data gzipped and base64-encoded; the script
+	// decompresses it (DecompressionStream). A report's JSON shrinks about
+	// tenfold: event fields repeat from alert to alert.
+	Gzip bool
 }
 
 // sentinel stands for the data in the rendered template; WritePage cuts
 // the output there and streams the data in between.
-const sentinel = "\x60VIGIL-DATA\x60"
+const sentinel = "VIGILDATA0c6f1e2a"
 
 // WritePage writes the page to w. data writes the JSON document the script
-// reads; it must not write "<" (encoding/json's default HTML escaping turns
+// reads (gzipped and base64-encoded when p.Gzip is set); it must not write "<" (encoding/json's default HTML escaping turns
 // it into \u003c), so that no "</script>" can end the data block early.
 // WritePage checks that and fails rather than write a broken page.
 func WritePage(w io.Writer, p Page, data func(io.Writer) error) error {
@@ -111,7 +126,19 @@ func WritePage(w io.Writer, p Page, data func(io.Writer) error) error {
 	if _, err := io.WriteString(w, head); err != nil {
 		return err
 	}
-	if data != nil {
+	if data != nil && p.Gzip {
+		b64 := base64.NewEncoder(base64.StdEncoding, w)
+		zw, _ := gzip.NewWriterLevel(b64, gzip.BestSpeed)
+		if err := data(&ltGuard{w: zw}); err != nil {
+			return err
+		}
+		if err := zw.Close(); err != nil {
+			return err
+		}
+		if err := b64.Close(); err != nil {
+			return err
+		}
+	} else if data != nil {
 		if err := data(&ltGuard{w: w}); err != nil {
 			return err
 		}

@@ -25,7 +25,7 @@
     "TargetUserName", "IpAddress", "process.command_line", "destination.ip", "file.path"];
 
   var mode = document.body.getAttribute("data-mode") || "report";
-  var data = JSON.parse(document.getElementById("vigil-data").textContent || "null") || {};
+  var data = {};
   var csrfMeta = document.querySelector('meta[name="vigil-csrf"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
 
@@ -494,11 +494,24 @@
     if (i < 3) d.open = true;
     return d;
   }
+  function triageInfo(s) {
+    var t = kv([["State", STATE_NAMES[s.state] || s.state], ["Note", s.note], ["By", s.who], ["When", s.when]]);
+    t.className += " triage-info";
+    return t;
+  }
+  // updateTriage shows an alert's new triage state in the table and, when
+  // its detail is open, in the detail, leaving the form as it is.
+  function updateTriage(id) {
+    renderTable();
+    if (!selected || selected.id !== id) return;
+    var old = $("detail").querySelector(".triage-info");
+    if (old) old.parentNode.replaceChild(triageInfo(triage[id] || { state: "new" }), old);
+  }
   function triageBox(it) {
     var box = el("div", "triage");
     var s = triage[it.id] || { state: "new" };
     box.appendChild(el("h3", null, "Triage"));
-    box.appendChild(kv([["State", STATE_NAMES[s.state] || s.state], ["Note", s.note], ["By", s.who], ["When", s.when]]));
+    box.appendChild(triageInfo(s));
     if (!csrf) { box.appendChild(el("p", "muted", "Sign in with the API token to change the state.")); return box; }
     var form = el("form", "triage-form");
     var sel = el("select");
@@ -528,9 +541,8 @@
         return r.json();
       }).then(function (st) {
         triage[it.id] = st;
+        updateTriage(it.id);
         msg.textContent = "saved";
-        renderTable();
-        if (selected === it) showDetail(it);
       }).catch(function (e) { msg.textContent = "not saved: " + e.message; });
     });
     box.appendChild(form);
@@ -661,11 +673,29 @@
     });
   });
 
+  // readData decodes the data block: JSON, or gzipped JSON in base64.
+  function readData() {
+    var block = document.getElementById("vigil-data");
+    var text = block.textContent || "null";
+    if (block.getAttribute("data-encoding") !== "gzip-base64") return Promise.resolve(JSON.parse(text));
+    var bin = atob(text.replace(/\s+/g, ""));
+    var bytes = new Uint8Array(bin.length);
+    for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+    var stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    return new Response(stream).text().then(JSON.parse);
+  }
+
   if (mode === "report") {
-    var trees = data.trees || [];
-    (data.alerts || []).forEach(function (a, i) { items.push(makeItem(a, i, null, trees[i] || null)); });
-    if (data.omitted) $("omitted").textContent = "(" + data.omitted + " more alerts beyond the report's cap are not included)";
-    renderAll();
+    $("count").textContent = "…";
+    readData().then(function (d) {
+      data = d || {};
+      var trees = data.trees || [];
+      (data.alerts || []).forEach(function (a, i) { items.push(makeItem(a, i, null, trees[i] || null)); });
+      data.alerts = null;
+      if (data.omitted) $("omitted").textContent = "(" + data.omitted + " more alerts beyond the report's cap are not included)";
+      renderAll();
+      document.body.setAttribute("data-ready", "true");
+    }).catch(function (e) { $("summary-body").textContent = "Cannot read the report's data: " + e; });
   } else {
     startConsole();
   }
@@ -704,8 +734,8 @@
       es.addEventListener("triage", function (ev) {
         var st = JSON.parse(ev.data);
         triage[st.id] = st;
+        updateTriage(st.id);
         refresh();
-        if (selected && selected.id === st.id) showDetail(selected);
       });
     }).catch(function (e) { live.textContent = "failed to load alerts: " + e.message; });
   }
