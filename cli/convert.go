@@ -110,7 +110,7 @@ others. See docs/convert.md.`,
 			}
 			for _, q := range qs {
 				for _, w := range q.Warnings {
-					fmt.Fprintf(env.Stderr, "warning: %v (left out of %q)\n", w, q.Title)
+					fmt.Fprintf(env.Stderr, "warning: %v (in %q)\n", w, q.Title)
 				}
 			}
 			for _, e := range errs {

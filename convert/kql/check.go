@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
+	"github.com/vigil-detect/vigil/sigma"
 )
 
 // Check implements convert.Checker: when the rule's table is one of the
@@ -38,7 +39,13 @@ func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
 	if refuse != nil {
 		return nil, refuse
 	}
-	tree, dropped, err := convert.DropAbsent(tree, "kql", s.absent)
+	ed := eventDataFields(p)
+	tree, dropped, err := convert.DropAbsent(tree, "kql", func(c *convert.Cond) (string, bool) {
+		if ed[c.Field] && s.Columns[c.Field] == "" && (c.Op != convert.OpFieldRef || ed[c.Ref] || s.Columns[c.Ref] != "") {
+			return "", false // read from EventData, a string
+		}
+		return s.absent(c)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -60,15 +67,16 @@ func (s *Schema) missing(col, orig string) string {
 }
 
 // checkColumn refuses a column the query would name (group-by, time,
-// value fields of correlations) that the table does not have.
-func checkColumn(p *convert.Prepared, col string) error {
+// value fields of correlations: what, at pos) that the table does not
+// have.
+func checkColumn(p *convert.Prepared, pos sigma.Pos, what, col string) error {
 	tbl, _ := p.State["query_table"].(string)
 	s, ok := TableSchema(tbl)
 	if !ok {
 		return nil
 	}
-	if _, ok := s.Columns[col]; !ok {
-		return convert.Unsupported(p.Rule.Pos, "kql", "%s", s.missing(col, ""))
+	if _, ok := s.Columns[col]; !ok && !eventDataFields(p)[col] {
+		return convert.Unsupported(pos, "kql", "%s of rule %q: %s", what, p.Rule.Title, s.missing(col, ""))
 	}
 	return nil
 }
