@@ -30,6 +30,11 @@ func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b, _ := p.State["split_domain_user"].(bool); b {
+		if tree, err = s.splitDomainUser(tree); err != nil {
+			return nil, err
+		}
+	}
 	var refuse error
 	convert.Walk(tree, func(c *convert.Cond) {
 		if refuse == nil {
@@ -188,4 +193,62 @@ func opName(op convert.Op) string {
 		return "field reference"
 	}
 	return "range"
+}
+
+// splitDomainUser writes a DOMAIN\user value on an account-name column
+// (AccountName, InitiatingProcessAccountName, RequestAccountName) as
+// a test of the table's domain column (AccountDomain, ...) and one of the
+// name column, as pySigma's microsoft_xdr pipeline does: Defender XDR
+// keeps the two apart. The value is split at its first backslash; a side
+// that is only "*" is not tested.
+func (s *Schema) splitDomainUser(tree convert.Node) (convert.Node, error) {
+	return convert.Rewrite(tree, func(c *convert.Cond) (convert.Node, error) {
+		if c.Op != convert.OpString || !strings.HasSuffix(c.Field, "AccountName") {
+			return c, nil
+		}
+		dom := strings.TrimSuffix(c.Field, "Name") + "Domain"
+		if _, ok := s.Columns[dom]; !ok {
+			return c, nil
+		}
+		var left, right convert.Pattern
+		found := false
+		for _, t := range c.Pat {
+			if !found && t.Kind == convert.Lit {
+				if i := strings.IndexByte(t.Lit, '\\'); i >= 0 {
+					found = true
+					if i > 0 {
+						left = append(left, convert.Tok{Kind: convert.Lit, Lit: t.Lit[:i]})
+					}
+					if i+1 < len(t.Lit) {
+						right = append(right, convert.Tok{Kind: convert.Lit, Lit: t.Lit[i+1:]})
+					}
+					continue
+				}
+			}
+			if found {
+				right = append(right, t)
+			} else {
+				left = append(left, t)
+			}
+		}
+		if !found {
+			return c, nil
+		}
+		var args []convert.Node
+		for _, side := range []struct {
+			col string
+			pat convert.Pattern
+		}{{dom, left}, {c.Field, right}} {
+			if shape, _ := side.pat.Shape(); shape == convert.ShapeAny {
+				continue
+			}
+			x := *c
+			x.Field, x.Pat = side.col, side.pat
+			args = append(args, &x)
+		}
+		if len(args) == 1 {
+			return args[0], nil
+		}
+		return &convert.And{Args: args}, nil
+	})
 }

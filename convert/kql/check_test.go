@@ -58,6 +58,8 @@ func TestSchemaCheck(t *testing.T) {
 			"imFileEvent\n| where TargetFilePath endswith @\"\\x\\y.dll\"", 0},
 		{"range on a string column", "sentinel_asim", proc("process_creation", "    sel:\n        ProcessId|gt: 4\n    condition: sel\n"),
 			"imProcessCreate\n| where todouble(TargetProcessId) > 4", 0},
+		{"domain and user", "microsoft_xdr", proc("process_creation", "    sel:\n        User: 'NT AUTHORITY\\SYSTEM'\n        ParentUser|endswith: '\\svc'\n    condition: sel\n"),
+			"DeviceProcessEvents\n| where AccountDomain =~ @\"NT AUTHORITY\" and AccountName =~ @\"SYSTEM\" and InitiatingProcessAccountName =~ @\"svc\"", 0},
 		{"unknown table not checked", "microsoft_xdr", proc("process_creation", "    sel:\n        NoSuchField: x\n    condition: sel\n"),
 			"!DeviceProcessEvents has no column NoSuchField", 0},
 	}
