@@ -24,7 +24,7 @@ type Backend struct{}
 func (Backend) Name() string { return "kql" }
 
 // Formats implements convert.Backend.
-func (Backend) Formats() []string { return []string{"default"} }
+func (Backend) Formats() []string { return []string{"default", "sentinel_rule"} }
 
 var plainField = regexp.MustCompile(`^[A-Za-z_][\w]*$`)
 
@@ -365,7 +365,12 @@ func eventDataFields(p *convert.Prepared) map[string]bool {
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
-	return query(p)
+	q, err := query(p)
+	if err != nil || format != "sentinel_rule" {
+		return q, err
+	}
+	t, _ := table(p)
+	return sentinelRule(&p.Rule.Meta, p.Rule.Pos, q, connectors(t), 0, ruleEntities(t))
 }
 
 // hexFields returns the columns a pipeline lists in the state
@@ -517,6 +522,14 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		}
 	default:
 		return "", convert.Unsupported(c.Pos, "kql", "correlation type %q", c.Type)
+	}
+	if format == "sentinel_rule" {
+		var tables []string
+		for _, p := range rules {
+			t, _ := table(p)
+			tables = append(tables, t)
+		}
+		return sentinelRule(&c.Meta, c.Pos, b.String(), mergeConnectors(tables), c.Timespan, keyEntities(keys[0]))
 	}
 	return b.String(), nil
 }
