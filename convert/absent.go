@@ -36,7 +36,8 @@ func (a Absent) Error(target string) *Error {
 //     table; always true) is refused.
 //
 // The refusal names every absent condition (err holds the first's
-// position).
+// position). The tree returned is flattened (nested and/or of the same
+// operator spliced in).
 func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out Node, dropped []Absent, err error) {
 	var all []Absent
 	widened := ""
@@ -95,7 +96,7 @@ func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out N
 	}
 	x, c := eval(n)
 	if len(all) == 0 {
-		return n, nil, nil
+		return simplify(n), nil, nil
 	}
 	var reasons []string
 	for _, a := range all {

@@ -547,10 +547,32 @@ func (p *parser) parseDetection(n *yaml.Node, needCondition bool) Detection {
 			continue
 		}
 		c.Expr = expr
+		p.warnAnyOf(cn, expr)
 		p.checkIdents(cn, expr, &d)
 		d.Conditions = append(d.Conditions, c)
 	}
 	return d
+}
+
+// warnAnyOf warns of each "any of" in a condition: read as "1 of", as
+// pySigma reads it, but the specification writes "1 of".
+func (p *parser) warnAnyOf(cn *yaml.Node, n condition.Node) {
+	switch n := n.(type) {
+	case *condition.And:
+		for _, a := range n.Args {
+			p.warnAnyOf(cn, a)
+		}
+	case *condition.Or:
+		for _, a := range n.Args {
+			p.warnAnyOf(cn, a)
+		}
+	case *condition.Not:
+		p.warnAnyOf(cn, n.Arg)
+	case *condition.Of:
+		if n.Any {
+			p.warns = append(p.warns, &Error{Pos: p.offsetPos(cn, n.Offset), Doc: p.doc, Msg: "condition: \"any of " + n.Pattern + "\" is read as \"1 of " + n.Pattern + "\" (as pySigma reads it); the Sigma specification writes \"1 of\""})
+		}
+	}
 }
 
 // offsetPos maps a byte offset inside a scalar's value to a file position.

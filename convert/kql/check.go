@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
+	"github.com/vigil-detect/vigil/sigma"
 )
 
 // Check implements convert.Checker: when the rule's table is one of the
@@ -29,6 +30,11 @@ func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b, _ := p.State["split_domain_user"].(bool); b {
+		if tree, err = s.splitDomainUser(tree); err != nil {
+			return nil, err
+		}
+	}
 	var refuse error
 	convert.Walk(tree, func(c *convert.Cond) {
 		if refuse == nil {
@@ -38,7 +44,13 @@ func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
 	if refuse != nil {
 		return nil, refuse
 	}
-	tree, dropped, err := convert.DropAbsent(tree, "kql", s.absent)
+	ed := eventDataFields(p)
+	tree, dropped, err := convert.DropAbsent(tree, "kql", func(c *convert.Cond) (string, bool) {
+		if ed[c.Field] && s.Columns[c.Field] == "" && (c.Op != convert.OpFieldRef || ed[c.Ref] || s.Columns[c.Ref] != "") {
+			return "", false // read from EventData, a string
+		}
+		return s.absent(c)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -60,15 +72,16 @@ func (s *Schema) missing(col, orig string) string {
 }
 
 // checkColumn refuses a column the query would name (group-by, time,
-// value fields of correlations) that the table does not have.
-func checkColumn(p *convert.Prepared, col string) error {
+// value fields of correlations: what, at pos) that the table does not
+// have.
+func checkColumn(p *convert.Prepared, pos sigma.Pos, what, col string) error {
 	tbl, _ := p.State["query_table"].(string)
 	s, ok := TableSchema(tbl)
 	if !ok {
 		return nil
 	}
-	if _, ok := s.Columns[col]; !ok {
-		return convert.Unsupported(p.Rule.Pos, "kql", "%s", s.missing(col, ""))
+	if _, ok := s.Columns[col]; !ok && !eventDataFields(p)[col] {
+		return convert.Unsupported(pos, "kql", "%s of rule %q: %s", what, p.Rule.Title, s.missing(col, ""))
 	}
 	return nil
 }
@@ -180,4 +193,62 @@ func opName(op convert.Op) string {
 		return "field reference"
 	}
 	return "range"
+}
+
+// splitDomainUser writes a DOMAIN\user value on an account-name column
+// (AccountName, InitiatingProcessAccountName, RequestAccountName) as
+// a test of the table's domain column (AccountDomain, ...) and one of the
+// name column, as pySigma's microsoft_xdr pipeline does: Defender XDR
+// keeps the two apart. The value is split at its first backslash; a side
+// that is only "*" is not tested.
+func (s *Schema) splitDomainUser(tree convert.Node) (convert.Node, error) {
+	return convert.Rewrite(tree, func(c *convert.Cond) (convert.Node, error) {
+		if c.Op != convert.OpString || !strings.HasSuffix(c.Field, "AccountName") {
+			return c, nil
+		}
+		dom := strings.TrimSuffix(c.Field, "Name") + "Domain"
+		if _, ok := s.Columns[dom]; !ok {
+			return c, nil
+		}
+		var left, right convert.Pattern
+		found := false
+		for _, t := range c.Pat {
+			if !found && t.Kind == convert.Lit {
+				if i := strings.IndexByte(t.Lit, '\\'); i >= 0 {
+					found = true
+					if i > 0 {
+						left = append(left, convert.Tok{Kind: convert.Lit, Lit: t.Lit[:i]})
+					}
+					if i+1 < len(t.Lit) {
+						right = append(right, convert.Tok{Kind: convert.Lit, Lit: t.Lit[i+1:]})
+					}
+					continue
+				}
+			}
+			if found {
+				right = append(right, t)
+			} else {
+				left = append(left, t)
+			}
+		}
+		if !found {
+			return c, nil
+		}
+		var args []convert.Node
+		for _, side := range []struct {
+			col string
+			pat convert.Pattern
+		}{{dom, left}, {c.Field, right}} {
+			if shape, _ := side.pat.Shape(); shape == convert.ShapeAny {
+				continue
+			}
+			x := *c
+			x.Field, x.Pat = side.col, side.pat
+			args = append(args, &x)
+		}
+		if len(args) == 1 {
+			return args[0], nil
+		}
+		return &convert.And{Args: args}, nil
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/convert"
 	"github.com/vigil-detect/vigil/sigma"
 )
@@ -57,6 +58,8 @@ func TestSchemaCheck(t *testing.T) {
 			"imFileEvent\n| where TargetFilePath endswith @\"\\x\\y.dll\"", 0},
 		{"range on a string column", "sentinel_asim", proc("process_creation", "    sel:\n        ProcessId|gt: 4\n    condition: sel\n"),
 			"imProcessCreate\n| where todouble(TargetProcessId) > 4", 0},
+		{"domain and user", "microsoft_xdr", proc("process_creation", "    sel:\n        User: 'NT AUTHORITY\\SYSTEM'\n        ParentUser|endswith: '\\svc'\n    condition: sel\n"),
+			"DeviceProcessEvents\n| where AccountDomain =~ @\"NT AUTHORITY\" and AccountName =~ @\"SYSTEM\" and InitiatingProcessAccountName =~ @\"svc\"", 0},
 		{"unknown table not checked", "microsoft_xdr", proc("process_creation", "    sel:\n        NoSuchField: x\n    condition: sel\n"),
 			"!DeviceProcessEvents has no column NoSuchField", 0},
 	}
@@ -103,5 +106,40 @@ func TestBalancedRuns(t *testing.T) {
 	}
 	if maxRun >= 32 || maxRun < 2 {
 		t.Errorf("longest or run %d", maxRun)
+	}
+}
+
+// TestEventData: Security event data SecurityEvent has no column for is
+// read from its EventData XML after the conditions on real columns; the
+// advisory's host + process id sequence reads 5156 and joins its decimal
+// ProcessID with 4688's hex NewProcessId.
+func TestEventData(t *testing.T) {
+	task := "title: T\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4698\n        TaskName|contains: '\\Evil'\n    condition: sel\n"
+	qs, errs := convertKQL(t, "azure_monitor", task)
+	want := "SecurityEvent\n| where EventID == 4698\n| mv-apply _d = (parse_xml(EventData).EventData.Data) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))\n| extend TaskName = tostring(_EventData[@\"TaskName\"])\n| where TaskName contains @\"\\Evil\""
+	if len(errs) > 0 || len(qs) != 1 || qs[0].Text != want {
+		t.Errorf("got %v %v, want\n%s", qs, errs, want)
+	}
+	coll, aerrs := advisory.Rules()
+	if len(aerrs) > 0 {
+		t.Fatal(aerrs)
+	}
+	b, _ := convert.Lookup("kql")
+	pl, _ := convert.LoadPipeline("azure_monitor")
+	qs, errs = convert.Convert(coll, b, []*convert.Pipeline{pl}, "")
+	if len(qs) != 2 || len(errs) != 2 {
+		t.Fatalf("advisory on azure_monitor: %d queries, errors %v", len(qs), errs)
+	}
+	for _, q := range qs {
+		for _, w := range []string{"EventID == 5156", "g1=tolower(NewProcessId)", `g1=strcat("0x", tohex(tolong(ProcessID)))`, "Application endswith @\"\\cmd.exe\""} {
+			if !strings.Contains(q.Text, w) {
+				t.Errorf("%s: no %s in\n%s", q.Title, w, q.Text)
+			}
+		}
+	}
+	for _, e := range errs {
+		if !strings.Contains(e.Error(), "group-by ProcessGuid") {
+			t.Errorf("refusal %v", e)
+		}
 	}
 }

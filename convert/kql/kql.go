@@ -7,6 +7,7 @@ package kql
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
@@ -22,7 +23,7 @@ type Backend struct{}
 func (Backend) Name() string { return "kql" }
 
 // Formats implements convert.Backend.
-func (Backend) Formats() []string { return []string{"default"} }
+func (Backend) Formats() []string { return []string{"default", "sentinel_rule"} }
 
 // writer writes conditions against one table's column types (types
 // nil: unknown table, every column taken as a string, as written).
@@ -244,34 +245,120 @@ func timeField(p *convert.Prepared) string {
 	return "TimeGenerated"
 }
 
-// query returns a rule's table and its predicate.
-func query(p *convert.Prepared) (tbl, pred string, err error) {
+// query returns a rule's tabular expression: its table and the where
+// clause of its predicate. Fields the pipeline reads from SecurityEvent's
+// EventData XML (eventdata_fields) are extracted first, after a where of
+// the conditions on real columns (so that only those rows are parsed);
+// extra names columns the caller projects (correlation keys).
+func query(p *convert.Prepared, extra ...string) (string, error) {
 	t, err := table(p)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	tree, err := hexIDs(p)
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	var w writer
-	if sc, ok := TableSchema(t); ok {
-		w.types = sc.Columns
+	sc, known := TableSchema(t)
+	if known {
+		w.types = map[string]string{}
+		for k, v := range sc.Columns {
+			w.types[k] = v
+		}
 	}
-	s, err := w.syntax().Expr(w.balance(tree))
-	if err != nil {
-		return "", "", err
+	ed := eventDataFields(p)
+	used := map[string]bool{}
+	needs := func(n convert.Node) bool {
+		any := false
+		convert.Walk(n, func(c *convert.Cond) {
+			for _, f := range []string{c.Field, c.Ref} {
+				if ed[f] && known && sc.Columns[f] == "" {
+					used[f], any = true, true
+				}
+			}
+		})
+		return any
 	}
-	return t, s, nil
+	var pre, post []convert.Node
+	for _, n := range convert.Conjuncts(tree) {
+		if needs(n) {
+			post = append(post, n)
+		} else {
+			pre = append(pre, n)
+		}
+	}
+	for _, f := range extra {
+		if ed[f] && known && sc.Columns[f] == "" {
+			used[f] = true
+		}
+	}
+	var b strings.Builder
+	b.WriteString(t)
+	if len(pre) > 0 {
+		s, err := w.syntax().Expr(w.balance(andOf(pre)))
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n| where " + s)
+	}
+	if len(used) > 0 {
+		var names []string
+		for f := range used {
+			names = append(names, f)
+			w.types[f] = "string"
+		}
+		sort.Strings(names)
+		// As Sentinel's content reads SecurityEvent's EventData: the
+		// named Data elements of parse_xml(EventData) (one element is
+		// an object, not an array), as strings.
+		b.WriteString("\n| mv-apply _d = (parse_xml(EventData).EventData.Data) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))")
+		var ext []string
+		for _, f := range names {
+			ext = append(ext, field(f)+" = tostring(_EventData["+str(f)+"])")
+		}
+		b.WriteString("\n| extend " + strings.Join(ext, ", "))
+	}
+	if len(post) > 0 {
+		s, err := w.syntax().Expr(w.balance(andOf(post)))
+		if err != nil {
+			return "", err
+		}
+		b.WriteString("\n| where " + s)
+	}
+	return b.String(), nil
+}
+
+func andOf(ns []convert.Node) convert.Node {
+	if len(ns) == 1 {
+		return ns[0]
+	}
+	return &convert.And{Args: ns}
+}
+
+// eventDataFields returns the fields a pipeline reads from
+// SecurityEvent's EventData XML (state eventdata_fields).
+func eventDataFields(p *convert.Prepared) map[string]bool {
+	out := map[string]bool{}
+	switch v := p.State["eventdata_fields"].(type) {
+	case []any:
+		for _, x := range v {
+			out[fmt.Sprint(x)] = true
+		}
+	case string:
+		out[v] = true
+	}
+	return out
 }
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
-	t, s, err := query(p)
-	if err != nil {
-		return "", err
+	q, err := query(p)
+	if err != nil || format != "sentinel_rule" {
+		return q, err
 	}
-	return t + "\n| where " + s, nil
+	t, _ := table(p)
+	return sentinelRule(&p.Rule.Meta, p.Rule.Pos, q, connectors(t), 0, ruleEntities(t))
 }
 
 // hexFields returns the columns a pipeline lists in the state
@@ -330,45 +417,59 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	// such as DeviceId + ProcessId + ProcessCreationTime for a process
 	// GUID in Defender XDR) as g0, g1, ...
 	width := -1
-	hexKey := map[int]bool{}
+	// A process id held as a hex string (SecurityEvent's 4688
+	// NewProcessId, 0x1a2c) joins one held in decimal (5156's ProcessID)
+	// when the decimal one is written in the same form.
+	keys := make([][]string, len(rules))
+	anyHex := map[int]bool{}
 	for i, p := range rules {
-		t, s, err := query(p)
+		for _, g := range c.GroupBy {
+			for _, col := range convert.CorrKey(c, p, g) {
+				if err := checkColumn(p, c.Pos, "group-by "+g, col); err != nil {
+					return "", err
+				}
+				if isHex(p, col) {
+					anyHex[len(keys[i])] = true
+				}
+				keys[i] = append(keys[i], col)
+			}
+		}
+		if width >= 0 && len(keys[i]) != width {
+			return "", convert.Unsupported(c.Pos, "kql", "group-by %s is identified by %d columns in rule %q and by %d in another rule's table; the pipelines must give every rule the same key", strings.Join(c.GroupBy, ", "), len(keys[i]), c.Rules[i], width)
+		}
+		width = len(keys[i])
+	}
+	for i, p := range rules {
+		if err := checkColumn(p, c.Pos, "time", timeField(p)); err != nil {
+			return "", err
+		}
+		extra := append([]string(nil), keys[i]...)
+		if c.Field != "" {
+			if err := checkColumn(p, c.Pos, "field "+c.Field, p.MapField(c.Field)); err != nil {
+				return "", err
+			}
+			extra = append(extra, p.MapField(c.Field))
+		}
+		q, err := query(p, extra...)
 		if err != nil {
 			return "", err
 		}
 		var proj []string
-		if err := checkColumn(p, timeField(p)); err != nil {
-			return "", err
-		}
-		if c.Field != "" {
-			if err := checkColumn(p, p.MapField(c.Field)); err != nil {
-				return "", err
+		for k, col := range keys[i] {
+			v := field(col)
+			switch {
+			case anyHex[k] && isHex(p, col):
+				v = "tolower(" + v + ")"
+			case anyHex[k]:
+				v = `strcat("0x", tohex(tolong(` + v + `)))`
 			}
+			proj = append(proj, fmt.Sprintf("g%d=%s", k, v))
 		}
-		for _, g := range c.GroupBy {
-			for _, col := range convert.CorrKey(c, p, g) {
-				if err := checkColumn(p, col); err != nil {
-					return "", err
-				}
-				// A process id held as a hex string (SecurityEvent)
-				// cannot be compared with one held as a number.
-				h := isHex(p, col)
-				if k := len(proj); i > 0 && hexKey[k] != h {
-					return "", convert.Unsupported(c.Pos, "kql", "group-by %s: rule %q's column %s holds the process id as a %s, another rule's as a %s; KQL cannot join them", g, c.Rules[i], col, map[bool]string{true: "hex string", false: "number"}[h], map[bool]string{true: "hex string", false: "number"}[hexKey[k]])
-				}
-				hexKey[len(proj)] = h
-				proj = append(proj, fmt.Sprintf("g%d=%s", len(proj), field(col)))
-			}
-		}
-		if width >= 0 && len(proj) != width {
-			return "", convert.Unsupported(c.Pos, "kql", "group-by %s is identified by %d columns in rule %q and by %d in another rule's table; the pipelines must give every rule the same key", strings.Join(c.GroupBy, ", "), len(proj), c.Rules[i], width)
-		}
-		width = len(proj)
 		proj = append(proj, fmt.Sprintf("t=%s", timeField(p)))
 		if c.Field != "" {
 			proj = append(proj, "v="+field(p.MapField(c.Field)))
 		}
-		fmt.Fprintf(&b, "let r%d = %s\n| where %s\n| project event_type=%s, %s;\n", i, t, s, str(c.Rules[i]), strings.Join(proj, ", "))
+		fmt.Fprintf(&b, "let r%d = %s\n| project event_type=%s, %s;\n", i, q, str(c.Rules[i]), strings.Join(proj, ", "))
 	}
 	var gs []string
 	for k := 0; k < width; k++ {
@@ -409,6 +510,14 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 		}
 	default:
 		return "", convert.Unsupported(c.Pos, "kql", "correlation type %q", c.Type)
+	}
+	if format == "sentinel_rule" {
+		var tables []string
+		for _, p := range rules {
+			t, _ := table(p)
+			tables = append(tables, t)
+		}
+		return sentinelRule(&c.Meta, c.Pos, b.String(), mergeConnectors(tables), c.Timespan, keyEntities(keys[0]))
 	}
 	return b.String(), nil
 }
