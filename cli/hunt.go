@@ -218,6 +218,16 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		}
 		return &exitError{ExitFailure, fmt.Errorf("no input to read (%d arguments skipped)", len(inputs.Skipped))}
 	}
+	// An output that is one of the inputs would be truncated before it is
+	// read: refuse it whatever path names it (links, ./, case).
+	for _, o := range []struct{ flag, path string }{{"--output", f.output}, {"--attack-layer", f.attackLayer}, {"--summary-json", f.summaryJSON}} {
+		if o.path == "" {
+			continue
+		}
+		if in, ok := inputs.Holds(o.path); ok {
+			return usageErr("%s %s is the input %s: writing it would destroy the log before it is read", o.flag, o.path, in)
+		}
+	}
 	f.load.builtin = f.builtin || len(f.load.paths) == 0
 	f.load.sel = &f.sel
 	rs, err := loadRules(f.load)

@@ -23,6 +23,9 @@ type huntSummary struct {
 		Read       int           `json:"read"`
 		Bytes      int64         `json:"bytes"`
 		Unreadable []fileProblem `json:"unreadable"`
+		// Damaged are files read despite damage to the file as a whole
+		// (an EVTX file header, missing chunks), with what is wrong.
+		Damaged []damagedFile `json:"damaged"`
 		// Ignored are files in folders that are not event logs.
 		Ignored int `json:"ignored"`
 	} `json:"files"`
@@ -63,6 +66,12 @@ type fileProblem struct {
 	Error string `json:"error"`
 }
 
+type damagedFile struct {
+	Path   string `json:"path"`
+	Damage string `json:"damage"`
+	Events int64  `json:"events"`
+}
+
 type reasonCount struct {
 	Reason string `json:"reason"`
 	Count  int64  `json:"count"`
@@ -88,6 +97,7 @@ const topN = 5
 // problemLog collects the input problems of a hunt as they are reported.
 type problemLog struct {
 	files    []fileProblem
+	damaged  []fileProblem
 	reasons  map[string]int64
 	examples []string
 	records  int64
@@ -100,6 +110,10 @@ var digits = regexp.MustCompile(`\d+`)
 // add records one problem: a whole file that could not be read, or a
 // record or line that could not be decoded.
 func (l *problemLog) add(p *source.Problem) {
+	if p.Damage {
+		l.damaged = append(l.damaged, fileProblem{Path: p.Path, Error: p.Msg})
+		return
+	}
 	if p.Line == 0 && p.Offset == 0 {
 		l.files = append(l.files, fileProblem{Path: p.Path, Error: strings.TrimPrefix(p.Msg, p.Path+": ")})
 		return
@@ -122,7 +136,30 @@ func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion,
 		s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: p.Path, Error: p.Err.Error()})
 	}
 	s.Files.Unreadable = append(s.Files.Unreadable, pl.files...)
-	s.Files.Read = st.Files - len(pl.files)
+	// A damaged file is one entry with every damage found; one that gave
+	// no event is unreadable.
+	s.Files.Damaged = []damagedFile{}
+	lost := 0
+	byPath := map[string]int{}
+	for _, d := range pl.damaged {
+		if i, ok := byPath[d.Path]; ok {
+			s.Files.Damaged[i].Damage += "; " + d.Error
+			continue
+		}
+		byPath[d.Path] = len(s.Files.Damaged)
+		s.Files.Damaged = append(s.Files.Damaged, damagedFile{Path: d.Path, Damage: d.Error, Events: st.FileEvents[d.Path]})
+	}
+	kept := s.Files.Damaged[:0]
+	for _, d := range s.Files.Damaged {
+		if d.Events == 0 {
+			s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: d.Path, Error: d.Damage})
+			lost++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	s.Files.Damaged = kept
+	s.Files.Read = st.Files - len(pl.files) - lost
 	s.Files.Bytes = in.TotalSize()
 	s.Files.Ignored = in.Ignored
 
@@ -240,10 +277,20 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 	if len(f.Unreadable) > 0 {
 		line += fmt.Sprintf(", %d unreadable", len(f.Unreadable))
 	}
+	if len(f.Damaged) > 0 {
+		line += fmt.Sprintf(", %d damaged", len(f.Damaged))
+	}
 	if f.Ignored > 0 {
 		line += fmt.Sprintf(", %d in folders ignored (not event logs)", f.Ignored)
 	}
 	p("%s", line)
+	for i, d := range f.Damaged {
+		if i == 10 {
+			p("  ... %d more damage reports", len(f.Damaged)-10)
+			break
+		}
+		p("  damaged: %s: %s; %d events read", d.Path, d.Damage, d.Events)
+	}
 	for i, u := range f.Unreadable {
 		if i == 10 {
 			p("  ... %d more unreadable files", len(f.Unreadable)-10)
