@@ -335,3 +335,62 @@ func TestHuntFolderLinks(t *testing.T) {
 		}
 	}
 }
+
+// TestSummaryHostileText: host names and file names from the inputs can
+// neither send escape sequences to the terminal nor forge summary lines.
+func TestSummaryHostileText(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("file names with line breaks are Unix")
+	}
+	events, err := os.ReadFile("../testdata/example/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	evil := strings.ReplaceAll(string(events), "FIN-WS-042.corp.example", `FIN\u001b]0;owned\u0007\u001b[31m\u202eHOST\nvigil: alerts: none`)
+	evil += "{not json\n"
+	path := filepath.Join(t.TempDir(), "ev\nvigil: alerts: none\x1b[2J.jsonl")
+	if err := os.WriteFile(path, []byte(evil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := runMain(t, "hunt", "-f", "jsonl", path, filepath.Join(filepath.Dir(path), "missing\nvigil: x"))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.ContainsAny(stderr, "\x1b\x07\u202e") {
+		t.Errorf("stderr carries control characters: %q", stderr)
+	}
+	for _, line := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+		if line == "vigil: alerts: none" || !strings.HasPrefix(line, "vigil: ") {
+			t.Errorf("forged or foreign line %q in:\n%s", line, stderr)
+		}
+	}
+	if !strings.Contains(stderr, `FIN␛]0;owned␇␛[31m\u202eHOST␊vigil: alerts: none`) {
+		t.Errorf("the host is not shown escaped:\n%s", stderr)
+	}
+}
+
+// TestOutputUnwritable: every command exits 1 when its output cannot be
+// written (a full disk), not 0 or 2.
+func TestOutputUnwritable(t *testing.T) {
+	full, err := os.OpenFile("/dev/full", os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip("no /dev/full")
+	}
+	defer full.Close()
+	t.Chdir("..")
+	for _, args := range [][]string{
+		{"rules", "list", "testdata/example/rules"},
+		{"advisory", "list"},
+		{"advisory", "show", "VIGIL-2026-0001"},
+		{"convert", "--target", "splunk", "testdata/example/rules"},
+		{"convert", "--target", "kql", "-o", "/dev/full", "testdata/example/rules"},
+		{"hunt", "-f", "jsonl", "testdata/example/events.jsonl"},
+		{"hunt", "-o", "/dev/full", "testdata/example/events.jsonl"},
+	} {
+		var errb bytes.Buffer
+		code := Main(context.Background(), args, Env{Stdin: strings.NewReader(""), Stdout: full, Stderr: &errb})
+		if code != ExitFailure || !strings.Contains(errb.String(), "no space left on device") {
+			t.Errorf("%v: exit %d, want 1; stderr:\n%s", args, code, errb.String())
+		}
+	}
+}

@@ -214,7 +214,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	inputs := hunt.ExpandInputs(args)
 	if len(inputs.Inputs) == 0 {
 		for _, p := range inputs.Skipped {
-			fmt.Fprintf(env.Stderr, "vigil: unreadable: %v\n", p)
+			fmt.Fprintf(env.Stderr, "vigil: unreadable: %s\n", alert.Printable(p.Error()))
 		}
 		return &exitError{ExitFailure, fmt.Errorf("no input to read (%d arguments skipped)", len(inputs.Skipped))}
 	}

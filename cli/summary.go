@@ -258,7 +258,12 @@ func humanBytes(n int64) string {
 
 // print writes the summary for a person, every line prefixed "vigil: ".
 func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "vigil: "+format+"\n", args...) }
+	// File names, hosts, rule titles and problems come from the inputs:
+	// Printable keeps a line break in them from forging a summary line
+	// and an escape sequence from reaching the terminal.
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "vigil: %s\n", alert.Printable(fmt.Sprintf(format, args...)))
+	}
 	r := s.Rules
 	line := fmt.Sprintf("rules: %d loaded, %d failed, %d correlations, %d filters, %d warnings", r.Loaded, r.Failed, r.Correlations, r.Filters, r.Warnings)
 	if r.Selection != "" {
