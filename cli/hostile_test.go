@@ -6,7 +6,9 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"fmt"
 	"hash/crc32"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -392,5 +394,86 @@ func TestOutputUnwritable(t *testing.T) {
 		if code != ExitFailure || !strings.Contains(errb.String(), "no space left on device") {
 			t.Errorf("%v: exit %d, want 1; stderr:\n%s", args, code, errb.String())
 		}
+	}
+}
+
+// eventStream generates n JSON Lines events, each with its own Key, one
+// millisecond apart, without holding them in memory.
+type eventStream struct {
+	n, i int
+	buf  []byte
+}
+
+func (s *eventStream) Read(p []byte) (int, error) {
+	for len(s.buf) < len(p) && s.i < s.n {
+		ts := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(s.i) * time.Millisecond)
+		s.buf = fmt.Appendf(s.buf, `{"@timestamp":%q,"EventID":1,"Channel":"Microsoft-Windows-Sysmon/Operational","Computer":"ws-1","Image":"C:\\Windows\\System32\\cmd.exe","CommandLine":"cmd.exe /c echo %d","Key":"k%d","User":"CORP\\bob","ParentImage":"C:\\Windows\\explorer.exe"}`+"\n",
+			ts.Format(time.RFC3339Nano), s.i, s.i)
+		s.i++
+	}
+	if len(s.buf) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, s.buf)
+	s.buf = s.buf[:copy(s.buf, s.buf[n:])]
+	return n, nil
+}
+
+// TestHuntMaxGroupsBoundsMemory: with --max-groups, memory stays bounded
+// however many matches the correlations read: 300 000 matches, each of
+// its own group, are correlated in a heap far smaller than they are.
+func TestHuntMaxGroupsBoundsMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("hunts 300 000 events")
+	}
+	rules := filepath.Join(t.TempDir(), "rules.yml")
+	if err := os.WriteFile(rules, []byte(`title: Any cmd
+name: anycmd
+logsource: {product: windows, category: process_creation}
+detection:
+    sel: {Image|endswith: '\cmd.exe'}
+    condition: sel
+---
+title: Repeated key
+correlation:
+    type: event_count
+    rules: [anycmd]
+    group-by: [Key]
+    timespan: 30d
+    condition: {gte: 2}
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const n = 300000
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	stop := make(chan struct{})
+	peak := peakHeap(stop)
+	sum := filepath.Join(t.TempDir(), "summary.json")
+	var out, errb bytes.Buffer
+	code := Main(context.Background(), []string{"hunt", "-q", "-f", "jsonl", "--max-groups", "1000", "--summary-json", sum, "-r", rules, "-"},
+		Env{Stdin: &eventStream{n: n}, Stdout: &out, Stderr: &errb})
+	close(stop)
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	data, err := os.ReadFile(sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s huntSummary
+	if err := json.Unmarshal(data, &s); err != nil {
+		t.Fatal(err)
+	}
+	grew := int64(peak.Load()) - int64(ms.HeapInuse)
+	c := s.Correlation
+	t.Logf("%d events, %d matches, %d groups, %d evicted, %d held at most; the heap grew by %.1f MiB at most",
+		s.Events.Read, c.Matches, c.Groups, c.Evicted, c.MaxHeld, float64(grew)/(1<<20))
+	if s.Events.Read != n || c.Matches != n || c.Groups != n || c.MaxOpen > 1000 || c.MaxHeld > 1001 || c.Evicted < n-1000 {
+		t.Errorf("summary %+v", c)
+	}
+	if grew > 64<<20 {
+		t.Errorf("the heap grew by %d MiB for %d matches under --max-groups 1000", grew>>20, n)
 	}
 }

@@ -89,6 +89,11 @@ type correlationSummary struct {
 	MaxOpen int   `json:"max_open_groups"`
 	Expired int64 `json:"expired"`
 	Evicted int64 `json:"evicted"`
+	// MaxHeld is the most matches held in open groups at once; Late
+	// counts the matches correlated after newer ones because more than
+	// --max-groups matches were waiting.
+	MaxHeld int   `json:"max_held_matches"`
+	Late    int64 `json:"late"`
 	Alerts  int64 `json:"alerts"`
 }
 
@@ -229,7 +234,7 @@ func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion,
 	}
 	c := st.Correlation
 	s.Correlation = correlationSummary{Matches: c.Matches, NoTime: c.NoTime, Groups: c.Groups, MaxOpen: c.MaxOpen,
-		Expired: c.Expired, Evicted: c.Evicted, Alerts: c.Emitted}
+		Expired: c.Expired, Evicted: c.Evicted, MaxHeld: c.MaxHeld, Late: c.Late, Alerts: c.Emitted}
 	s.ElapsedSeconds = st.Elapsed.Seconds()
 	return s
 }
@@ -348,6 +353,9 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 			c.Matches, c.Groups, c.MaxOpen, c.Expired, c.Evicted, c.Alerts)
 		if c.NoTime > 0 {
 			line += fmt.Sprintf(", %d matches without a timestamp ignored", c.NoTime)
+		}
+		if c.Late > 0 {
+			line += fmt.Sprintf(", %d matches correlated out of time order (more than --max-groups waiting)", c.Late)
 		}
 		p("%s", line)
 	}

@@ -167,7 +167,11 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			}
 		}
 	}
-	var corrMatches []correlate.Match
+	var corr *correlator
+	if opts.Correlations.Len() > 0 {
+		corr = newCorrelator(opts)
+	}
+	var seq uint64
 	for b := range order {
 		<-b.done
 		for _, p := range b.problems {
@@ -190,13 +194,14 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			write(a)
 		}
 		for _, cm := range b.corr {
-			corrMatches = append(corrMatches, correlate.MatchFromAlert(cm.rule, cm.alert, uint64(len(corrMatches))))
+			corr.add(correlate.MatchFromAlert(cm.rule, cm.alert, seq))
+			seq++
 		}
 		batchPool.Put(b)
 	}
 	wg.Wait()
-	if opts.Correlations.Len() > 0 && outErr == nil && ctx.Err() == nil {
-		st.Correlation = correlateMatches(corrMatches, opts, write)
+	if corr != nil && outErr == nil && ctx.Err() == nil {
+		st.Correlation = corr.finish(write)
 	}
 	st.Files = len(inputs)
 	st.Elapsed = time.Since(start)
