@@ -127,3 +127,23 @@ func TestCSVHostile(t *testing.T) {
 		t.Errorf("host cell %q, want the formula quoted", rows[1][1])
 	}
 }
+
+// FuzzPrintable: whatever the text, Printable's output is valid UTF-8
+// with no control character, bidi control or line break, and the CSV cell
+// is valid UTF-8 and never a formula.
+func FuzzPrintable(f *testing.F) {
+	for _, s := range hostile {
+		f.Add(s)
+	}
+	f.Add("=1+1")
+	f.Fuzz(func(t *testing.T, s string) {
+		p := Printable(s)
+		if why := safeForTerminal(p); why != "" || strings.Contains(p, "\n") {
+			t.Fatalf("Printable(%q) = %q: %s", s, p, why)
+		}
+		c := SpreadsheetCell(s)
+		if !utf8.ValidString(c) || c != "" && strings.ContainsRune("=+-@\t\r", rune(c[0])) {
+			t.Fatalf("SpreadsheetCell(%q) = %q", s, c)
+		}
+	})
+}

@@ -477,3 +477,40 @@ correlation:
 		t.Errorf("the heap grew by %d MiB for %d matches under --max-groups 1000", grew>>20, n)
 	}
 }
+
+// TestHuntDamagedJSON: a byte-order mark is not data, and one damaged
+// record in a pretty-printed array costs that record only, reported with
+// its line.
+func TestHuntDamagedJSON(t *testing.T) {
+	events, err := os.ReadFile("../testdata/example/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(events)), "\n")
+	var pretty []string
+	for _, l := range lines {
+		var v any
+		if err := json.Unmarshal([]byte(l), &v); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := json.MarshalIndent(v, "  ", "  ")
+		pretty = append(pretty, "  "+string(b))
+	}
+	// The first record loses the quote closing its Computer.
+	pretty[0] = strings.Replace(pretty[0], `"FIN-WS-042.corp.example"`, `"FIN-WS-042.corp.example`, 1)
+	array := "\xef\xbb\xbf[\n" + strings.Join(pretty, ",\n") + "\n]\n"
+	code, _, stderr, s := huntSummaryJSON(t, nil, "-r", "../testdata/example/rules", writeTemp(t, "export.json", []byte(array)))
+	if code != ExitOK {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if s.Events.Read != int64(len(lines)-1) || s.Events.Unparsable != 1 {
+		t.Errorf("%d events read, %d unparsable; want %d and 1:\n%s", s.Events.Read, s.Events.Unparsable, len(lines)-1, stderr)
+	}
+	if len(s.Events.Examples) != 1 || !strings.Contains(s.Events.Examples[0], "export.json:2: string not terminated on line") {
+		t.Errorf("examples %q", s.Events.Examples)
+	}
+	jl := "\xef\xbb\xbf" + string(events)
+	if code, _, stderr, s := huntSummaryJSON(t, nil, writeTemp(t, "bom.jsonl", []byte(jl))); code != ExitOK || s.Events.Read != int64(len(lines)) || s.Events.Unparsable != 0 {
+		t.Errorf("JSON Lines with a BOM: exit %d, %d events, %d unparsable:\n%s", code, s.Events.Read, s.Events.Unparsable, stderr)
+	}
+}
