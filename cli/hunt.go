@@ -124,7 +124,7 @@ fired.`,
 	fl.IntVar(&f.workers, "workers", 0, "decoding and matching goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, run summary or warnings on standard error")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar, even on a terminal")
-	fl.IntVar(&f.maxGroups, "max-groups", 0, "most correlation groups held open; the oldest are evicted beyond it (default 1048576)")
+	fl.IntVar(&f.maxGroups, "max-groups", 0, "bounds correlation memory: most groups open, matches they hold and matches waiting; the least recently updated groups are evicted beyond it (default 1048576)")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
