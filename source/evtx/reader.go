@@ -300,9 +300,10 @@ func NewStreamReader(r io.Reader, opt Options) (*Reader, error) {
 	return rd, nil
 }
 
-// readChunk reads the next chunk of a stream into buf (chunkSize bytes)
-// and returns its bytes; nil at the end of the stream.
-func (r *Reader) readChunk(buf []byte) ([]byte, error) {
+// readChunk reads chunk index, the next of a stream, into buf (chunkSize
+// bytes) and returns its bytes; nil at the end of the stream. One
+// goroutine at a time reads the stream.
+func (r *Reader) readChunk(index int, buf []byte) ([]byte, error) {
 	if r.first != nil {
 		b := r.first
 		r.first = nil
@@ -315,7 +316,7 @@ func (r *Reader) readChunk(buf []byte) ([]byte, error) {
 	case err == io.ErrUnexpectedEOF:
 		return buf[:n], nil
 	case err != nil:
-		return nil, fmt.Errorf("evtx: %s: reading chunk %d: %w", r.name, r.chunks, err)
+		return nil, fmt.Errorf("evtx: %s: reading chunk %d: %w", r.name, index, err)
 	}
 	return buf, nil
 }
@@ -422,7 +423,7 @@ func (r *Reader) fetch() *chunkResult {
 			r.p = getParser(r.name)
 		}
 		res := r.getResult()
-		data, err := r.readChunk(r.p.raw)
+		data, err := r.readChunk(r.next, r.p.raw)
 		if err != nil {
 			res.reset()
 			res.err = err
@@ -492,7 +493,7 @@ func (r *Reader) start() {
 			if r.stream != nil {
 				// The dispatcher alone reads the stream, in order.
 				j.buf = chunkBufs.Get().(*[]byte)
-				j.data, j.err = r.readChunk(*j.buf)
+				j.data, j.err = r.readChunk(i, *j.buf)
 				if j.data == nil && j.err == nil {
 					chunkBufs.Put(j.buf)
 					return

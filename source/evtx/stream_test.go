@@ -3,6 +3,7 @@ package evtx
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"hash/crc32"
 	"io"
 	"runtime"
@@ -190,3 +191,38 @@ func TestIsEVTX(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamEarlyClose stops reading a stream half-way, and reads a
+// stream that fails: Close must not hang, and the read error surfaces.
+func TestStreamEarlyClose(t *testing.T) {
+	data := multiChunk(loadSeeds(t)[0], 20, 20)
+	for _, workers := range []int{1, 4} {
+		r, err := NewStreamReader(bytes.NewReader(data), Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := r.Next(); err != nil {
+			t.Fatal(err)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		failing := io.MultiReader(bytes.NewReader(data[:fileHeaderSize+3*chunkSize]), iotestErrReader{})
+		r, err = NewStreamReader(failing, Options{Workers: workers})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var rerr error
+		for rerr == nil {
+			_, rerr = r.Next()
+		}
+		if rerr == io.EOF || !strings.Contains(rerr.Error(), "reading chunk 3: disk on fire") {
+			t.Errorf("%d workers: error %v, want the read error of chunk 3", workers, rerr)
+		}
+		r.Close()
+	}
+}
+
+type iotestErrReader struct{}
+
+func (iotestErrReader) Read([]byte) (int, error) { return 0, errors.New("disk on fire") }
