@@ -7,6 +7,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-detect/vigil/advisory"
+	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
@@ -148,11 +149,11 @@ func (rs *ruleSet) ruleInfos() map[string]web.RuleInfo {
 
 func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {
 	for _, e := range rs.errs {
-		fmt.Fprintf(w, "error: %v\n", e)
+		fmt.Fprintf(w, "error: %s\n", alert.Printable(e.Error()))
 	}
 	if warnings {
 		for _, e := range rs.warnings {
-			fmt.Fprintf(w, "warning: %v\n", e)
+			fmt.Fprintf(w, "warning: %s\n", alert.Printable(e.Error()))
 		}
 	}
 }

@@ -27,6 +27,9 @@ type huntSummary struct {
 		Read       int           `json:"read"`
 		Bytes      int64         `json:"bytes"`
 		Unreadable []fileProblem `json:"unreadable"`
+		// Damaged are files read despite damage to the file as a whole
+		// (an EVTX file header, missing chunks), with what is wrong.
+		Damaged []damagedFile `json:"damaged"`
 		// Ignored are files in folders that are not event logs.
 		Ignored int `json:"ignored"`
 	} `json:"files"`
@@ -71,6 +74,12 @@ type huntSummary struct {
 type fileProblem struct {
 	Path  string `json:"path"`
 	Error string `json:"error"`
+}
+
+type damagedFile struct {
+	Path   string `json:"path"`
+	Damage string `json:"damage"`
+	Events int64  `json:"events"`
 }
 
 type reasonCount struct {
@@ -120,6 +129,11 @@ type correlationSummary struct {
 	MaxOpen int   `json:"max_open_groups"`
 	Expired int64 `json:"expired"`
 	Evicted int64 `json:"evicted"`
+	// MaxHeld is the most matches held in open groups at once; Late
+	// counts the matches correlated after newer ones because more than
+	// --max-groups matches were waiting.
+	MaxHeld int   `json:"max_held_matches"`
+	Late    int64 `json:"late"`
 	Alerts  int64 `json:"alerts"`
 }
 
@@ -128,6 +142,7 @@ const topN = 5
 // problemLog collects the input problems of a hunt as they are reported.
 type problemLog struct {
 	files    []fileProblem
+	damaged  []fileProblem
 	reasons  map[string]int64
 	examples []string
 	records  int64
@@ -140,6 +155,10 @@ var digits = regexp.MustCompile(`\d+`)
 // add records one problem: a whole file that could not be read, or a
 // record or line that could not be decoded.
 func (l *problemLog) add(p *source.Problem) {
+	if p.Damage {
+		l.damaged = append(l.damaged, fileProblem{Path: p.Path, Error: p.Msg})
+		return
+	}
 	if p.Line == 0 && p.Offset == 0 {
 		l.files = append(l.files, fileProblem{Path: p.Path, Error: strings.TrimPrefix(p.Msg, p.Path+": ")})
 		return
@@ -162,7 +181,30 @@ func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion,
 		s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: p.Path, Error: p.Err.Error()})
 	}
 	s.Files.Unreadable = append(s.Files.Unreadable, pl.files...)
-	s.Files.Read = st.Files - len(pl.files)
+	// A damaged file is one entry with every damage found; one that gave
+	// no event is unreadable.
+	s.Files.Damaged = []damagedFile{}
+	lost := 0
+	byPath := map[string]int{}
+	for _, d := range pl.damaged {
+		if i, ok := byPath[d.Path]; ok {
+			s.Files.Damaged[i].Damage += "; " + d.Error
+			continue
+		}
+		byPath[d.Path] = len(s.Files.Damaged)
+		s.Files.Damaged = append(s.Files.Damaged, damagedFile{Path: d.Path, Damage: d.Error, Events: st.FileEvents[d.Path]})
+	}
+	kept := s.Files.Damaged[:0]
+	for _, d := range s.Files.Damaged {
+		if d.Events == 0 {
+			s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: d.Path, Error: d.Damage})
+			lost++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	s.Files.Damaged = kept
+	s.Files.Read = st.Files - len(pl.files) - lost
 	s.Files.Bytes = in.TotalSize()
 	s.Files.Ignored = in.Ignored
 
@@ -232,7 +274,7 @@ func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion,
 	}
 	c := st.Correlation
 	s.Correlation = correlationSummary{Matches: c.Matches, NoTime: c.NoTime, Groups: c.Groups, MaxOpen: c.MaxOpen,
-		Expired: c.Expired, Evicted: c.Evicted, Alerts: c.Emitted}
+		Expired: c.Expired, Evicted: c.Evicted, MaxHeld: c.MaxHeld, Late: c.Late, Alerts: c.Emitted}
 	s.ElapsedSeconds = st.Elapsed.Seconds()
 	return s
 }
@@ -261,7 +303,12 @@ func humanBytes(n int64) string {
 
 // print writes the summary for a person, every line prefixed "vigil: ".
 func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "vigil: "+format+"\n", args...) }
+	// File names, hosts, rule titles and problems come from the inputs:
+	// Printable keeps a line break in them from forging a summary line
+	// and an escape sequence from reaching the terminal.
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "vigil: %s\n", alert.Printable(fmt.Sprintf(format, args...)))
+	}
 	r := s.Rules
 	line := fmt.Sprintf("rules: %d loaded, %d failed, %d correlations, %d filters, %d warnings", r.Loaded, r.Failed, r.Correlations, r.Filters, r.Warnings)
 	if r.Selection != "" {
@@ -280,10 +327,20 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 	if len(f.Unreadable) > 0 {
 		line += fmt.Sprintf(", %d unreadable", len(f.Unreadable))
 	}
+	if len(f.Damaged) > 0 {
+		line += fmt.Sprintf(", %d damaged", len(f.Damaged))
+	}
 	if f.Ignored > 0 {
 		line += fmt.Sprintf(", %d in folders ignored (not event logs)", f.Ignored)
 	}
 	p("%s", line)
+	for i, d := range f.Damaged {
+		if i == 10 {
+			p("  ... %d more damage reports", len(f.Damaged)-10)
+			break
+		}
+		p("  damaged: %s: %s; %d events read", d.Path, d.Damage, d.Events)
+	}
 	for i, u := range f.Unreadable {
 		if i == 10 {
 			p("  ... %d more unreadable files", len(f.Unreadable)-10)
@@ -336,6 +393,9 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 			c.Matches, c.Groups, c.MaxOpen, c.Expired, c.Evicted, c.Alerts)
 		if c.NoTime > 0 {
 			line += fmt.Sprintf(", %d matches without a timestamp ignored", c.NoTime)
+		}
+		if c.Late > 0 {
+			line += fmt.Sprintf(", %d matches correlated out of time order (more than --max-groups waiting)", c.Late)
 		}
 		p("%s", line)
 	}

@@ -61,9 +61,12 @@ func Sort(ms []Match) {
 
 // Options configure a Processor.
 type Options struct {
-	// MaxGroups caps the groups held open across all correlations; when a
-	// new group would exceed it, the group updated least recently is
-	// evicted (and counted in Stats.Evicted). 0 means DefaultMaxGroups.
+	// MaxGroups caps the groups held open across all correlations, and
+	// the matches those groups hold: when a new group would exceed it, or
+	// a match makes the groups hold more than MaxGroups matches, the
+	// groups updated least recently are evicted (and counted in
+	// Stats.Evicted), so that memory stays bounded whatever the input.
+	// 0 means DefaultMaxGroups.
 	MaxGroups int
 	// Emit receives the correlation alerts to write, in the order they
 	// complete. Alerts of correlations that only feed other correlations
@@ -107,6 +110,8 @@ type Stats struct {
 	MaxOpen int   // most groups open at once
 	Expired int64 // groups closed because their timespan passed
 	Evicted int64 // groups dropped because MaxGroups was reached
+	Held    int   // matches held in open groups now
+	MaxHeld int   // most matches held at once
 	Alerts  int64 // correlation alerts completed (emitted or only chained)
 	Emitted int64 // correlation alerts given to Emit
 }
@@ -137,6 +142,35 @@ type group struct {
 	start time.Time // atClose window start
 	slots []*item   // temporal: the latest item per input
 	seqs  [][]*item // temporal_ordered: best partial sequence ending at each step
+
+	held int  // matches counted in Stats.Held for this group
+	gone bool // removed: no longer counted
+}
+
+// count is the number of matches g holds (a match in two partial
+// sequences counts twice: both references keep it).
+func (g *group) count() int {
+	n := len(g.items)
+	for _, s := range g.slots {
+		if s != nil {
+			n++
+		}
+	}
+	for _, s := range g.seqs {
+		n += len(s)
+	}
+	return n
+}
+
+// recount updates Stats.Held after g changed.
+func (p *Processor) recount(g *group) {
+	if g.gone {
+		return
+	}
+	n := g.count()
+	p.st.Held += n - g.held
+	g.held = n
+	p.st.MaxHeld = max(p.st.MaxHeld, p.st.Held)
 }
 
 type item struct {
@@ -191,6 +225,10 @@ func (p *Processor) Process(m Match) {
 	}
 	for _, tg := range targets {
 		p.feed(tg.corr, tg.idx, it, m.Event.Fields, nil)
+	}
+	// The matches held are bounded too: a few groups can hold millions.
+	for p.st.Held > p.opts.MaxGroups && p.st.Open > 0 {
+		p.evictOldest()
 	}
 }
 
@@ -320,6 +358,7 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 			p.unordered(c, g, idx, it, lo)
 		}
 	}
+	p.recount(g)
 }
 
 func pruneItems(items []*item, lo time.Time) []*item {
@@ -585,6 +624,8 @@ func (p *Processor) remove(cs *corrState, g *group) {
 	cs.unlink(g)
 	delete(cs.groups, g.key)
 	p.st.Open--
+	p.st.Held -= g.held
+	g.held, g.gone = 0, true
 }
 
 func (cs *corrState) unlink(g *group) {

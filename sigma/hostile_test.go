@@ -101,3 +101,32 @@ func TestRuleFromDevice(t *testing.T) {
 		t.Errorf("reading /dev/zero allocated %d MiB", grew>>20)
 	}
 }
+
+// TestTimespanRange: timespans past time.Duration's range are refused
+// with the largest accepted, never wrapped around to a short window.
+func TestTimespanRange(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want time.Duration
+		err  string
+	}{
+		{"106751d", 106751 * 24 * time.Hour, ""},
+		{"292y", 292 * 365 * 24 * time.Hour, ""},
+		{"213504d", 0, `timespan "213504d" is longer than the longest supported, 106751d`},
+		{"293y", 0, "longer than the longest supported, 292y"},
+		{"9223372036854775807s", 0, "longer than the longest supported, 9223372036s"},
+		{"99999999999999999999999h", 0, "longer than the longest supported"},
+		{"0m", 0, "it must be longer than 0"},
+	} {
+		got, err := sigma.ParseTimespan(tc.in)
+		if tc.err == "" && (err != nil || got != tc.want) || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {
+			t.Errorf("ParseTimespan(%q) = %v, %v; want %v, %q", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+	// In a correlation, the error is positioned on the value.
+	rule := goodRule + "---\ntitle: Corr\ncorrelation:\n  type: event_count\n  rules: [Good]\n  timespan: 213504d\n  condition: {gte: 2}\n"
+	_, errs := sigma.Parse("c.yml", []byte(rule))
+	if len(errs) != 1 || !strings.Contains(errs[0].Error(), `c.yml:12:13: timespan "213504d" is longer than the longest supported`) {
+		t.Errorf("errors %v", errs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -828,21 +829,30 @@ func editDistance(a, b string) int {
 
 var timespanRe = regexp.MustCompile(`^(\d+)([smhdwMy])$`)
 
+// MaxTimespan is the longest timespan ParseTimespan accepts: the longest
+// time.Duration.
+const MaxTimespan = time.Duration(math.MaxInt64)
+
 // ParseTimespan parses a correlation timespan such as "15s", "5m", "1h",
-// "7d".
+// "7d". A timespan of 0 or longer than MaxTimespan is refused.
 func ParseTimespan(s string) (time.Duration, error) {
 	m := timespanRe.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return 0, fmt.Errorf("invalid timespan %q (want a number and one of s, m, h, d, w, M, y, like 15s or 1h)", s)
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil || n <= 0 || n > 1<<31 {
-		return 0, fmt.Errorf("invalid timespan %q", s)
-	}
 	unit := map[string]time.Duration{
 		"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
 		"w": 7 * 24 * time.Hour, "M": 30 * 24 * time.Hour, "y": 365 * 24 * time.Hour,
 	}[m[2]]
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err == nil && n == 0 {
+		return 0, fmt.Errorf("invalid timespan %q: it must be longer than 0", s)
+	}
+	// time.Duration counts nanoseconds in an int64: past about 292 years
+	// the product would wrap around (213504d became 25 minutes).
+	if err != nil || n > int64(MaxTimespan/unit) {
+		return 0, fmt.Errorf("timespan %q is longer than the longest supported, %d%s (%s, about 292 years)", s, int64(MaxTimespan/unit), m[2], MaxTimespan.Truncate(time.Second))
+	}
 	return time.Duration(n) * unit, nil
 }
 

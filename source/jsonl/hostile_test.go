@@ -79,6 +79,8 @@ func TestResynchronise(t *testing.T) {
 		{"documents back to back", "{\n \"EventID\": 1,\n \"a\": \"x\n}\n{\n \"EventID\": 2\n}\n{\n \"EventID\": 3\n}\n", 2, 1, 1},
 		{"json lines with a broken first line", "{\"EventID\":1,\"a\":\"x\n{\"EventID\":2}\n{\"EventID\":3}\n", 2, 1, 1},
 		{"json lines with a broken middle line", "{\"EventID\":1}\n{\"EventID\":2,\"a\":\"x\n{\"EventID\":3}\n", 2, 1, 2},
+		{"unindented array, nested objects in the records' column", "[\n{\n\"EventID\": 1,\n\"Data\": [\n{\n\"Name\": \"x\"\n}\n]\n},\n{\n\"EventID\": 2\n}\n]\n", 2, 0, 0},
+		{"unindented array with an unterminated string", "[\n{\n\"EventID\": 1,\n\"Data\": [\n{\n\"Name\": \"x\n}\n]\n},\n{\n\"EventID\": 2\n}\n]\n", 1, 1, 2},
 		{"array with a BOM", "\xef\xbb\xbf" + prettyArray(10, nil), 10, 0, 0},
 		{"json lines with a BOM", "\xef\xbb\xbf{\"EventID\":1}\n{\"EventID\":2}\n", 2, 0, 0},
 		{"document with a BOM", "\xef\xbb\xbf{\n\"EventID\": 1\n}\n", 1, 0, 0},

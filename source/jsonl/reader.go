@@ -230,12 +230,21 @@ var errTooLarge = errors.New("record too large")
 // validating it: the decoder does that) into r.buf.
 //
 // A damaged record must not swallow the records after it, so readValue
-// resynchronises: a string still open at a line break (JSON strings hold
-// no raw line breaks) breaks the record, and so does a line starting with
-// '{' in the record's own column while the record is still open (records
-// of an array or a document stream are written in one column: the next
-// record starts there). A broken record is returned as a *brokenError
-// once the next record is found (or the input ends), which is left unread.
+// resynchronises:
+//
+//   - a string still open at a line break (JSON strings hold no raw line
+//     breaks) breaks the record; the string is taken to end there and the
+//     nesting is followed on, so the record ends at its own closing
+//     bracket;
+//   - a line starting with '{' in the record's own column while the record
+//     is still open breaks it too: records of an array or a document
+//     stream are written in one column, the next record starts there. This
+//     applies only while every line inside the record is indented deeper
+//     than its start (output pretty-printed without indentation puts nested
+//     objects in that column too).
+//
+// A broken record is returned as a *brokenError once its end or the next
+// record is found (or the input ends); the next record is left unread.
 func (r *Reader) readValue() ([]byte, error) {
 	r.buf = r.buf[:0]
 	var st scanState
@@ -243,6 +252,7 @@ func (r *Reader) readValue() ([]byte, error) {
 	lines := int64(0)
 	startCol, col := r.col, r.col
 	lineStart := false // only white space seen since the last line break
+	deeper := true     // every line inside the record is indented past startCol
 	var broken string
 	for {
 		if r.br.Buffered() == 0 {
@@ -280,8 +290,11 @@ func (r *Reader) readValue() ([]byte, error) {
 		for i := 0; i < len(win); i++ {
 			c := win[i]
 			if c == '\n' {
-				if st.inStr && broken == "" {
-					broken = fmt.Sprintf("string not terminated on line %d", r.line+1+lines)
+				if st.inStr {
+					if broken == "" {
+						broken = fmt.Sprintf("string not terminated on line %d", r.line+1+lines)
+					}
+					st.inStr, st.esc = false, false
 				}
 				lines++
 				col = 0
@@ -289,7 +302,7 @@ func (r *Reader) readValue() ([]byte, error) {
 			} else {
 				if lineStart && !isSpace(c) {
 					lineStart = false
-					if c == '{' && col == startCol && (broken != "" || st.depth > 0) {
+					if c == '{' && col == startCol && st.depth > 0 && deeper {
 						// The next record starts here: leave it unread.
 						r.br.Discard(i)
 						r.line += lines
@@ -299,11 +312,21 @@ func (r *Reader) readValue() ([]byte, error) {
 						}
 						return nil, &brokenError{why: broken, resync: r.line + 1}
 					}
+					if col <= startCol && c != '}' && c != ']' && c != ',' {
+						deeper = false
+					}
 				}
 				col++
 			}
-			if broken != "" || st.step(c) {
+			if st.step(c) || broken != "" {
 				// Structure, a string, or a broken record's bytes.
+				if broken != "" && st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
+					// The broken record ends here.
+					r.br.Discard(i + 1)
+					r.line += lines
+					r.col = col
+					return nil, &brokenError{why: broken, resync: r.line + 1}
+				}
 				if broken == "" && st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
 					keep(i + 1)
 					r.br.Discard(i + 1)
