@@ -158,6 +158,18 @@ func (m *acMatcher) scan(s string, hits []int32) []int32 {
 	return hits
 }
 
+// contains reports whether any literal occurs in s.
+func (m *acMatcher) contains(s string) bool {
+	trans, classes := m.trans, &m.classes
+	var st int32
+	for i := 0; i < len(s); i++ {
+		if st = trans[st+int32(classes[s[i]])]; st < 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // scanField scans field i of an event: the raw value when the automaton
 // folds ASCII case and the value is ASCII, its lower-case form otherwise.
 func (m *acMatcher) scanField(e *event.Event, i int, hits []int32) []int32 {

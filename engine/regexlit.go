@@ -28,10 +28,7 @@ func (c *compiler) addRegexLiterals(v *sigma.Value, src string) {
 	}
 	for i, l := range lits {
 		l = event.ToLower(l)
-		if len(l) > maxLiteral {
-			l = l[:maxLiteral]
-		}
-		lits[i] = l
+		lits[i] = literalWindow(l)
 	}
 	c.valueLits[v] = lits
 }
