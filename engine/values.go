@@ -432,6 +432,11 @@ func (ic *itemCompiler) regex(v *sigma.Value) (valueTest, error) {
 		return nil, ic.errf(v.Pos, "bad regular expression: %w", err)
 	}
 	ic.c.addRegexLiterals(v, src)
+	if guard := regexGuard(src); len(guard) > 0 {
+		return func(e *event.Event, i int) bool {
+			return guardPasses(guard, e, i) && re.MatchString(e.Fields[i].Str)
+		}, nil
+	}
 	return func(e *event.Event, i int) bool { return re.MatchString(e.Fields[i].Str) }, nil
 }
 
