@@ -27,15 +27,12 @@ func newAC(lits []string) *acMatcher {
 			used[l[i]] = true
 		}
 	}
-	// When every literal is ASCII, upper-case ASCII letters share the
-	// class of their lower-case letter, so ASCII text can be scanned
-	// without lower-casing it first (see scanFolded).
+	// Upper-case ASCII letters share the class of their lower-case
+	// letter, so ASCII text can be scanned without lower-casing it first
+	// (see scanField): the lower-case form of ASCII text is ASCII, which
+	// the literals' non-ASCII bytes, if any, never match either way.
+	// Lower-case literals hold no upper-case ASCII letter.
 	m.fold = true
-	for b := 0x80; b < 256; b++ {
-		if used[b] {
-			m.fold = false
-		}
-	}
 	m.nclass = 1
 	for b := 0; b < 256; b++ {
 		if b >= 'A' && b <= 'Z' && m.fold {
