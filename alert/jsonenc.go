@@ -215,10 +215,19 @@ func appendMap(dst []byte, m map[string]any) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
+// AppendJSONValue appends v as encoding/json's Encoder with
+// SetEscapeHTML(false) writes it, without the newline: maps with sorted
+// keys, event field values (event.Event.Map) and event.Source written by
+// hand, other types through encoding/json. vigil dump writes its events
+// with it.
+func AppendJSONValue(dst []byte, v any) ([]byte, error) { return appendValue(dst, v) }
+
 func appendValue(dst []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
 	case string:
 		return appendString(dst, v), nil
+	case event.Source:
+		return appendSource(dst, &v), nil
 	case nil:
 		return append(dst, "null"...), nil
 	case []any:
