@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -25,6 +26,7 @@ func newDumpCmd(env *Env) *cobra.Command {
 	var mappings []string
 	var quiet bool
 	var workers int
+	var cpuprof string
 	cmd := &cobra.Command{
 		Use:   "dump FILE...",
 		Short: "Print events as rules see them, one JSON object per line",
@@ -45,6 +47,17 @@ location; the rest is printed.`,
 			norm, err := mapping.NewNormalizer(tbl.Fields(), tbl, schema)
 			if err != nil {
 				return usageErr("%v", err)
+			}
+			if cpuprof != "" {
+				pf, err := os.Create(cpuprof)
+				if err != nil {
+					return &exitError{ExitFailure, err}
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return &exitError{ExitFailure, err}
+				}
+				defer pprof.StopCPUProfile()
 			}
 			bw := bufio.NewWriterSize(env.Stdout, 256<<10)
 			defer bw.Flush()
@@ -75,6 +88,8 @@ location; the rest is printed.`,
 	cmd.Flags().StringArrayVar(&mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no summary or problems on standard error")
 	cmd.Flags().IntVar(&workers, "workers", 0, "decoding and encoding goroutines (default: number of CPUs)")
+	cmd.Flags().StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }
 
