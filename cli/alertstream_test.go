@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,6 +79,71 @@ func TestCorpusAlertStreams(t *testing.T) {
 			if !*updateGolden && want[key] != got {
 				t.Errorf("%s: alerts (count sha256) %s, want %s", key, got, want[key])
 			}
+		}
+	}
+	if *updateGolden {
+		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestCorpusDumpStreams pins the bytes `vigil dump` writes for every EVTX
+// file of the corpus and the OTRF JSON: the event count and SHA-256 of
+// standard output per tree, in testdata/golden/corpus-dump.txt, written
+// by the single-threaded dump with encoding/json before dump was made
+// parallel. Order and encoding must not change.
+func TestCorpusDumpStreams(t *testing.T) {
+	rules := corpus.Require(t, "sigma", "rules", "windows")
+	root := filepath.Dir(filepath.Dir(filepath.Dir(rules)))
+	golden, err := filepath.Abs(filepath.Join("testdata", "golden", "corpus-dump.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{}
+	if !*updateGolden {
+		data, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (go test ./cli -run CorpusDumpStreams -update creates it)", err)
+		}
+		for l := range strings.SplitSeq(string(data), "\n") {
+			if f := strings.Fields(l); len(f) == 3 {
+				want[f[0]] = f[1] + " " + f[2]
+			}
+		}
+	}
+	for _, c := range alertStreamCases {
+		corpus.Require(t, c.tree)
+	}
+	t.Chdir(root)
+	var out strings.Builder
+	for _, c := range alertStreamCases {
+		var files []string
+		err := filepath.WalkDir(c.tree, func(p string, de os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			if ext := strings.ToLower(filepath.Ext(p)); !de.IsDir() && (ext == ".evtx" || ext == ".json" && strings.Contains(p, "/host/")) {
+				files = append(files, p)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		slices.Sort(files)
+		var stdout, stderr bytes.Buffer
+		args := append([]string{"dump", "--quiet", "--workers", "2"}, files...)
+		Main(context.Background(), args, Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
+		n := bytes.Count(stdout.Bytes(), []byte("\n"))
+		sum := sha256.Sum256(stdout.Bytes())
+		got := fmt.Sprintf("%d %s", n, hex.EncodeToString(sum[:]))
+		fmt.Fprintf(&out, "%s %s\n", c.name, got)
+		if n == 0 {
+			t.Errorf("%s: no event", c.name)
+		}
+		if !*updateGolden && want[c.name] != got {
+			t.Errorf("%s: dump (count sha256) %s, want %s", c.name, got, want[c.name])
 		}
 	}
 	if *updateGolden {

@@ -51,6 +51,7 @@ type options struct {
 	examples                    bool
 	skipCompare, skipEngine     bool
 	skipHunt, keep              bool
+	write                       string
 }
 
 func main() {
@@ -74,6 +75,7 @@ func main() {
 	flag.BoolVar(&o.skipCompare, "skip-compare", false, "skip the per-rule match comparison")
 	flag.BoolVar(&o.skipEngine, "skip-engine", false, "skip the engine-only measurements")
 	flag.BoolVar(&o.skipHunt, "skip-hunt", false, "skip the end-to-end measurements")
+	flag.StringVar(&o.write, "write", "", "only write the -events replicated events of the workload to this JSON Lines file (for profiling vigil hunt on it) and exit")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (replicated events, vigil binary, alerts)")
 	flag.StringVar(&peerHunt, "peer-hunt", "", "internal: run the peer's end-to-end harness on this file and print its result as JSON")
 	flag.BoolVar(&peerRouted, "peer-routed", false, "internal: with -peer-hunt, dispatch each event to its log-source group of rules")
@@ -165,6 +167,9 @@ func run(o options) error {
 	}
 	if err != nil {
 		return err
+	}
+	if o.write != "" {
+		return ev.WriteReplicated(o.write, o.n)
 	}
 	if o.peerN <= 0 {
 		o.peerN = 2 * int64(len(ev.Lines))
