@@ -144,5 +144,6 @@ Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
 	}
 	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env), newCoverageCmd(env), newServeCmd(env))
 	addVersion(root, env)
+	root.AddCommand(newHealthcheckCmd(env))
 	return root
 }

@@ -236,7 +236,7 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 		}
 		path = "<stdin>"
 	} else {
-		f, err := os.Open(path)
+		f, err := openInput(path)
 		if err != nil {
 			return err
 		}

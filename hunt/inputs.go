@@ -140,7 +140,7 @@ func ExpandInputs(args []string) *Expansion {
 			}
 			return
 		}
-		f, err := os.Open(path)
+		f, err := openInput(path)
 		if err != nil {
 			skip(path, unwrapPathError(err))
 			return
@@ -157,7 +157,7 @@ func ExpandInputs(args []string) *Expansion {
 			continue
 		}
 		if _, err := os.Lstat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
-			matches, gerr := filepath.Glob(arg)
+			matches, gerr := globInputs(arg)
 			switch {
 			case gerr != nil:
 				skip(arg, gerr)
@@ -257,7 +257,7 @@ func hasLogExtension(p string) bool {
 // sniffLog reports whether a file's first bytes are those of an event log
 // vigil reads: EVTX, gzip, or JSON.
 func sniffLog(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if err != nil {
 		return false, err
 	}
