@@ -15,9 +15,12 @@ import (
 
 	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/coverage"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
+	"github.com/vigil-detect/vigil/proctree"
+	"github.com/vigil-detect/vigil/report"
 )
 
 type huntFlags struct {
@@ -70,9 +73,10 @@ on event time (docs/correlation.md).
 Outputs (--format): table (the default when standard output is a
 terminal: aligned, coloured by level unless NO_COLOR is set, long fields
 elided), jsonl (the default otherwise; the contract of docs/alerts.md),
-json (one array), csv (a timeline for Timeline Explorer and spreadsheets).
+json (one array), csv (a timeline for Timeline Explorer and spreadsheets),
+html (a self-contained report to open in a browser, docs/report.md).
 --output writes to a file; without --format its extension (.csv .json
-.jsonl .txt) picks the format. --attack-layer writes an ATT&CK Navigator
+.jsonl .txt .html) picks the format. --attack-layer writes an ATT&CK Navigator
 layer of the techniques that fired. Times are UTC; --timezone shows table
 and CSV times in another zone.
 
@@ -92,6 +96,9 @@ fired.`,
 
   # a CSV timeline and an ATT&CK Navigator layer for the report
   vigil hunt -r rules/ -o timeline.csv --attack-layer layer.json logs/
+
+  # a self-contained HTML report: charts, ATT&CK, alerts, process trees
+  vigil hunt -r rules/ -o report.html logs/
 
   # stable and test rules only, no deprecated ones; fail a CI job on high alerts
   vigil hunt -r rules/ --status '!deprecated,!experimental' --fail-on high -q logs/*.evtx
@@ -113,7 +120,7 @@ fired.`,
 	fl.StringArrayVar(&f.sel.tags, "tags", nil, "only rules with one of these tags or their sub-tags, e.g. attack.t1059 (comma-separated, repeatable)")
 	fl.StringArrayVar(&f.sel.excludeRules, "exclude-rule", nil, "leave out the rule with this id or name (comma-separated, repeatable)")
 	fl.BoolVar(&f.strictRules, "strict-rules", false, "exit 1 before hunting when any rule fails to load")
-	fl.StringVarP(&f.format, "format", "f", "", "output format: table, jsonl, json or csv (default table on a terminal, else jsonl)")
+	fl.StringVarP(&f.format, "format", "f", "", "output format: table, jsonl, json, csv or html (default table on a terminal, else jsonl)")
 	fl.StringVarP(&f.output, "output", "o", "", "write alerts to this file instead of standard output")
 	fl.StringVar(&f.attackLayer, "attack-layer", "", "also write an ATT&CK Navigator layer (JSON) of the techniques that fired to this file")
 	fl.StringVar(&f.summaryJSON, "summary-json", "", "also write the run summary as JSON to this file")
@@ -124,7 +131,7 @@ fired.`,
 	fl.IntVar(&f.workers, "workers", 0, "decoding and matching goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, run summary or warnings on standard error")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar, even on a terminal")
-	fl.IntVar(&f.maxGroups, "max-groups", 0, "most correlation groups held open; the oldest are evicted beyond it (default 1048576)")
+	fl.IntVar(&f.maxGroups, "max-groups", 0, "bounds correlation memory: most groups open, matches they hold and matches waiting; the least recently updated groups are evicted beyond it (default 1048576)")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
@@ -151,16 +158,18 @@ func parseWhen(s string, end bool, loc *time.Location) (time.Time, error) {
 // extension, else table on a terminal and jsonl otherwise.
 func formatFor(f huntFlags, stdoutTTY bool) (string, error) {
 	switch f.format {
-	case "table", "jsonl", "json", "csv":
+	case "table", "jsonl", "json", "csv", "html":
 		return f.format, nil
 	case "":
 	default:
-		return "", usageErr("unknown --format %q (want table, jsonl, json or csv)", f.format)
+		return "", usageErr("unknown --format %q (want table, jsonl, json, csv or html)", f.format)
 	}
 	if f.output != "" {
 		switch strings.ToLower(filepath.Ext(f.output)) {
 		case ".csv":
 			return "csv", nil
+		case ".html", ".htm":
+			return "html", nil
 		case ".json":
 			return "json", nil
 		case ".txt":
@@ -214,12 +223,31 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	inputs := hunt.ExpandInputs(args)
 	if len(inputs.Inputs) == 0 {
 		for _, p := range inputs.Skipped {
-			fmt.Fprintf(env.Stderr, "vigil: unreadable: %v\n", p)
+			fmt.Fprintf(env.Stderr, "vigil: unreadable: %s\n", alert.Printable(p.Error()))
 		}
 		return &exitError{ExitFailure, fmt.Errorf("no input to read (%d arguments skipped)", len(inputs.Skipped))}
 	}
+	// An output that is one of the inputs would be truncated before it is
+	// read: refuse it whatever path names it (links, ./, case).
+	for _, o := range []struct{ flag, path string }{{"--output", f.output}, {"--attack-layer", f.attackLayer}, {"--summary-json", f.summaryJSON}} {
+		if o.path == "" {
+			continue
+		}
+		if in, ok := inputs.Holds(o.path); ok {
+			return usageErr("%s %s is the input %s: writing it would destroy the log before it is read", o.flag, o.path, in)
+		}
+	}
 	f.load.builtin = f.builtin || len(f.load.paths) == 0
 	f.load.sel = &f.sel
+	if format == "html" {
+		// The report's process trees: every process start and connection
+		// is recorded by these context rules.
+		ctx, errs := proctree.Rules()
+		if len(errs) > 0 {
+			return &exitError{ExitFailure, fmt.Errorf("process tree rules: %w", errs)}
+		}
+		f.load.context = ctx
+	}
 	rs, err := loadRules(f.load)
 	if err != nil {
 		return err
@@ -230,7 +258,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if f.strictRules && len(rs.errs) > 0 {
 		return &exitError{ExitFailure, fmt.Errorf("--strict-rules: %d rule errors (%s)", len(rs.errs), rs.summary())}
 	}
-	if len(rs.eng.Rules()) == 0 {
+	if rs.loaded() == 0 {
 		return &exitError{ExitFailure, fmt.Errorf("no rule loaded (%s)", rs.summary())}
 	}
 
@@ -259,7 +287,14 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		out = bw
 	}
 	var w alert.Writer
+	var rw *report.Writer
+	var index *proctree.Index
 	switch format {
+	case "html":
+		index = proctree.NewIndex()
+		rw = report.New(out, report.Options{Title: "vigil hunt " + strings.Join(args, " "), Inputs: inputs.Paths(),
+			Index: index, Rules: rs.ruleInfos()})
+		w = rw
 	case "jsonl":
 		w = alert.NewJSONLines(out)
 	case "json":
@@ -306,12 +341,30 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		}
 		defer pprof.StopCPUProfile()
 	}
+	var en *advisory.Enricher
 	if f.load.builtin {
-		en := advisory.NewEnricher()
+		en = advisory.NewEnricher()
 		opts.Enrich = en.Enrich
-		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
-		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
+		opts.Identity = en.Identity()
 	}
+	if en != nil || index != nil {
+		// Context rules (vigil-role: context) record what the advisory
+		// ancestry and the report's process trees need, without alerting.
+		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
+		opts.Observe = func(r *engine.Rule, e *event.Event) {
+			if proctree.IsRule(r.Sigma) {
+				if index != nil {
+					index.Observe(r.Sigma, e)
+				}
+			} else if en != nil {
+				en.Record(advisory.ProcessOf(e))
+			}
+		}
+	}
+	// Log sources per host, for the summary's line naming the hosts on
+	// which every loaded rule was blind.
+	tallies := coverage.NewTally()
+	opts.Tally = tallies.Worker
 	if bar != nil {
 		bar.run()
 	}
@@ -319,17 +372,23 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if bar != nil {
 		bar.finish()
 	}
+	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
+	sum.BlindHosts = blindHosts(rs, tallies.Hosts())
+	if runErr != nil {
+		sum.Error = runErr.Error()
+	}
+	if rw != nil {
+		rw.SetSummary(sum) // the report shows it; it is written at Close
+	}
 	if err := all.Close(); err != nil && runErr == nil {
 		runErr = err
+		sum.Error = runErr.Error()
 	}
 	if bw != nil {
 		if err := bw.Flush(); err != nil && runErr == nil {
 			runErr = err
+			sum.Error = runErr.Error()
 		}
-	}
-	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
-	if runErr != nil {
-		sum.Error = runErr.Error()
 	}
 	if !f.quiet {
 		sum.print(env.Stderr, st.Elapsed)

