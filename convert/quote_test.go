@@ -23,6 +23,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"go.yaml.in/yaml/v3"
+
 	"github.com/vigil-detect/vigil/convert"
 	"github.com/vigil-detect/vigil/sigma"
 )
@@ -324,6 +326,9 @@ func checkQuoting(t *testing.T, b convert.Backend, tg quoteTarget, format string
 		}
 		if f, ok := b.(convert.Finisher); ok {
 			if doc, ok := f.Finish([]convert.Query{{Title: title, Text: out, Meta: &sigma.Meta{Description: title}}}, format); ok {
+				if format != "savedsearches" {
+					return yamlQuery(doc, title)
+				}
 				if strings.Contains(doc, "\n\n\n") || strings.Count(doc, "\n\n") != 1 {
 					return "", fmt.Errorf("document has a blank line inside a stanza:\n%s", doc)
 				}
@@ -444,6 +449,27 @@ func checkRegex(t *testing.T, where string, c quoteCase, g qtok) {
 	if c.shape == shapeExact && (re.MatchString(c.v+"x") || re.MatchString("x"+c.v)) {
 		t.Errorf("%s: %s: regular expression %q matches more than the value", where, c, b.String())
 	}
+}
+
+// yamlQuery reads a YAML rule document (KQL's sentinel_rule) and returns
+// its query, checking that the title came through as its name.
+func yamlQuery(doc, title string) (string, error) {
+	var r struct {
+		Name  string `yaml:"name"`
+		Query string `yaml:"query"`
+	}
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	if err := dec.Decode(&r); err != nil {
+		return "", fmt.Errorf("YAML document: %v\n%s", err, doc)
+	}
+	var more any
+	if err := dec.Decode(&more); err == nil {
+		return "", fmt.Errorf("more than one YAML document:\n%s", doc)
+	}
+	if r.Name != title && !(len(title) > 256 && r.Name == title[:256]) {
+		return "", fmt.Errorf("name %q, want the title %q", r.Name, title)
+	}
+	return strings.TrimSuffix(r.Query, "\n"), nil
 }
 
 // savedSearch reads a savedsearches.conf document as Splunk does
@@ -1000,7 +1026,14 @@ correlation:
 						if q.Corr != nil {
 							written[target]++
 						}
-						if blankLine(q.Text) {
+						text := q.Text
+						if format == "sentinel_rule" {
+							var err error
+							if text, err = yamlQuery(text, q.Title); err != nil {
+								t.Errorf("%s/%s %s: %v", target, format, typ, err)
+							}
+						}
+						if blankLine(text) {
 							t.Errorf("%s/%s %s group-by %q: blank line in\n%s", target, format, typ, group, q.Text)
 						}
 					}
