@@ -163,6 +163,10 @@ type Prepared struct {
 
 type prepState struct {
 	applied map[*Cond]map[string]bool
+	// refApplied records the transformations applied to a field
+	// reference's other field (Cond.Ref), which a mapping may map
+	// when it leaves Field alone, or the reverse.
+	refApplied map[*Cond]map[string]bool
 }
 
 // Prepare resolves a rule's detection (and the filters that name it) and
@@ -183,7 +187,7 @@ func Prepare(r *sigma.Rule, filters []*sigma.Filter, pipes []*Pipeline) (*Prepar
 		tree = simplify(&And{[]Node{tree, ft}})
 	}
 	p := &Prepared{Rule: r, Tree: tree, LogSource: r.LogSource, State: map[string]any{}, Fields: append([]string(nil), r.Fields...), FieldMap: map[string][]string{}}
-	st := &prepState{applied: map[*Cond]map[string]bool{}}
+	st := &prepState{applied: map[*Cond]map[string]bool{}, refApplied: map[*Cond]map[string]bool{}}
 	sorted := append([]*Pipeline(nil), pipes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Priority < sorted[j].Priority })
 	for _, pl := range sorted {
@@ -363,6 +367,19 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 			if c.Field == "" && t.Type != "detection_item_failure" {
 				return c, nil
 			}
+			if t.Type == "field_name_prefix" && c.Op == OpFieldRef {
+				// The referenced field is prefixed by its own
+				// conditions (a mapping may have named one and not
+				// the other).
+				if t.fieldMatches(c.Ref, st.refApplied[c]) {
+					c.Ref = t.Prefix + c.Ref
+				}
+				if t.fieldMatches(c.Field, st.applied[c]) {
+					c.Field = t.Prefix + c.Field
+					mark(c)
+				}
+				return c, nil
+			}
 			if !t.fieldMatches(c.Field, st.applied[c]) {
 				return c, nil
 			}
@@ -377,22 +394,26 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 				return nil, errorf(c.Pos, "pipeline %s: field %q: %s", pl.Name, name, t.Message)
 			case "field_name_prefix":
 				c.Field = t.Prefix + c.Field
-				if c.Op == OpFieldRef {
-					c.Ref = t.Prefix + c.Ref
-				}
 				mark(c)
 				return c, nil
 			}
-			targets := toStrings(t.Mapping[c.Field])
-			if len(targets) == 0 {
-				return c, nil
-			}
+			mappedRef := false
 			if c.Op == OpFieldRef {
 				if refs := toStrings(t.Mapping[c.Ref]); len(refs) == 1 {
-					c.Ref = refs[0]
+					c.Ref, mappedRef = refs[0], true
 				} else if len(refs) > 1 {
 					return nil, errorf(c.Pos, "pipeline %s maps field %q to several fields; a field reference cannot use them", pl.Name, c.Ref)
 				}
+			}
+			targets := toStrings(t.Mapping[c.Field])
+			if len(targets) == 0 {
+				if mappedRef && t.ID != "" {
+					if st.refApplied[c] == nil {
+						st.refApplied[c] = map[string]bool{}
+					}
+					st.refApplied[c][t.ID] = true
+				}
+				return c, nil
 			}
 			var alts []Node
 			for _, f := range targets {
@@ -402,6 +423,13 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 				st.applied[nc] = map[string]bool{}
 				for k := range st.applied[c] {
 					st.applied[nc][k] = true
+				}
+				st.refApplied[nc] = map[string]bool{}
+				for k := range st.refApplied[c] {
+					st.refApplied[nc][k] = true
+				}
+				if mappedRef && t.ID != "" {
+					st.refApplied[nc][t.ID] = true
 				}
 				mark(nc)
 				alts = append(alts, nc)
