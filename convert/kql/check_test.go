@@ -60,6 +60,8 @@ func TestSchemaCheck(t *testing.T) {
 			"imProcessCreate\n| where todouble(TargetProcessId) > 4", 0},
 		{"domain and user", "microsoft_xdr", proc("process_creation", "    sel:\n        User: 'NT AUTHORITY\\SYSTEM'\n        ParentUser|endswith: '\\svc'\n    condition: sel\n"),
 			"DeviceProcessEvents\n| where AccountDomain =~ @\"NT AUTHORITY\" and AccountName =~ @\"SYSTEM\" and InitiatingProcessAccountName =~ @\"svc\"", 0},
+		{"hash digests", "microsoft_xdr", proc("process_creation", "    sel:\n        Hashes|contains:\n            - 'SHA256=AB12'\n            - 'IMPHASH=0123456789abcdef0123456789abcdef'\n            - 'MD5=0123456789ABCDEF0123456789ABCDEF'\n    condition: sel\n"),
+			"DeviceProcessEvents\n| where SHA256 startswith @\"AB12\" or MD5 =~ @\"0123456789ABCDEF0123456789ABCDEF\"", 1},
 		{"unknown table not checked", "microsoft_xdr", proc("process_creation", "    sel:\n        NoSuchField: x\n    condition: sel\n"),
 			"!DeviceProcessEvents has no column NoSuchField", 0},
 	}
