@@ -118,7 +118,7 @@ func TestBalancedRuns(t *testing.T) {
 func TestEventData(t *testing.T) {
 	task := "title: T\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4698\n        TaskName|contains: '\\Evil'\n    condition: sel\n"
 	qs, errs := convertKQL(t, "azure_monitor", task)
-	want := "SecurityEvent\n| where EventID == 4698\n| mv-apply _d = (parse_xml(EventData).EventData.Data) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))\n| extend TaskName = tostring(_EventData[@\"TaskName\"])\n| where TaskName contains @\"\\Evil\""
+	want := "SecurityEvent\n| where EventID == 4698\n| extend _Data = parse_xml(EventData).EventData.Data\n| mv-apply _d = iff(gettype(_Data) == \"array\", _Data, pack_array(_Data)) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))\n| extend TaskName = tostring(_EventData[@\"TaskName\"])\n| project-away _Data, _EventData\n| where TaskName contains @\"\\Evil\""
 	if len(errs) > 0 || len(qs) != 1 || qs[0].Text != want {
 		t.Errorf("got %v %v, want\n%s", qs, errs, want)
 	}
