@@ -33,6 +33,11 @@ func luceneTranslate(re *syntax.Regexp) (string, error) {
 	if err := luceneNode(&b, re, true, true); err != nil {
 		return "", err
 	}
+	if b.Len() == 0 {
+		// "^$": only the empty value; "//" would end a query
+		// string's expression before it starts.
+		return "()", nil
+	}
 	return b.String(), nil
 }
 
