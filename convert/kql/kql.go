@@ -1,7 +1,10 @@
 // Package kql writes Sigma rules as Kusto (KQL) queries for Microsoft
-// Sentinel and Defender XDR (target "kql"). The table comes from the
-// pipeline (microsoft_xdr, sentinel_asim, azure_monitor: state
-// query_table). Correlations become summarize (counts) and joins
+// Sentinel and Defender XDR (target "kql"), or, with format
+// sentinel_rule, as Sentinel scheduled analytics rules. The table comes
+// from the pipeline (microsoft_xdr, sentinel_asim, azure_monitor: state
+// query_table); the columns and types of those tables are embedded
+// (schemas.json), and every field a query would name is checked against
+// them (Check). Correlations become summarize (counts) and joins
 // (temporal_ordered).
 package kql
 
