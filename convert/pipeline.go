@@ -18,8 +18,8 @@ import (
 // list of transformations applied to each rule before a back end writes
 // it. The supported transformation types are field_name_mapping,
 // field_name_prefix, add_condition, change_logsource,
-// drop_detection_item, set_state, rule_failure and
-// detection_item_failure; their rule_conditions may test the log source
+// drop_detection_item, set_state, rule_failure, detection_item_failure,
+// convert_type and map_string; their rule_conditions may test the log source
 // and their field_name_conditions may be include_fields, exclude_fields
 // or processing_item_applied.
 type Pipeline struct {
@@ -113,6 +113,7 @@ var knownTransformations = map[string]bool{
 	"field_name_mapping": true, "field_name_prefix": true, "add_condition": true,
 	"change_logsource": true, "drop_detection_item": true, "set_state": true,
 	"rule_failure": true, "detection_item_failure": true, "convert_type": true,
+	"map_string": true,
 }
 
 // ParsePipeline parses a pipeline in pySigma's YAML format.
@@ -124,7 +125,7 @@ func ParsePipeline(source string, data []byte) (*Pipeline, error) {
 	p.Source = source
 	for i, t := range p.Transformations {
 		if !knownTransformations[t.Type] {
-			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): type %q is not supported by vigil convert (supported: field_name_mapping, field_name_prefix, add_condition, change_logsource, drop_detection_item, set_state, rule_failure, detection_item_failure, convert_type)", source, i+1, t.ID, t.Type)
+			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): type %q is not supported by vigil convert (supported: field_name_mapping, field_name_prefix, add_condition, change_logsource, drop_detection_item, set_state, rule_failure, detection_item_failure, convert_type, map_string)", source, i+1, t.ID, t.Type)
 		}
 		if t.Type == "convert_type" && t.TargetType != "str" && t.TargetType != "num" {
 			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): convert_type target_type must be str or num, not %q", source, i+1, t.ID, t.TargetType)
@@ -340,6 +341,38 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 		if len(args) > 0 {
 			p.Tree = &And{append(args, p.Tree)}
 		}
+	case "map_string":
+		// pySigma's MapStringTransformation: a plain string value
+		// (no wildcards) the mapping names becomes its replacement
+		// (several: any of them), compared case-insensitively as
+		// Sigma compares values.
+		p.Tree, err = Rewrite(p.Tree, func(c *Cond) (Node, error) {
+			if c.Field == "" || c.Op != OpString || !t.fieldMatches(c.Field, st.applied[c]) {
+				return c, nil
+			}
+			shape, lit := c.Pat.Shape()
+			if shape != ShapeExact {
+				return c, nil
+			}
+			for k, v := range t.Mapping {
+				if !strings.EqualFold(k, lit) {
+					continue
+				}
+				var alts []Node
+				for _, to := range toStrings(v) {
+					x := *c
+					x.Pat = Pattern{{Kind: Lit, Lit: to}}
+					nc := &x
+					st.applied[nc] = st.applied[c]
+					mark(nc)
+					alts = append(alts, nc)
+				}
+				if len(alts) > 0 {
+					return orOf(alts), nil
+				}
+			}
+			return c, nil
+		})
 	case "convert_type":
 		// pySigma's ConvertTypeTransformation: numbers become strings
 		// (str) for keyword fields such as ECS event.code, or literal

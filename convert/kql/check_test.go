@@ -62,6 +62,8 @@ func TestSchemaCheck(t *testing.T) {
 			"DeviceProcessEvents\n| where AccountDomain =~ @\"NT AUTHORITY\" and AccountName =~ @\"SYSTEM\" and InitiatingProcessAccountName =~ @\"svc\"", 0},
 		{"hash digests", "microsoft_xdr", proc("process_creation", "    sel:\n        Hashes|contains:\n            - 'SHA256=AB12'\n            - 'IMPHASH=0123456789abcdef0123456789abcdef'\n            - 'MD5=0123456789ABCDEF0123456789ABCDEF'\n    condition: sel\n"),
 			"DeviceProcessEvents\n| where SHA256 startswith @\"AB12\" or MD5 =~ @\"0123456789ABCDEF0123456789ABCDEF\"", 1},
+		{"5156 direction", "azure_monitor", proc("network_connection", "    sel:\n        Initiated: 'true'\n    condition: sel\n"),
+			"SecurityEvent\n| where EventID == 5156\n| extend _Data = parse_xml(EventData).EventData.Data\n| mv-apply _d = iff(gettype(_Data) == \"array\", _Data, pack_array(_Data)) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))\n| extend Direction = tostring(_EventData[@\"Direction\"])\n| project-away _Data, _EventData\n| where Direction =~ @\"%%14593\"", 0},
 		{"unknown table not checked", "microsoft_xdr", proc("process_creation", "    sel:\n        NoSuchField: x\n    condition: sel\n"),
 			"!DeviceProcessEvents has no column NoSuchField", 0},
 	}
