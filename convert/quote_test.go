@@ -202,7 +202,12 @@ func TestQuotingProperty(t *testing.T) {
 		},
 		{
 			name: "lucene", tok: luceneTokens, query: jsonQuery,
-			benign: func(quoteCase) string { return "a" },
+			benign: func(c quoteCase) string {
+				if strings.HasPrefix(c.v, "<") || strings.HasPrefix(c.v, ">") {
+					return "<a" // quoted, so that Elasticsearch does not read a range
+				}
+				return "a"
+			},
 			want: func(c quoteCase, t qtok) (string, bool) {
 				switch c.shape {
 				case shapeContains:
