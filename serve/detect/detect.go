@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -214,12 +215,22 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, n int, o Optio
 			return fmt.Errorf("consumer %s exists with another configuration: %w (delete it or start with the same --partitions, --failover and --replicas)", want.Durable, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Description: "vigil serve detection: snapshot pointer per partition",
-		History: 1, Storage: jetstream.FileStorage, Replicas: o.Replicas}); err != nil {
+	if _, err := js.KeyValue(ctx, StateBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Description: "vigil serve detection: snapshot pointer per partition",
+			History: 1, Storage: jetstream.FileStorage, Replicas: o.Replicas})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("state bucket %s: %w", StateBucket, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("state bucket %s: %w", StateBucket, err)
 	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: StateObjects, Description: "vigil serve detection: partition state snapshots",
-		Storage: jetstream.FileStorage, Replicas: o.Replicas}); err != nil {
+	if _, err := js.ObjectStore(ctx, StateObjects); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: StateObjects, Description: "vigil serve detection: partition state snapshots",
+			Storage: jetstream.FileStorage, Replicas: o.Replicas})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("state object store %s: %w", StateObjects, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("state object store %s: %w", StateObjects, err)
 	}
 	return nil
@@ -270,8 +281,18 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 			return nil, err
 		}
 	}
-	if err := EnsureConsumers(ctx, js, n, opts); err != nil {
-		return nil, err
+	// A cluster's meta leader may be busy (several workers starting at
+	// once, an election): time-outs are retried for 30 s or --failover.
+	for deadline := time.Now().Add(max(opts.Failover, 30*time.Second)); ; {
+		err := EnsureConsumers(ctx, js, n, opts)
+		if err == nil {
+			break
+		}
+		if !isTimeout(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		opts.Logger.Warn("creating consumers and state buckets timed out, retrying", "err", err)
+		sleep(ctx, 500*time.Millisecond)
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -318,4 +339,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat)
 }
