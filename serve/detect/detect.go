@@ -28,11 +28,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -117,6 +119,9 @@ type Options struct {
 	MaxGroups int
 	// Replicas of the state bucket and object store (1 by default).
 	Replicas int
+	// Name identifies the worker in the state pointers and logs (default
+	// host name and process id).
+	Name string
 	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer, when set, gets the worker's Prometheus collectors.
@@ -144,6 +149,10 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" {
+		h, _ := os.Hostname()
+		o.Name = h + ":" + strconv.Itoa(os.Getpid())
 	}
 }
 
@@ -206,12 +215,22 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, n int, o Optio
 			return fmt.Errorf("consumer %s exists with another configuration: %w (delete it or start with the same --partitions, --failover and --replicas)", want.Durable, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Description: "vigil serve detection: snapshot pointer per partition",
-		History: 1, Storage: jetstream.FileStorage, Replicas: o.Replicas}); err != nil {
+	if _, err := js.KeyValue(ctx, StateBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Description: "vigil serve detection: snapshot pointer per partition",
+			History: 1, Storage: jetstream.FileStorage, Replicas: o.Replicas})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("state bucket %s: %w", StateBucket, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("state bucket %s: %w", StateBucket, err)
 	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: StateObjects, Description: "vigil serve detection: partition state snapshots",
-		Storage: jetstream.FileStorage, Replicas: o.Replicas}); err != nil {
+	if _, err := js.ObjectStore(ctx, StateObjects); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: StateObjects, Description: "vigil serve detection: partition state snapshots",
+			Storage: jetstream.FileStorage, Replicas: o.Replicas})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("state object store %s: %w", StateObjects, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("state object store %s: %w", StateObjects, err)
 	}
 	return nil
@@ -262,14 +281,24 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 			return nil, err
 		}
 	}
-	if err := EnsureConsumers(ctx, js, n, opts); err != nil {
-		return nil, err
+	// A cluster's meta leader may be busy (several workers starting at
+	// once, an election): time-outs are retried for 30 s or --failover.
+	for deadline := time.Now().Add(max(opts.Failover, 30*time.Second)); ; {
+		err := EnsureConsumers(ctx, js, n, opts)
+		if err == nil {
+			break
+		}
+		if !isTimeout(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		opts.Logger.Warn("creating consumers and state buckets timed out, retrying", "err", err)
+		sleep(ctx, 500*time.Millisecond)
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("detect metrics: %w", err)
 	}
-	w := &Worker{js: js, opts: opts, m: m, log: opts.Logger, n: n}
+	w := &Worker{js: js, opts: opts, m: m, log: opts.Logger.With("worker", opts.Name), n: n}
 	w.rules.Store(rules)
 	if w.kv, err = js.KeyValue(ctx, StateBucket); err != nil {
 		return nil, err
@@ -310,4 +339,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+func isTimeout(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, jetstream.ErrNoHeartbeat)
 }

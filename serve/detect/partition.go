@@ -200,6 +200,7 @@ type snapshot struct {
 // pointer is the state bucket's value for a partition: the snapshot's
 // generation (object p<partition>.<gen>) and what it covers.
 type pointer struct {
+	Owner  string    `json:"owner"` // Options.Name of the worker that saved it
 	Gen    uint64    `json:"gen"`
 	Seq    uint64    `json:"seq"`
 	Counts counts    `json:"counts"`
@@ -310,10 +311,22 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 		if err := pt.publish(ctx); err != nil {
 			return err
 		}
-		if n == 0 || pending == 0 && pt.st.seq < target {
+		if n > 0 && pending == 0 && pt.st.seq < target {
 			// The events up to target are gone (stream limits).
 			w.log.Warn("catch-up ended before the last delivered event", "partition", pt.p, "at", pt.st.seq, "target", target)
 			break
+		}
+		if n == 0 {
+			// Nothing yet: a new consumer on a cluster can take a
+			// while. Give up only when the events are gone.
+			info, err := pt.stream.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("catch-up: %w", err)
+			}
+			if info.State.FirstSeq > target || info.State.Msgs == 0 {
+				w.log.Warn("catch-up: the events up to the last delivered one are gone", "partition", pt.p, "at", pt.st.seq, "target", target)
+				break
+			}
 		}
 	}
 	return nil
@@ -492,7 +505,7 @@ func (pt *part) save(ctx context.Context) error {
 	if _, err := w.obs.PutBytes(ctx, objectName(pt.p, gen), data); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
-	ptr, err := json.Marshal(pointer{Gen: gen, Seq: st.seq, Counts: st.counts, Saved: time.Now().UTC()})
+	ptr, err := json.Marshal(pointer{Owner: w.opts.Name, Gen: gen, Seq: st.seq, Counts: st.counts, Saved: time.Now().UTC()})
 	if err != nil {
 		return err
 	}
