@@ -153,7 +153,7 @@ type child struct {
 	base       string
 	beats      string
 	natsURL    string
-	stderr     bytes.Buffer
+	stderr     lockedBuffer
 	exited     chan error
 	readyAfter time.Duration
 }
@@ -229,6 +229,25 @@ func (c *child) memory() (peak, now float64) {
 		}
 	}
 	return
+}
+
+// lockedBuffer is a bytes.Buffer the child writes its log to while the
+// bench reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // cpu returns the child's user + system CPU time.
