@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -89,6 +90,13 @@ type HTTP struct {
 	Logger  *slog.Logger
 	// RetryAfter is the Retry-After of a 503 (0: 1s).
 	RetryAfter time.Duration
+	// MaxInFlight bounds the requests read and stored at once (0: 4 per
+	// CPU); the others wait, their bodies unread, so that memory stays
+	// bounded by MaxInFlight times MaxBody.
+	MaxInFlight int
+
+	once sync.Once
+	sem  chan struct{}
 }
 
 // Reply is the body of a 200 answer.
@@ -119,6 +127,19 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if r.ContentLength > max {
 		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", max))
+		return
+	}
+	h.once.Do(func() {
+		n := h.MaxInFlight
+		if n <= 0 {
+			n = 4 * runtime.GOMAXPROCS(0)
+		}
+		h.sem = make(chan struct{}, n)
+	})
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	case <-r.Context().Done():
 		return
 	}
 	var body io.Reader = http.MaxBytesReader(w, r.Body, max)
