@@ -261,13 +261,13 @@ type Worker struct {
 	share   atomic.Int64 // partitions per live worker, rounded up
 	release atomic.Int64 // partitions to give up to balance the workers
 	js      jetstream.JetStream
-	opts  Options
-	rules atomic.Pointer[Rules]
-	m     *metrics
-	log   *slog.Logger
-	kv    jetstream.KeyValue
-	obs   jetstream.ObjectStore
-	n     int
+	opts    Options
+	rules   atomic.Pointer[Rules]
+	m       *metrics
+	log     *slog.Logger
+	kv      jetstream.KeyValue
+	obs     jetstream.ObjectStore
+	n       int
 }
 
 // New returns a worker on js with rules. The streams must exist; New

@@ -37,10 +37,10 @@ type part struct {
 	// until then.
 	coolUntil time.Time
 	w         *Worker
-	p      int
-	cons   jetstream.Consumer
-	stream jetstream.Stream
-	st     *pstate // nil until the partition is delivered to this worker
+	p         int
+	cons      jetstream.Consumer
+	stream    jetstream.Stream
+	st        *pstate // nil until the partition is delivered to this worker
 	// ackable is the newest delivered message whose sequence the state
 	// covers; acknowledging it (AckAll) acknowledges every older one.
 	ackable jetstream.Msg
