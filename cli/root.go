@@ -104,6 +104,6 @@ Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env))
+	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env), newServeCmd(env))
 	return root
 }

@@ -1,0 +1,203 @@
+// Package ingest is the front door of vigil serve: it takes events from
+// senders (HTTP, the Beats protocol, NATS subjects, standard input), finds
+// each event's host, and stores the events in the events stream on their
+// host's partition subject, grouped per host into JSON Lines messages.
+//
+// Every input acknowledges to its sender only once JetStream has
+// acknowledged every message holding the sender's events: an event that
+// was acknowledged is stored, and a crash after the acknowledgement loses
+// nothing. When storing fails (NATS unreachable, stream full), the sender
+// is told to retry (HTTP 503, no Beats ACK) rather than the events being
+// dropped. The message layout is the contract of docs/serve.md.
+package ingest
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/serve/partition"
+	"github.com/vigil-detect/vigil/serve/streams"
+	"github.com/vigil-detect/vigil/source/jsonl"
+)
+
+// Publisher stores events in the events stream. It is safe for concurrent
+// use; each Batch is not.
+type Publisher struct {
+	js         jetstream.JetStream
+	partitions int
+	maxMessage int
+	timeout    time.Duration
+}
+
+// NewPublisher returns a publisher to js's events stream with the given
+// partition count. Messages are cut at maxMessage bytes (0: 1 MiB, and
+// never more than the connection's max payload less room for headers).
+func NewPublisher(js jetstream.JetStream, partitions, maxMessage int) *Publisher {
+	if maxMessage <= 0 {
+		maxMessage = 1 << 20
+	}
+	if mp := int(js.Conn().MaxPayload()); mp > 0 && maxMessage > mp-4096 {
+		maxMessage = mp - 4096
+	}
+	return &Publisher{js: js, partitions: partitions, maxMessage: maxMessage, timeout: 10 * time.Second}
+}
+
+// Partitions is the partition count events are published with.
+func (p *Publisher) Partitions() int { return p.partitions }
+
+// ErrTooLarge is the error of an event larger than a message may be.
+var ErrTooLarge = errors.New("event larger than the largest NATS message")
+
+// Batch collects events, grouped by host subject, for one Publish.
+type Batch struct {
+	p       *Publisher
+	groups  map[string]*group
+	order   []*group
+	msgs    []*nats.Msg
+	events  int
+	compact bytes.Buffer
+	// IDPrefix, when set, makes the messages' Nats-Msg-Id IDPrefix-k
+	// (k = 0, 1, ... in publishing order) instead of a content hash.
+	IDPrefix string
+}
+
+type group struct {
+	subject string
+	buf     []byte
+	n       int
+}
+
+// NewBatch returns an empty batch.
+func (p *Publisher) NewBatch() *Batch {
+	return &Batch{p: p, groups: map[string]*group{}}
+}
+
+// Len is the number of events added.
+func (b *Batch) Len() int { return b.events }
+
+// Add adds one event: a JSON object (line) of the given host. The line is
+// copied. A line with newlines in it (a pretty-printed object) has the
+// white space between its tokens removed so that it stays one line; its
+// content is unchanged.
+func (b *Batch) Add(host string, line []byte) error {
+	if bytes.ContainsAny(line, "\r\n") {
+		b.compact.Reset()
+		if err := json.Compact(&b.compact, line); err != nil {
+			return err
+		}
+		line = b.compact.Bytes()
+	}
+	if len(line)+1 > b.p.maxMessage {
+		return fmt.Errorf("%w (%d bytes, at most %d)", ErrTooLarge, len(line), b.p.maxMessage-1)
+	}
+	subj := partition.Subject(host, b.p.partitions)
+	g := b.groups[subj]
+	if g == nil {
+		g = &group{subject: subj}
+		b.groups[subj] = g
+		b.order = append(b.order, g)
+	}
+	if len(g.buf)+len(line)+1 > b.p.maxMessage {
+		b.msgs = append(b.msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
+		g.buf, g.n = nil, 0
+	}
+	g.buf = append(g.buf, line...)
+	g.buf = append(g.buf, '\n')
+	g.n++
+	b.events++
+	return nil
+}
+
+// Publish stores the batch's messages, with the source and receive time
+// in their headers, and returns once JetStream acknowledged all of them,
+// or with the first error. Each message's Nats-Msg-Id is a hash of its
+// subject and content, so a sender retrying the same events (as Beats
+// does after a lost ACK) within the stream's duplicate window stores
+// them once.
+func (b *Batch) Publish(ctx context.Context, source string, received time.Time) error {
+	msgs := b.msgs
+	for _, g := range b.order {
+		if g.n > 0 {
+			msgs = append(msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
+		}
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	ts := strconv.FormatInt(received.UnixNano(), 10)
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	var err error
+	for k, m := range msgs {
+		m.Header = nats.Header{streams.HeaderReceived: {ts}, streams.HeaderSource: {source}}
+		if b.IDPrefix != "" {
+			m.Header.Set(jetstream.MsgIDHeader, b.IDPrefix+"-"+strconv.Itoa(k))
+		} else {
+			h := sha256.New()
+			h.Write([]byte(m.Subject))
+			h.Write([]byte{0})
+			h.Write(m.Data)
+			var sum [sha256.Size]byte
+			m.Header.Set(jetstream.MsgIDHeader, hex.EncodeToString(h.Sum(sum[:0])[:16]))
+		}
+		f, perr := b.p.js.PublishMsgAsync(m, jetstream.WithExpectStream(streams.Events))
+		if perr != nil {
+			err = perr
+			break
+		}
+		futures = append(futures, f)
+	}
+	timeout := time.NewTimer(b.p.timeout)
+	defer timeout.Stop()
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case e := <-f.Err():
+			if err == nil {
+				err = e
+			}
+		case <-timeout.C:
+			if err == nil {
+				err = errors.New("timed out waiting for JetStream to acknowledge")
+			}
+			return fmt.Errorf("storing events: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("storing events: %w", err)
+	}
+	return nil
+}
+
+// hostReader finds the host of a JSON event the way hunt does: it decodes
+// the event with the jsonl decoder and reads event.HostFields (Computer,
+// Hostname, host.name, ...). Not safe for concurrent use.
+type hostReader struct {
+	dec jsonl.Decoder
+	ev  *event.Event
+}
+
+func newHostReader() *hostReader {
+	return &hostReader{ev: event.New(event.NewSchema(nil))}
+}
+
+// host decodes line and returns its host; the string is valid until the
+// next call.
+func (h *hostReader) host(line []byte) (string, error) {
+	if err := jsonl.DecodeEvent(&h.dec, line, h.ev); err != nil {
+		return "", err
+	}
+	return h.ev.Host(), nil
+}
