@@ -55,6 +55,9 @@ type Options struct {
 	// AckWait is how long a batch delivered to a process that died stays
 	// with it before it is delivered again (default 30 s, as --failover).
 	AckWait time.Duration
+	// InactiveThreshold, when set, deletes the consumer after that long
+	// without a reader (for sinks that do not resume, like stdout).
+	InactiveThreshold time.Duration
 	// Logger receives failed deliveries; nil discards them.
 	Logger *slog.Logger
 }
@@ -95,6 +98,7 @@ func Run(ctx context.Context, js jetstream.JetStream, name string, s Sink, o Opt
 	if o.DeliverNew {
 		cfg.DeliverPolicy = jetstream.DeliverNewPolicy
 	}
+	cfg.InactiveThreshold = o.InactiveThreshold
 	cons, err := js.CreateOrUpdateConsumer(ctx, AlertsStream, cfg)
 	if err != nil {
 		return fmt.Errorf("sink %s: consumer: %w", name, err)
