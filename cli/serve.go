@@ -40,6 +40,7 @@ type serveFlags struct {
 	noIngest, noDetect     bool
 	maxLateness, failover  time.Duration
 	maxGroups              int
+	sinks                  sinkFlags
 	logFormat, logLevel    string
 	drainTimeout           time.Duration
 	cpuprof, memprof       string
@@ -253,6 +254,9 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		f.load.sel = &f.sel
 		d, err := newServeDetection(f, log)
 		if err != nil {
+			return err
+		}
+		if d.stdout, err = alertsOnStdout(env, f.sinks.stdout); err != nil {
 			return err
 		}
 		o.NewDetector, o.Reload = d.newDetector, d.reload
