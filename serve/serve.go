@@ -251,7 +251,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 			ln = tls.NewListener(ln, tlsConf)
 		}
 		s.httpLn = ln
-		s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() {
 			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.fatal <- fmt.Errorf("http: %w", err)

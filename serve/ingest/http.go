@@ -20,6 +20,9 @@ import (
 // decompression.
 const DefaultMaxBody = 16 << 20
 
+// bodyTimeout bounds the reading of one request's body.
+const bodyTimeout = 2 * time.Minute
+
 // Tokens are the bearer tokens a request may carry. An empty set accepts
 // every request (serve only allows that on loopback or with --insecure).
 type Tokens struct {
@@ -142,6 +145,9 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case <-r.Context().Done():
 		return
 	}
+	// A slow sender may not hold a request slot forever (the server has no
+	// overall read timeout: the alerts stream is long-lived).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	var body io.Reader = http.MaxBytesReader(w, r.Body, max)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
