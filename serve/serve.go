@@ -59,6 +59,7 @@ type Options struct {
 	DataDir    string
 	NATSURL    string
 	NATSCreds  string
+	NATSCA     string
 	NATSListen string
 	// Streams are the events and alerts streams' settings (partitions,
 	// replicas, retention).
@@ -175,7 +176,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	s.reg.MustRegister(s.reloads)
 	s.metrics = ingest.NewMetrics(s.reg)
 
-	s.broker, err = broker.Start(ctx, broker.Options{URL: o.NATSURL, Creds: o.NATSCreds, DataDir: o.DataDir, Listen: o.NATSListen, Logger: log, Name: "vigil serve"})
+	s.broker, err = broker.Start(ctx, broker.Options{URL: o.NATSURL, Creds: o.NATSCreds, CA: o.NATSCA, DataDir: o.DataDir, Listen: o.NATSListen, Logger: log, Name: "vigil serve"})
 	if err != nil {
 		return s, err
 	}
