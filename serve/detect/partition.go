@@ -136,11 +136,6 @@ func (pt *part) run(ctx context.Context) error {
 			pt.release(ctx)
 			continue
 		}
-		if r := w.rules.Load(); pt.st != nil && r != pt.st.rules {
-			if err := pt.switchRules(r); err != nil {
-				pt.fail(err)
-			}
-		}
 	}
 	if pt.st != nil {
 		// Let another worker take the partition now rather than after
@@ -217,6 +212,11 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	pt.w.m.lag.WithLabelValues(label(pt.p)).Set(float64(meta.NumPending))
+	if r := pt.w.rules.Load(); r != pt.st.rules {
+		if err := pt.switchRules(r); err != nil {
+			return err
+		}
+	}
 	if seq > pt.st.seq {
 		pt.evaluate(msg.Subject(), msg.Headers(), msg.Data(), seq, meta.Timestamp)
 	}
