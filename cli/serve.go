@@ -43,7 +43,7 @@ type serveFlags struct {
 	sinks                  sinkFlags
 	logFormat, logLevel    string
 	drainTimeout           time.Duration
-	cpuprof                string
+	cpuprof, memprof       string
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -133,6 +133,8 @@ See docs/serve.md.`,
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "bound of each shutdown step")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
+	fl.StringVar(&f.memprof, "memprofile", "", "write a heap profile to this file when stopping")
+	_ = fl.MarkHidden("memprofile")
 	addDetectFlags(fl, &f)
 	return cmd
 }
@@ -298,6 +300,12 @@ loop:
 		case err := <-srv.Err():
 			runErr = err
 			break loop
+		}
+	}
+	if f.memprof != "" {
+		if pf, err := os.Create(f.memprof); err == nil {
+			pprof.WriteHeapProfile(pf)
+			pf.Close()
 		}
 	}
 	if err := srv.Shutdown(context.Background()); err != nil && runErr == nil {

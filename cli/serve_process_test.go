@@ -331,18 +331,22 @@ func TestServeStdinAndReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := freeAddr(t)
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("t0k\n"), 0o600)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stderr syncBuffer
 	code := make(chan int, 1)
 	go func() {
 		code <- Main(ctx, []string{"serve", "-r", rules, "--data-dir", filepath.Join(dir, "data"), "--http", addr,
-			"--nats-listen", "", "--max-lateness", "1s", "-"}, Env{Stdin: bytes.NewReader(events), Stdout: io.Discard, Stderr: &stderr})
+			"--nats-listen", "", "--max-lateness", "1s", "--token-file", tokens, "-"}, Env{Stdin: bytes.NewReader(events), Stdout: io.Discard, Stderr: &stderr})
 	}()
 	base := "http://" + addr
 	waitReady(t, base, 30*time.Second)
 	get := func(path string) (int, string) {
-		resp, err := http.Get(base + path)
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer t0k")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -351,7 +355,9 @@ func TestServeStdinAndReload(t *testing.T) {
 		return resp.StatusCode, string(b)
 	}
 	post := func(path string) (int, string) {
-		resp, err := http.Post(base+path, "", nil)
+		req, _ := http.NewRequest("POST", base+path, nil)
+		req.Header.Set("Authorization", "Bearer t0k")
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
