@@ -312,8 +312,8 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 	return w, nil
 }
 
-// SetRules replaces the rule set: each partition switches at its next
-// batch, carrying its correlation state over (groups of correlations that
+// SetRules replaces the rule set: each partition switches before its next
+// event, carrying its correlation state over (groups of correlations that
 // are gone are dropped).
 func (w *Worker) SetRules(r *Rules) { w.rules.Store(r) }
 

@@ -108,11 +108,31 @@ func (pt *part) run(ctx context.Context) error {
 		}
 		backoff = 100 * time.Millisecond
 		n := 0
-		for msg := range batch.Messages() {
+		msgs := batch.Messages()
+		for {
+			var msg jetstream.Msg
+			var ok bool
+			select {
+			case msg, ok = <-msgs:
+			default:
+				// Nothing more has come yet: publish what was found
+				// now rather than when the pull request ends.
+				if pt.st != nil && len(pt.st.pending) > 0 {
+					wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Failover)
+					err := pt.publish(wctx)
+					cancel()
+					if err != nil {
+						pt.fail(err)
+					}
+				}
+				msg, ok = <-msgs
+			}
+			if !ok {
+				break
+			}
 			n++
 			if err := pt.deliver(ctx, msg); err != nil {
 				pt.fail(err)
-				break
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
@@ -135,11 +155,6 @@ func (pt *part) run(ctx context.Context) error {
 			time.Since(pt.st.loaded) > w.opts.Failover && w.shouldRelease() {
 			pt.release(ctx)
 			continue
-		}
-		if r := w.rules.Load(); pt.st != nil && r != pt.st.rules {
-			if err := pt.switchRules(r); err != nil {
-				pt.fail(err)
-			}
 		}
 	}
 	if pt.st != nil {
@@ -217,6 +232,11 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	pt.w.m.lag.WithLabelValues(label(pt.p)).Set(float64(meta.NumPending))
+	if r := pt.w.rules.Load(); r != pt.st.rules {
+		if err := pt.switchRules(r); err != nil {
+			return err
+		}
+	}
 	if seq > pt.st.seq {
 		pt.evaluate(msg.Subject(), msg.Headers(), msg.Data(), seq, meta.Timestamp)
 	}
@@ -307,7 +327,19 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
 	}
+	// The consumer's delivered sequence can be past the partition's last
+	// event (it skips other partitions' events): catch up to that event
+	// at most, or the catch-up would wait for one that never comes.
 	target := max(info.Delivered.Stream, trigger)
+	last, err := pt.stream.GetLastMsgForSubject(ctx, partition.Filter(pt.p))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		target = 0
+	case err != nil:
+		return fmt.Errorf("last event of the partition: %w", err)
+	default:
+		target = min(target, last.Sequence)
+	}
 	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "catch_up_to", target, "evaluated", st.counts.Evaluated)
 	if target > st.seq {
 		if err := pt.catchUp(ctx, target); err != nil {
