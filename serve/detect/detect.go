@@ -73,6 +73,8 @@ const (
 	DefaultFailover         = 30 * time.Second
 	DefaultSnapshotInterval = time.Second
 	DefaultBatch            = 256
+	// DefaultAncestryRetention is Options.AncestryRetention's default.
+	DefaultAncestryRetention = 24 * time.Hour
 	// DefaultMaxAckPending bounds the events a partition holds delivered
 	// but not yet covered by a snapshot.
 	DefaultMaxAckPending = 1 << 16
@@ -114,6 +116,10 @@ type Options struct {
 	Batch int
 	// MaxAckPending is the consumers' max_ack_pending.
 	MaxAckPending int
+	// AncestryRetention is how long (in event time, behind a partition's
+	// newest event) the advisory's process starts are kept for the
+	// ancestry of alerts (default 24 h).
+	AncestryRetention time.Duration
 	// MaxGroups caps each partition's correlation groups
 	// (correlate.Options.MaxGroups).
 	MaxGroups int
@@ -140,6 +146,9 @@ func (o *Options) defaults() {
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
+	}
+	if o.AncestryRetention <= 0 {
+		o.AncestryRetention = DefaultAncestryRetention
 	}
 	if o.MaxAckPending <= 0 {
 		o.MaxAckPending = DefaultMaxAckPending
