@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -355,5 +356,64 @@ func TestStream(t *testing.T) {
 	}
 	if len(list.Alerts) != 2 || list.Alerts[1].Triage == nil || list.Alerts[1].Triage.State != console.StateResolved {
 		t.Errorf("api/alerts: %s", body)
+	}
+}
+
+func TestStreamSource(t *testing.T) {
+	ctx := ctxT(t)
+	js, _ := startNATS(t, t.TempDir())
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_ALERTS", Subjects: []string{"t.alerts.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	pub := func(i int, withID bool) {
+		body := `{"rule":{"id":"r","title":"t","tags":[],"type":"detection"},"events":[],"n":` + string(rune('0'+i)) + `}`
+		msg := &nats.Msg{Subject: "t.alerts.p1", Data: []byte(body + "\n"), Header: nats.Header{}}
+		if withID {
+			msg.Data = []byte(`{"id":"id` + string(rune('0'+i)) + `",` + body[1:] + "\n")
+		} else {
+			msg.Header.Set(jetstream.MsgIDHeader, "hdr"+string(rune('0'+i)))
+		}
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := console.NewStream(js, "T_ALERTS", "t.alerts.>")
+	if recs, err := src.Recent(ctx, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("empty stream: %v %v", recs, err)
+	}
+	for i := 1; i <= 5; i++ {
+		pub(i, i != 4)
+	}
+	recs, err := src.Recent(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+		if bytes.HasSuffix(r.Alert, []byte("\n")) || !json.Valid(r.Alert) {
+			t.Errorf("record %s: %q", r.ID, r.Alert)
+		}
+	}
+	if strings.Join(ids, ",") != "id3,hdr4,id5" {
+		t.Errorf("recent ids %v, want id3,hdr4,id5", ids)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	ch, err := src.Subscribe(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	pub(6, true)
+	select {
+	case r := <-ch:
+		if r.ID != "id6" {
+			t.Errorf("subscribed record %s, want id6", r.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no record in 5 s")
+	}
+	cancel()
+	for range ch {
 	}
 }
