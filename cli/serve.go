@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-detect/vigil/serve"
 	"github.com/vigil-detect/vigil/serve/streams"
+	"github.com/vigil-detect/vigil/web"
 )
 
 type serveFlags struct {
@@ -246,6 +247,7 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 	if stdin {
 		o.Stdin = env.Stdin
 	}
+	var ruleInfos map[string]web.RuleInfo
 	if !f.noDetect {
 		f.load.builtin = f.builtin || len(f.load.paths) == 0
 		f.load.sel = &f.sel
@@ -254,6 +256,12 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 			return err
 		}
 		o.NewDetector, o.Reload = d.newDetector, d.reload
+		ruleInfos = d.infos
+	}
+	var mount *consoleMount
+	if f.httpAddr != "" {
+		mount = &consoleMount{}
+		o.Console = mount
 	}
 
 	if f.cpuprof != "" {
@@ -277,6 +285,16 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 	if err != nil {
 		return &exitError{ExitFailure, err}
 	}
+	var con interface{ Close() error }
+	if mount != nil {
+		h, err := startConsole(ctx, srv, f, mount, ruleInfos, log)
+		if err != nil {
+			// Detection goes on without the console.
+			log.Error("console unavailable", "err", err)
+		} else {
+			con = h
+		}
+	}
 	var runErr error
 loop:
 	for {
@@ -295,6 +313,9 @@ loop:
 			runErr = err
 			break loop
 		}
+	}
+	if con != nil {
+		con.Close() // its event streams would hold the HTTP server's drain
 	}
 	if err := srv.Shutdown(context.Background()); err != nil && runErr == nil {
 		runErr = err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vigil-detect/vigil/serve"
 	"github.com/vigil-detect/vigil/serve/detect"
+	"github.com/vigil-detect/vigil/web"
 )
 
 // serveDetection loads the rules as vigil hunt does (loadRules) and builds
@@ -18,6 +19,8 @@ type serveDetection struct {
 	log    *slog.Logger
 	rules  *detect.Rules
 	worker *detect.Worker
+	// infos describe the rules for the live console.
+	infos map[string]web.RuleInfo
 }
 
 func addDetectFlags(fl *pflag.FlagSet, f *serveFlags) {}
@@ -41,7 +44,7 @@ func newServeDetection(f *serveFlags, log *slog.Logger) (*serveDetection, error)
 		return nil, &exitError{ExitFailure, errors.New("no rule loaded (" + rs.summary() + ")")}
 	}
 	log.Info("rules loaded", "summary", rs.summary())
-	return &serveDetection{f: f, log: log, rules: detectRules(rs, f.load.builtin)}, nil
+	return &serveDetection{f: f, log: log, rules: detectRules(rs, f.load.builtin), infos: rs.ruleInfos()}, nil
 }
 
 func (d *serveDetection) newDetector(ctx context.Context, env serve.DetectorEnv) (serve.Detector, error) {
