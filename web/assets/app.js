@@ -142,6 +142,7 @@
     var rows = [];
     if (data.title) rows.push(["Run", data.title]);
     if (data.generated) rows.push(["Generated", data.generated]);
+    if (mode === "console") rows.push(["Alerts", items.length + " (the latest, then each new one as it fires)"]);
     if (data.inputs && data.inputs.length) {
       var list = el("ul", "inputs");
       data.inputs.forEach(function (p) { list.appendChild(el("li", null, p)); });
@@ -714,18 +715,33 @@
     var pending = null;
     function refresh() {
       if (pending) return;
-      pending = setTimeout(function () { pending = null; renderCharts(); renderMatrix(); fillFilters(); applyFilters(true); }, 200);
+      pending = setTimeout(function () { pending = null; renderSummary(); renderCharts(); renderMatrix(); fillFilters(); applyFilters(true); }, 200);
     }
-    fetch("api/alerts", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (d) {
-      data.summary = null;
-      data.title = d.title || "live console";
-      data.advisories = d.advisories || {};
-      data.rules = d.rules || {};
-      (d.alerts || []).forEach(addAlert);
+    function load() {
+      return fetch("api/alerts", { credentials: "same-origin" }).then(function (r) {
+        if (!r.ok) throw new Error(r.status + " " + r.statusText);
+        return r.json();
+      }).then(function (d) {
+        data.title = d.title || "live console";
+        data.advisories = d.advisories || {};
+        data.rules = d.rules || {};
+        (d.alerts || []).forEach(function (rec) {
+          addAlert(rec);
+          if (rec.triage) triage[rec.id] = rec.triage;
+        });
+      });
+    }
+    load().then(function () {
       renderAll();
       var es = new EventSource("api/stream");
-      es.addEventListener("open", function () { live.textContent = "live"; live.className = "live on"; });
-      es.addEventListener("error", function () { live.textContent = "reconnecting…"; live.className = "live off"; });
+      var dropped = false;
+      es.addEventListener("open", function () {
+        live.textContent = "live";
+        live.className = "live on";
+        // Back after a break: what fired meanwhile is in the list.
+        if (dropped) { dropped = false; load().then(refresh).catch(function () {}); }
+      });
+      es.addEventListener("error", function () { dropped = true; live.textContent = "reconnecting…"; live.className = "live off"; });
       es.addEventListener("alert", function (ev) {
         var rec = JSON.parse(ev.data);
         if (rec.advisory_info && rec.alert.advisory) data.advisories[rec.alert.advisory] = rec.advisory_info;
