@@ -34,8 +34,9 @@ func (m *consoleMount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // startConsole builds the live console on the running server: alerts from
 // the alerts stream, triage in the vigil_triage bucket, sign-in with the
 // tokens of --token-file (read at each sign-in, so a reload's tokens
-// apply; without --token-file, HTTP has no authentication and any token
-// signs in, as any request may post events).
+// apply), which, as for /v1/alerts, are then needed to see the alerts too;
+// without --token-file, HTTP has no authentication and any token signs
+// in, as any request may post events.
 func startConsole(ctx context.Context, srv *serve.Server, f *serveFlags, m *consoleMount, rules map[string]web.RuleInfo, log *slog.Logger) (*console.Handler, error) {
 	js := srv.JetStream()
 	kv, err := console.OpenKV(ctx, js, f.replicas)
@@ -70,7 +71,7 @@ func startConsole(ctx context.Context, srv *serve.Server, f *serveFlags, m *cons
 	}
 	h, err := console.New(console.Options{
 		Source: console.NewStream(js, streams.Alerts, streams.AlertsSubjects), Triage: kv,
-		Authorize: authorize, SessionKey: key, Rules: rules, Title: "vigil serve",
+		Authorize: authorize, RequireSignIn: tokenFile != "", SessionKey: key, Rules: rules, Title: "vigil serve",
 		Logger: log.With("component", "console"),
 	})
 	if err != nil {

@@ -417,3 +417,27 @@ func TestStreamSource(t *testing.T) {
 	for range ch {
 	}
 }
+
+func TestRequireSignIn(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	h, err := console.New(console.Options{Source: console.NewFeed(0), SessionKey: key, RequireSignIn: true,
+		Authorize: func(tok string) bool { return tok == token }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer func() { h.Close(); srv.Close() }()
+	c := client(t)
+	for _, p := range []string{"/api/alerts", "/api/stream"} {
+		if resp, _ := do(t, c, "GET", srv.URL+p, nil, ""); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s before signing in: %d, want 401", p, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, c, "GET", srv.URL+"/", nil, ""); resp.StatusCode != 200 {
+		t.Errorf("the page (with its sign-in form): %d, want 200", resp.StatusCode)
+	}
+	do(t, c, "POST", srv.URL+"/login", map[string]string{"Origin": srv.URL, "Content-Type": "application/x-www-form-urlencoded"}, "user=bo&token="+token)
+	if resp, body := do(t, c, "GET", srv.URL+"/api/alerts", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, `"alerts":[]`) {
+		t.Errorf("api/alerts signed in: %d %s", resp.StatusCode, body)
+	}
+}

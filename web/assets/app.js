@@ -719,6 +719,7 @@
     }
     function load() {
       return fetch("api/alerts", { credentials: "same-origin" }).then(function (r) {
+        if (r.status === 401) throw new Error("sign in to see the alerts");
         if (!r.ok) throw new Error(r.status + " " + r.statusText);
         return r.json();
       }).then(function (d) {
@@ -753,6 +754,10 @@
         updateTriage(st.id);
         refresh();
       });
-    }).catch(function (e) { live.textContent = "failed to load alerts: " + e.message; });
+    }).catch(function (e) {
+      live.textContent = e.message;
+      live.className = "live off";
+      $("summary-body").textContent = e.message;
+    });
   }
 })();
