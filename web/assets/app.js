@@ -133,6 +133,14 @@
     if (it.text === null) it.text = JSON.stringify(it.a).toLowerCase();
     return it.text;
   }
+  // warmText builds the search text of every alert in slices while the
+  // page is idle, so that the first free-text search over 100,000 alerts
+  // does not freeze the page.
+  function warmText(from) {
+    var end = Math.min(items.length, from + 2000);
+    for (var i = from; i < end; i++) itemText(items[i]);
+    if (end < items.length) setTimeout(function () { warmText(end); }, 0);
+  }
   function stateOf(it) { var s = triage[it.id]; return s && s.state ? s.state : "new"; }
 
   // ---------- summary ----------
@@ -696,6 +704,7 @@
       if (data.omitted) $("omitted").textContent = "(" + data.omitted + " more alerts beyond the report's cap are not included)";
       renderAll();
       document.body.setAttribute("data-ready", "true");
+      setTimeout(function () { warmText(0); }, 50);
     }).catch(function (e) { $("summary-body").textContent = "Cannot read the report's data: " + e; });
   } else {
     startConsole();
