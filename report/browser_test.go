@@ -172,6 +172,11 @@ func TestBrowserCorpus(t *testing.T) {
 	if err := b.Do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0,0)`)); err != nil {
 		t.Fatal(err)
 	}
+	// Nothing spills out of the page sideways (the matrix scrolls in its
+	// own box).
+	if over, err := browser.Eval[bool](b, `document.documentElement.scrollWidth > document.documentElement.clientWidth`); err != nil || over {
+		t.Errorf("the page is wider than the window (%v)", err)
+	}
 	b.Screenshot(t, "report.png", "")
 
 	byHost, byLevel := map[string]int{}, map[string]int{}

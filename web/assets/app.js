@@ -207,7 +207,8 @@
   }
   function bars(target, rows, filterId, max) {
     var box = clear($(target));
-    var top = rows.length ? rows[0][1] : 0;
+    var top = 1;
+    rows.forEach(function (r) { if (r[1] > top) top = r[1]; });
     var list = el("ol", "bars");
     rows.slice(0, max).forEach(function (r) {
       var bar = el("span", "bar");
@@ -264,6 +265,11 @@
       s.appendChild(t);
     });
     box.appendChild(s);
+    var legend = el("div", "legend");
+    var seen = {};
+    ts.forEach(function (it) { seen[Math.min(it.rank, 6)] = true; });
+    for (var l = 0; l < LEVELS.length; l++) if (seen[l]) { legend.appendChild(levelBadge(LEVELS[l])); legend.appendChild(document.createTextNode(" ")); }
+    box.appendChild(legend);
   }
   function renderCharts() {
     renderTimeline();
