@@ -115,9 +115,11 @@ func uitoa(n uint64) string {
 
 // Enricher adds advisory context to alerts: the advisory id, the process,
 // its parent, the destinations and, from the process starts it was given,
-// the ancestry. Record and Enrich may be called from one goroutine at a
-// time each; Enricher locks.
+// the ancestry. It also holds the advisory's process identity (Identity),
+// which learns from the same starts. Record and Enrich may be called from
+// one goroutine at a time each; Enricher locks.
 type Enricher struct {
+	ids    *Instances
 	mu     sync.Mutex
 	byGUID map[string]*Process
 	byPID  map[string][]*Process // host|pid -> starts in time order
@@ -129,14 +131,21 @@ type Enricher struct {
 
 // NewEnricher returns an enricher with no process starts recorded.
 func NewEnricher() *Enricher {
-	return &Enricher{byGUID: map[string]*Process{}, byPID: map[string][]*Process{}}
+	return &Enricher{ids: NewInstances(), byGUID: map[string]*Process{}, byPID: map[string][]*Process{}}
 }
+
+// Identity returns the process identity the advisory's correlations need
+// (correlate.Options.Identity, hunt.Options.Identity): it joins a process
+// start and its connection across Sysmon, ECS and Security logs and guards
+// against process id reuse. It learns the process starts given to Record.
+func (en *Enricher) Identity() *Instances { return en.ids }
 
 // MaxRecorded bounds the process starts an Enricher keeps.
 const MaxRecorded = 1 << 20
 
 // Record remembers a process start.
 func (en *Enricher) Record(p Process) {
+	en.ids.Record(p)
 	en.mu.Lock()
 	defer en.mu.Unlock()
 	if en.n >= MaxRecorded {
@@ -189,11 +198,12 @@ func (en *Enricher) parent(p *Process, t time.Time) *Process {
 
 // Enrich completes a correlation alert of an advisory rule; it leaves
 // other alerts alone.
-func (en *Enricher) Enrich(_ *correlate.Correlation, a *alert.Alert) {
+func (en *Enricher) Enrich(c *correlate.Correlation, a *alert.Alert) {
 	adv := ForRule(a.Rule.ID)
 	if adv == nil {
 		return
 	}
+	en.ids.Complete(c, a)
 	a.Advisory = adv.ID
 	if a.Context == nil {
 		a.Context = map[string]any{}

@@ -100,7 +100,7 @@ func (r *rig) run(t *testing.T, files ...[]string) (map[string]int, []*alert.Ale
 	en := advisory.NewEnricher()
 	var out collect
 	_, err := hunt.Run(context.Background(), r.eng, paths, &out, hunt.Options{
-		Workers: 2, Correlations: r.set, Enrich: en.Enrich, Normalizer: r.norm,
+		Workers: 2, Correlations: r.set, Enrich: en.Enrich, Identity: en.Identity(), Normalizer: r.norm,
 		Context: func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) },
 		Observe: func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) },
 	})

@@ -68,18 +68,24 @@ type Writer interface {
 
 // JSONLines writes one JSON object per alert per line.
 type JSONLines struct {
-	enc *json.Encoder
+	w   io.Writer
+	buf []byte
 }
 
-// NewJSONLines returns a JSON Lines writer on w.
-func NewJSONLines(w io.Writer) *JSONLines {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return &JSONLines{enc: enc}
-}
+// NewJSONLines returns a JSON Lines writer on w. Each alert is one Write
+// to w: give it a buffered writer.
+func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{w: w} }
 
 // Write writes one alert.
-func (j *JSONLines) Write(a *Alert) error { return j.enc.Encode(a) }
+func (j *JSONLines) Write(a *Alert) error {
+	b, err := AppendJSON(j.buf[:0], a)
+	if err != nil {
+		return err
+	}
+	j.buf = append(b, '\n')
+	_, err = j.w.Write(j.buf)
+	return err
+}
 
 // Close does nothing: every alert is written when it comes.
 func (j *JSONLines) Close() error { return nil }

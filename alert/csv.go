@@ -48,7 +48,8 @@ func CSVTime(t *time.Time, loc *time.Location) string {
 	return t.In(loc).Format("2006-01-02 15:04:05.000 -07:00")
 }
 
-// CSVRecord is the row of an alert.
+// CSVRecord is the row of an alert. Every cell is a SpreadsheetCell: valid
+// UTF-8, and never a formula.
 func CSVRecord(a *Alert, loc *time.Location) []string {
 	var paths, recs []string
 	seen := map[string]bool{}
@@ -64,11 +65,15 @@ func CSVRecord(a *Alert, loc *time.Location) []string {
 			recs = append(recs, strconv.FormatUint(e.Source.RecordID, 10))
 		}
 	}
-	return []string{
+	row := []string{
 		CSVTime(a.Timestamp, loc), a.Host, Channel(a), EventID(a), a.Rule.Level, a.Rule.Title, a.Rule.ID,
 		strings.Join(AttackTags(a.Rule.Tags), " "), Details(a, CSVDetailMax),
 		strings.Join(paths, "; "), strings.Join(recs, "; "),
 	}
+	for i, v := range row {
+		row[i] = SpreadsheetCell(v)
+	}
+	return row
 }
 
 // Write writes one row, after the header row for the first.

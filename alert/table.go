@@ -121,16 +121,18 @@ func (t *Table) Write(a *Alert) error {
 		fmt.Fprintf(&b, "%s  %s  %s  %s  %s\n", pad("TIME", t.timeWidth()), pad("LEVEL", tableLevelWidth),
 			pad("HOST", tableHostWidth), pad("RULE", tableRuleWidth), "DETAILS")
 	}
-	level, rule := pad(shortLevel(a.Rule.Level), tableLevelWidth), pad(a.Rule.Title, tableRuleWidth)
+	// Everything shown comes from logs and rules: Printable keeps control
+	// sequences in them from reaching the terminal.
+	level, rule := pad(Printable(shortLevel(a.Rule.Level)), tableLevelWidth), pad(Printable(a.Rule.Title), tableRuleWidth)
 	if c := levelColors[a.Rule.Level]; t.opts.Color && c != "" {
 		level, rule = c+level+"\x1b[0m", c+rule+"\x1b[0m"
 	}
-	host := a.Host
+	host := Printable(a.Host)
 	if host == "" {
 		host = "-"
 	}
 	fmt.Fprintf(&b, "%s  %s  %s  %s  %s\n", pad(FormatTime(a.Timestamp, t.opts.Location), t.timeWidth()), level,
-		pad(host, tableHostWidth), rule, Elide(Details(a, 0), t.detailWidth()))
+		pad(host, tableHostWidth), rule, Elide(Printable(Details(a, 0)), t.detailWidth()))
 	_, t.err = io.WriteString(t.w, b.String())
 	return t.err
 }

@@ -108,6 +108,14 @@ others. See docs/convert.md.`,
 			for _, e := range perrs {
 				fmt.Fprintf(env.Stderr, "error: %v\n", e)
 			}
+			for _, w := range coll.Warnings {
+				fmt.Fprintf(env.Stderr, "warning: %v\n", w)
+			}
+			for _, q := range qs {
+				for _, w := range q.Warnings {
+					fmt.Fprintf(env.Stderr, "warning: %v (in %q)\n", w, q.Title)
+				}
+			}
 			for _, e := range errs {
 				fmt.Fprintf(env.Stderr, "error: cannot convert: %v\n", e)
 			}

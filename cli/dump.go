@@ -2,16 +2,18 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"compress/gzip"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
+	"runtime/pprof"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
 	"github.com/vigil-detect/vigil/mapping"
@@ -23,6 +25,8 @@ import (
 func newDumpCmd(env *Env) *cobra.Command {
 	var mappings []string
 	var quiet bool
+	var workers int
+	var cpuprof string
 	cmd := &cobra.Command{
 		Use:   "dump FILE...",
 		Short: "Print events as rules see them, one JSON object per line",
@@ -44,18 +48,33 @@ location; the rest is printed.`,
 			if err != nil {
 				return usageErr("%v", err)
 			}
+			if cpuprof != "" {
+				pf, err := os.Create(cpuprof)
+				if err != nil {
+					return &exitError{ExitFailure, err}
+				}
+				defer pf.Close()
+				if err := pprof.StartCPUProfile(pf); err != nil {
+					return &exitError{ExitFailure, err}
+				}
+				defer pprof.StopCPUProfile()
+			}
 			bw := bufio.NewWriterSize(env.Stdout, 256<<10)
 			defer bw.Flush()
-			d := &dumper{w: bw, norm: norm, ev: event.New(schema), env: env, quiet: quiet}
+			d := &dumper{w: bw, norm: norm, schema: schema, env: env, quiet: quiet, workers: workers}
 			var failed error
-			for _, path := range args {
-				if err := d.file(path); err != nil {
-					fmt.Fprintf(env.Stderr, "vigil: %v\n", err)
-					failed = err
-				}
+			fail := func(err error) {
+				fmt.Fprintf(env.Stderr, "vigil: %v\n", err)
+				failed = err
 			}
-			if err := bw.Flush(); err != nil {
-				return &exitError{ExitFailure, err}
+			run := d.start()
+			go run.files(args)
+			werr := run.drain(fail)
+			if werr == nil {
+				werr = bw.Flush()
+			}
+			if werr != nil {
+				return &exitError{ExitFailure, werr}
 			}
 			if !quiet {
 				fmt.Fprintf(env.Stderr, "vigil: %d events, %d unreadable records\n", d.events, d.problems)
@@ -68,18 +87,126 @@ location; the rest is printed.`,
 	}
 	cmd.Flags().StringArrayVar(&mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "no summary or problems on standard error")
+	cmd.Flags().IntVar(&workers, "workers", 0, "decoding and encoding goroutines (default: number of CPUs)")
+	cmd.Flags().StringVar(&cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
+	_ = cmd.Flags().MarkHidden("cpuprofile")
 	return cmd
 }
 
+// dumper prints events in input order, decoding, normalizing and encoding
+// them on every core: the reading goroutine (the EVTX reader parses chunks
+// on every core itself) hands batches of records to the workers, and the
+// batches are written in the order they were read. Memory is bounded by
+// the batches in flight, whatever the file size: EVTX files are read in
+// place, never loaded whole.
 type dumper struct {
 	w        *bufio.Writer
 	norm     *mapping.Normalizer
-	ev       *event.Event
+	schema   *event.Schema
 	env      *Env
 	quiet    bool
 	events   int64
 	problems int64
-	buf      bytes.Buffer
+	workers  int
+}
+
+// dumpBatch is a run of records of one input, and what became of them.
+type dumpBatch struct {
+	path     string
+	recs     []dumpRecord // EVTX records
+	buf      []byte       // JSON records, end to end
+	ends     []int
+	lines    []int64
+	out      []byte
+	problems []*source.Problem
+	events   int64
+	err      error // encoding failed: the rest of the input is not printed
+	done     chan struct{}
+}
+
+type dumpRecord struct {
+	id     uint64
+	fields []evtx.Field
+}
+
+const dumpBatchRecords = 256
+
+// dumpRun is the pipeline of one dump invocation.
+type dumpRun struct {
+	d     *dumper
+	work  chan *dumpBatch
+	order chan *dumpBatch
+	wg    sync.WaitGroup
+}
+
+func (d *dumper) start() *dumpRun {
+	workers := d.workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	r := &dumpRun{d: d, work: make(chan *dumpBatch, workers*2), order: make(chan *dumpBatch, workers*4)}
+	for range workers {
+		r.wg.Go(func() {
+			ev := event.New(d.schema)
+			var dec jsonl.Decoder
+			for b := range r.work {
+				d.encode(b, ev, &dec)
+				close(b.done)
+			}
+		})
+	}
+	return r
+}
+
+// send queues a batch for encoding and writing.
+func (r *dumpRun) send(b *dumpBatch) {
+	b.done = make(chan struct{})
+	r.order <- b
+	r.work <- b
+}
+
+// files reads every input in turn, then ends the pipeline; an input that
+// cannot be read (or stops being readable) ends with a batch holding the
+// error.
+func (r *dumpRun) files(paths []string) {
+	defer func() {
+		close(r.work)
+		close(r.order)
+	}()
+	for _, path := range paths {
+		if err := r.file(path); err != nil {
+			b := &dumpBatch{path: path, err: err}
+			r.send(b)
+		}
+	}
+}
+
+// drain writes the batches in order; it returns the first write error.
+func (r *dumpRun) drain(fail func(error)) error {
+	var werr error
+	failed := ""
+	for b := range r.order {
+		<-b.done
+		for _, p := range b.problems {
+			r.d.problem(p)
+		}
+		if failed != "" && b.path == failed {
+			continue
+		}
+		failed = ""
+		r.d.events += b.events
+		if werr == nil {
+			_, werr = r.d.w.Write(b.out)
+		}
+		if b.err != nil {
+			// The events before the failure are printed, the rest of the
+			// input is not.
+			fail(b.err)
+			failed = b.path
+		}
+	}
+	r.wg.Wait()
+	return werr
 }
 
 func (d *dumper) problem(p *source.Problem) {
@@ -89,85 +216,162 @@ func (d *dumper) problem(p *source.Problem) {
 	}
 }
 
-func (d *dumper) file(path string) error {
-	var r io.Reader
+func (r *dumpRun) file(path string) error {
+	var in io.Reader
 	name := path
+	var f *os.File
 	if path == "-" {
-		r, name = d.env.Stdin, "<stdin>"
+		in, name = r.d.env.Stdin, "<stdin>"
 	} else {
-		f, err := os.Open(path)
-		if err != nil {
+		var err error
+		if f, err = os.Open(path); err != nil {
 			return err
 		}
 		defer f.Close()
-		r = f
+		in = f
 	}
-	br := bufio.NewReaderSize(r, 64<<10)
+	br := bufio.NewReaderSize(in, 64<<10)
+	compressed := false
 	if head, _ := br.Peek(2); len(head) == 2 && head[0] == 0x1f && head[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		br = bufio.NewReaderSize(zr, 64<<10)
+		compressed = true
 	}
 	if head, _ := br.Peek(8); string(head) == "ElfFile\x00" {
-		data, err := io.ReadAll(br)
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		rd, err := evtx.NewReader(bytes.NewReader(data), int64(len(data)), evtx.Options{
-			Name: name,
-			Warn: func(w evtx.Warning) {
-				d.problem(&source.Problem{Path: name, Offset: w.Offset, Msg: fmt.Sprintf("chunk %d: %s", w.Chunk, w.Msg)})
-			},
-		})
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
-		}
-		defer rd.Close()
-		for {
-			rec, err := rd.Next()
-			if err == io.EOF {
-				return nil
-			}
+		var ra io.ReaderAt = f
+		var size int64
+		if f != nil && !compressed {
+			st, err := f.Stat()
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
 			}
-			hunt.RecordEvent(d.ev, name, rec.ID, rec.Fields)
-			if err := d.print(); err != nil {
-				return err
+			size = st.Size()
+		} else {
+			// EVTX needs random access: spool standard input or a
+			// decompressed file to a temporary file rather than memory.
+			tmp, err := os.CreateTemp("", "vigil-dump-*.evtx")
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
 			}
+			defer os.Remove(tmp.Name())
+			defer tmp.Close()
+			if size, err = io.Copy(tmp, br); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			ra = tmp
 		}
+		return r.evtx(name, ra, size)
 	}
-	jr := jsonl.NewReader(br, name, d.problem)
+	return r.jsonl(name, br)
+}
+
+func (r *dumpRun) evtx(name string, ra io.ReaderAt, size int64) error {
+	var pending []*source.Problem
+	rd, err := evtx.NewReader(ra, size, evtx.Options{
+		Name: name,
+		Warn: func(w evtx.Warning) {
+			pending = append(pending, &source.Problem{Path: name, Offset: w.Offset, Msg: fmt.Sprintf("chunk %d: %s", w.Chunk, w.Msg)})
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	defer rd.Close()
+	b := &dumpBatch{path: name, recs: []dumpRecord{}}
+	flush := func() {
+		b.problems, pending = pending, nil
+		r.send(b)
+	}
 	for {
-		err := jr.Next(d.ev)
+		rec, err := rd.Next()
 		if err == io.EOF {
+			flush()
 			return nil
 		}
 		if err != nil {
-			return err
+			flush()
+			return fmt.Errorf("%s: %w", name, err)
 		}
-		if err := d.print(); err != nil {
-			return err
+		b.recs = append(b.recs, dumpRecord{id: rec.ID, fields: append([]evtx.Field(nil), rec.Fields...)})
+		if len(b.recs) >= dumpBatchRecords {
+			flush()
+			b = &dumpBatch{path: name, recs: make([]dumpRecord, 0, dumpBatchRecords)}
 		}
 	}
 }
 
-func (d *dumper) print() error {
-	d.norm.Apply(d.ev)
-	d.events++
-	m := d.ev.Map()
-	m["source"] = d.ev.Source
-	if !d.ev.Time.IsZero() {
-		m["timestamp"] = d.ev.Time.Format(time.RFC3339Nano)
+func (r *dumpRun) jsonl(name string, in io.Reader) error {
+	var pending []*source.Problem
+	jr := jsonl.NewReader(in, name, func(p *source.Problem) { pending = append(pending, p) })
+	b := &dumpBatch{path: name}
+	flush := func() {
+		b.problems, pending = pending, nil
+		r.send(b)
 	}
-	d.buf.Reset()
-	enc := json.NewEncoder(&d.buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(m); err != nil {
-		return err
+	for {
+		rec, n, err := jr.ReadRecord()
+		if err == io.EOF {
+			flush()
+			return nil
+		}
+		if err != nil {
+			flush()
+			return err
+		}
+		b.buf = append(b.buf, rec...)
+		b.ends = append(b.ends, len(b.buf))
+		b.lines = append(b.lines, n)
+		if len(b.ends) >= dumpBatchRecords || len(b.buf) >= 4<<20 {
+			flush()
+			b = &dumpBatch{path: name}
+		}
 	}
-	_, err := d.w.Write(d.buf.Bytes())
-	return err
+}
+
+// encode decodes, normalizes and prints the batch's records into b.out.
+func (d *dumper) encode(b *dumpBatch, ev *event.Event, dec *jsonl.Decoder) {
+	if b.err != nil {
+		return // an input's failure, nothing to encode
+	}
+	for _, rec := range b.recs {
+		hunt.RecordEvent(ev, b.path, rec.id, rec.fields)
+		if b.print(d.norm, ev) != nil {
+			return
+		}
+	}
+	start := 0
+	for k, end := range b.ends {
+		line := b.buf[start:end]
+		start = end
+		if err := jsonl.DecodeEvent(dec, line, ev); err != nil {
+			b.problems = append(b.problems, &source.Problem{Path: b.path, Line: b.lines[k], Msg: err.Error(), Err: err})
+			continue
+		}
+		ev.Source = event.Source{Path: b.path, Line: b.lines[k]}
+		if b.print(d.norm, ev) != nil {
+			return
+		}
+	}
+}
+
+// print appends one event as a JSON object on its own line: its
+// normalized fields, "source" and "timestamp".
+func (b *dumpBatch) print(norm *mapping.Normalizer, ev *event.Event) error {
+	norm.Apply(ev)
+	m := ev.Map()
+	m["source"] = ev.Source
+	if !ev.Time.IsZero() {
+		m["timestamp"] = ev.Time.Format(time.RFC3339Nano)
+	}
+	out, err := alert.AppendJSONValue(b.out, m)
+	if err != nil {
+		b.err = fmt.Errorf("%s: %w", b.path, err)
+		return b.err
+	}
+	b.out = append(out, '\n')
+	b.events++
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/coverage"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
@@ -130,7 +131,7 @@ fired.`,
 	fl.IntVar(&f.workers, "workers", 0, "decoding and matching goroutines (default: number of CPUs)")
 	fl.BoolVarP(&f.quiet, "quiet", "q", false, "no progress, run summary or warnings on standard error")
 	fl.BoolVar(&f.noProgress, "no-progress", false, "no progress bar, even on a terminal")
-	fl.IntVar(&f.maxGroups, "max-groups", 0, "most correlation groups held open; the oldest are evicted beyond it (default 1048576)")
+	fl.IntVar(&f.maxGroups, "max-groups", 0, "bounds correlation memory: most groups open, matches they hold and matches waiting; the least recently updated groups are evicted beyond it (default 1048576)")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
 	return cmd
@@ -222,9 +223,19 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	inputs := hunt.ExpandInputs(args)
 	if len(inputs.Inputs) == 0 {
 		for _, p := range inputs.Skipped {
-			fmt.Fprintf(env.Stderr, "vigil: unreadable: %v\n", p)
+			fmt.Fprintf(env.Stderr, "vigil: unreadable: %s\n", alert.Printable(p.Error()))
 		}
 		return &exitError{ExitFailure, fmt.Errorf("no input to read (%d arguments skipped)", len(inputs.Skipped))}
+	}
+	// An output that is one of the inputs would be truncated before it is
+	// read: refuse it whatever path names it (links, ./, case).
+	for _, o := range []struct{ flag, path string }{{"--output", f.output}, {"--attack-layer", f.attackLayer}, {"--summary-json", f.summaryJSON}} {
+		if o.path == "" {
+			continue
+		}
+		if in, ok := inputs.Holds(o.path); ok {
+			return usageErr("%s %s is the input %s: writing it would destroy the log before it is read", o.flag, o.path, in)
+		}
 	}
 	f.load.builtin = f.builtin || len(f.load.paths) == 0
 	f.load.sel = &f.sel
@@ -334,6 +345,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 	if f.load.builtin {
 		en = advisory.NewEnricher()
 		opts.Enrich = en.Enrich
+		opts.Identity = en.Identity()
 	}
 	if en != nil || index != nil {
 		// Context rules (vigil-role: context) record what the advisory
@@ -349,6 +361,10 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 			}
 		}
 	}
+	// Log sources per host, for the summary's line naming the hosts on
+	// which every loaded rule was blind.
+	tallies := coverage.NewTally()
+	opts.Tally = tallies.Worker
 	if bar != nil {
 		bar.run()
 	}
@@ -357,6 +373,7 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		bar.finish()
 	}
 	sum := buildSummary(rs, &f.sel, rs.excluded, inputs, st, problems, tally)
+	sum.BlindHosts = blindHosts(rs, tallies.Hosts())
 	if runErr != nil {
 		sum.Error = runErr.Error()
 	}

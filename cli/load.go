@@ -3,11 +3,11 @@ package cli
 import (
 	"fmt"
 	"io"
-	"os"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-detect/vigil/advisory"
+	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
@@ -20,6 +20,7 @@ type ruleSet struct {
 	coll     *sigma.Collection
 	eng      *engine.Engine
 	norm     *mapping.Normalizer
+	tbl      *mapping.Table
 	corr     *correlate.Set
 	errs     []error // parse and compile errors
 	warnings []error
@@ -76,6 +77,7 @@ func loadRules(o loadOptions) (*ruleSet, error) {
 	}
 	eng, cerrs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Placeholders: ph, Filters: coll.Filters, Fields: tbl.Fields().Names()})
 	rs.eng = eng
+	rs.tbl = tbl
 	rs.norm, err = mapping.NewNormalizer(tbl.Fields(), tbl, eng.Schema())
 	if err != nil {
 		return nil, &exitError{ExitUsage, err}
@@ -95,9 +97,9 @@ func readPlaceholders(path string) (map[string][]string, error) {
 	if path == "" {
 		return nil, nil
 	}
-	data, err := os.ReadFile(path)
+	data, err := sigma.ReadFileLimit(path, sigma.MaxFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("placeholders: %w", err)
+		return nil, fmt.Errorf("placeholders: %s: %w", path, err)
 	}
 	var raw map[string]any
 	if err := yaml.Unmarshal(data, &raw); err != nil {
@@ -147,11 +149,11 @@ func (rs *ruleSet) ruleInfos() map[string]web.RuleInfo {
 
 func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {
 	for _, e := range rs.errs {
-		fmt.Fprintf(w, "error: %v\n", e)
+		fmt.Fprintf(w, "error: %s\n", alert.Printable(e.Error()))
 	}
 	if warnings {
 		for _, e := range rs.warnings {
-			fmt.Fprintf(w, "warning: %v\n", e)
+			fmt.Fprintf(w, "warning: %s\n", alert.Printable(e.Error()))
 		}
 	}
 }

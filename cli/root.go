@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/internal/term"
 )
 
@@ -67,22 +68,58 @@ func Main(ctx context.Context, args []string, env Env) int {
 	if env.Terminal == nil {
 		env.Terminal = fileTerminal
 	}
+	// Every command's standard output goes through stdout, which keeps
+	// the first write error: output that could not be written (a full
+	// disk, a closed pipe) fails the run with exit 1, whatever the command.
+	stdout := &outWriter{w: env.Stdout}
+	terminal := env.Terminal
+	env.Terminal = func(w io.Writer) (bool, int) {
+		if w == io.Writer(stdout) {
+			w = stdout.w
+		}
+		return terminal(w)
+	}
+	env.Stdout = stdout
 	root := newRoot(&env)
 	root.SetArgs(args)
 	root.SetIn(env.Stdin)
 	root.SetOut(env.Stdout)
 	root.SetErr(env.Stderr)
 	err := root.ExecuteContext(ctx)
+	if err == nil && stdout.err != nil {
+		err = &exitError{ExitFailure, fmt.Errorf("writing standard output: %w", stdout.err)}
+	}
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(env.Stderr, "vigil:", err)
+	fmt.Fprintln(env.Stderr, "vigil:", alert.Printable(err.Error()))
 	var ee *exitError
 	if errors.As(err, &ee) {
+		if stdout.err != nil && ee.code != ExitFailure {
+			fmt.Fprintln(env.Stderr, "vigil: writing standard output:", stdout.err)
+			return ExitFailure
+		}
 		return ee.code
+	}
+	if stdout.err != nil {
+		return ExitFailure
 	}
 	// Cobra's own errors (unknown flag or command) are usage errors.
 	return ExitUsage
+}
+
+// outWriter is standard output keeping its first write error.
+type outWriter struct {
+	w   io.Writer
+	err error
+}
+
+func (o *outWriter) Write(p []byte) (int, error) {
+	n, err := o.w.Write(p)
+	if err != nil && o.err == nil {
+		o.err = err
+	}
+	return n, err
 }
 
 func newRoot(env *Env) *cobra.Command {
@@ -100,10 +137,13 @@ Exit codes: 0 done, 1 runtime failure, 2 usage error, 3 "vigil hunt
   vigil rules validate rules/
   vigil advisory list
   vigil dump Security.evtx | head
+  vigil version
   vigil help hunt`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env), newServeCmd(env))
+	root.AddCommand(newHuntCmd(env), newRulesCmd(env), newAdvisoryCmd(env), newDumpCmd(env), newConvertCmd(env), newCoverageCmd(env), newServeCmd(env))
+	addVersion(root, env)
+	root.AddCommand(newHealthcheckCmd(env))
 	return root
 }

@@ -6,6 +6,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/vigil-detect/vigil/alert"
 )
 
 func newRulesCmd(env *Env) *cobra.Command {
@@ -65,6 +67,15 @@ func newRulesListCmd(env *Env) *cobra.Command {
 			}
 			tw := tabwriter.NewWriter(env.Stdout, 2, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "ID\tLEVEL\tTITLE\tLOGSOURCE")
+			// Rules come from repositories anyone can write: no control
+			// character, and no tab to break the columns, reaches the
+			// terminal.
+			row := func(cells ...string) {
+				for i, c := range cells {
+					cells[i] = strings.ReplaceAll(alert.Printable(c), "\t", " ")
+				}
+				fmt.Fprintln(tw, strings.Join(cells, "\t"))
+			}
 			for _, r := range rs.eng.Rules() {
 				s := r.Sigma
 				var ls []string
@@ -73,10 +84,10 @@ func newRulesListCmd(env *Env) *cobra.Command {
 						ls = append(ls, x)
 					}
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.ID(), s.Level, s.Title, strings.Join(ls, "/"))
+				row(r.ID(), s.Level, s.Title, strings.Join(ls, "/"))
 			}
 			for _, c := range rs.coll.Correlations {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", c.ID, c.Level, c.Title, "correlation:"+c.Type)
+				row(c.ID, c.Level, c.Title, "correlation:"+c.Type)
 			}
 			if err := tw.Flush(); err != nil {
 				return err

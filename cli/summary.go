@@ -6,11 +6,15 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/buildinfo"
+	"github.com/vigil-detect/vigil/coverage"
 	"github.com/vigil-detect/vigil/hunt"
 	"github.com/vigil-detect/vigil/source"
 )
@@ -23,6 +27,9 @@ type huntSummary struct {
 		Read       int           `json:"read"`
 		Bytes      int64         `json:"bytes"`
 		Unreadable []fileProblem `json:"unreadable"`
+		// Damaged are files read despite damage to the file as a whole
+		// (an EVTX file header, missing chunks), with what is wrong.
+		Damaged []damagedFile `json:"damaged"`
 		// Ignored are files in folders that are not event logs.
 		Ignored int `json:"ignored"`
 	} `json:"files"`
@@ -54,8 +61,14 @@ type huntSummary struct {
 	LastEvent      *time.Time         `json:"last_event,omitempty"`
 	Correlation    correlationSummary `json:"correlation"`
 	ElapsedSeconds float64            `json:"elapsed_seconds"`
+	// BlindHosts are the hosts on which no loaded rule could fire: their
+	// logs lack every log source or field the rules read (vigil coverage
+	// says what is missing).
+	BlindHosts []blindHost `json:"blind_hosts"`
 	// Error is the runtime failure that ended the run early, if any.
 	Error string `json:"error,omitempty"`
+	// Build is the vigil build that ran (vigil version).
+	Build buildinfo.Info `json:"build"`
 }
 
 type fileProblem struct {
@@ -63,9 +76,45 @@ type fileProblem struct {
 	Error string `json:"error"`
 }
 
+type damagedFile struct {
+	Path   string `json:"path"`
+	Damage string `json:"damage"`
+	Events int64  `json:"events"`
+}
+
 type reasonCount struct {
 	Reason string `json:"reason"`
 	Count  int64  `json:"count"`
+}
+
+type blindHost struct {
+	Host string `json:"host"`
+	// Missing are the gaps of the first rules judged, at most three.
+	Missing []string `json:"missing"`
+}
+
+// blindHosts judges the loaded rules on each host the hunt read.
+func blindHosts(rs *ruleSet, hosts []*coverage.Host) []blindHost {
+	out := []blindHost{}
+	set := coverage.NewRuleSet(rs.tbl, rs.coll, rs.corr, advisory.IsContextRule)
+	for _, h := range hosts {
+		if set.AllBlind(h) {
+			var missing []string
+			for _, v := range set.Judge(h) {
+				for _, g := range v.Missing {
+					if len(missing) < 3 && !slices.Contains(missing, g.Missing) {
+						missing = append(missing, g.Missing)
+					}
+				}
+			}
+			name := h.Name
+			if name == "" {
+				name = "(no host name)"
+			}
+			out = append(out, blindHost{Host: name, Missing: missing})
+		}
+	}
+	return out
 }
 
 type hostCount struct {
@@ -80,6 +129,11 @@ type correlationSummary struct {
 	MaxOpen int   `json:"max_open_groups"`
 	Expired int64 `json:"expired"`
 	Evicted int64 `json:"evicted"`
+	// MaxHeld is the most matches held in open groups at once; Late
+	// counts the matches correlated after newer ones because more than
+	// --max-groups matches were waiting.
+	MaxHeld int   `json:"max_held_matches"`
+	Late    int64 `json:"late"`
 	Alerts  int64 `json:"alerts"`
 }
 
@@ -88,6 +142,7 @@ const topN = 5
 // problemLog collects the input problems of a hunt as they are reported.
 type problemLog struct {
 	files    []fileProblem
+	damaged  []fileProblem
 	reasons  map[string]int64
 	examples []string
 	records  int64
@@ -100,6 +155,10 @@ var digits = regexp.MustCompile(`\d+`)
 // add records one problem: a whole file that could not be read, or a
 // record or line that could not be decoded.
 func (l *problemLog) add(p *source.Problem) {
+	if p.Damage {
+		l.damaged = append(l.damaged, fileProblem{Path: p.Path, Error: p.Msg})
+		return
+	}
 	if p.Line == 0 && p.Offset == 0 {
 		l.files = append(l.files, fileProblem{Path: p.Path, Error: strings.TrimPrefix(p.Msg, p.Path+": ")})
 		return
@@ -116,13 +175,36 @@ func (l *problemLog) add(p *source.Problem) {
 }
 
 func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion, st hunt.Stats, pl *problemLog, t *alert.Tally) *huntSummary {
-	s := &huntSummary{}
+	s := &huntSummary{Build: buildinfo.Get()}
 	s.Files.Unreadable = []fileProblem{}
 	for _, p := range in.Skipped {
 		s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: p.Path, Error: p.Err.Error()})
 	}
 	s.Files.Unreadable = append(s.Files.Unreadable, pl.files...)
-	s.Files.Read = st.Files - len(pl.files)
+	// A damaged file is one entry with every damage found; one that gave
+	// no event is unreadable.
+	s.Files.Damaged = []damagedFile{}
+	lost := 0
+	byPath := map[string]int{}
+	for _, d := range pl.damaged {
+		if i, ok := byPath[d.Path]; ok {
+			s.Files.Damaged[i].Damage += "; " + d.Error
+			continue
+		}
+		byPath[d.Path] = len(s.Files.Damaged)
+		s.Files.Damaged = append(s.Files.Damaged, damagedFile{Path: d.Path, Damage: d.Error, Events: st.FileEvents[d.Path]})
+	}
+	kept := s.Files.Damaged[:0]
+	for _, d := range s.Files.Damaged {
+		if d.Events == 0 {
+			s.Files.Unreadable = append(s.Files.Unreadable, fileProblem{Path: d.Path, Error: d.Damage})
+			lost++
+			continue
+		}
+		kept = append(kept, d)
+	}
+	s.Files.Damaged = kept
+	s.Files.Read = st.Files - len(pl.files) - lost
 	s.Files.Bytes = in.TotalSize()
 	s.Files.Ignored = in.Ignored
 
@@ -192,7 +274,7 @@ func buildSummary(rs *ruleSet, sel *selection, excluded int, in *hunt.Expansion,
 	}
 	c := st.Correlation
 	s.Correlation = correlationSummary{Matches: c.Matches, NoTime: c.NoTime, Groups: c.Groups, MaxOpen: c.MaxOpen,
-		Expired: c.Expired, Evicted: c.Evicted, Alerts: c.Emitted}
+		Expired: c.Expired, Evicted: c.Evicted, MaxHeld: c.MaxHeld, Late: c.Late, Alerts: c.Emitted}
 	s.ElapsedSeconds = st.Elapsed.Seconds()
 	return s
 }
@@ -221,7 +303,12 @@ func humanBytes(n int64) string {
 
 // print writes the summary for a person, every line prefixed "vigil: ".
 func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
-	p := func(format string, args ...any) { fmt.Fprintf(w, "vigil: "+format+"\n", args...) }
+	// File names, hosts, rule titles and problems come from the inputs:
+	// Printable keeps a line break in them from forging a summary line
+	// and an escape sequence from reaching the terminal.
+	p := func(format string, args ...any) {
+		fmt.Fprintf(w, "vigil: %s\n", alert.Printable(fmt.Sprintf(format, args...)))
+	}
 	r := s.Rules
 	line := fmt.Sprintf("rules: %d loaded, %d failed, %d correlations, %d filters, %d warnings", r.Loaded, r.Failed, r.Correlations, r.Filters, r.Warnings)
 	if r.Selection != "" {
@@ -240,10 +327,20 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 	if len(f.Unreadable) > 0 {
 		line += fmt.Sprintf(", %d unreadable", len(f.Unreadable))
 	}
+	if len(f.Damaged) > 0 {
+		line += fmt.Sprintf(", %d damaged", len(f.Damaged))
+	}
 	if f.Ignored > 0 {
 		line += fmt.Sprintf(", %d in folders ignored (not event logs)", f.Ignored)
 	}
 	p("%s", line)
+	for i, d := range f.Damaged {
+		if i == 10 {
+			p("  ... %d more damage reports", len(f.Damaged)-10)
+			break
+		}
+		p("  damaged: %s: %s; %d events read", d.Path, d.Damage, d.Events)
+	}
 	for i, u := range f.Unreadable {
 		if i == 10 {
 			p("  ... %d more unreadable files", len(f.Unreadable)-10)
@@ -297,9 +394,23 @@ func (s *huntSummary) print(w io.Writer, elapsed time.Duration) {
 		if c.NoTime > 0 {
 			line += fmt.Sprintf(", %d matches without a timestamp ignored", c.NoTime)
 		}
+		if c.Late > 0 {
+			line += fmt.Sprintf(", %d matches correlated out of time order (more than --max-groups waiting)", c.Late)
+		}
 		p("%s", line)
 	}
 	if s.Error != "" {
 		p("stopped early: %s", s.Error)
+	}
+	if len(s.BlindHosts) > 0 {
+		var hs []string
+		for i, b := range s.BlindHosts {
+			if i == topN {
+				hs = append(hs, fmt.Sprintf("and %d more (--summary-json lists them)", len(s.BlindHosts)-topN))
+				break
+			}
+			hs = append(hs, fmt.Sprintf("%s (%s)", b.Host, strings.Join(b.Missing, "; ")))
+		}
+		p("blind: the loaded rules could not fire on %d hosts (vigil coverage says what to add): %s", len(s.BlindHosts), strings.Join(hs, ", "))
 	}
 }

@@ -38,6 +38,9 @@ type Query struct {
 	Corr  *sigma.Correlation
 	// Meta is the document's descriptive attributes.
 	Meta *sigma.Meta
+	// Warnings say what the target left out of the query (detection
+	// items on columns its table does not have) and why.
+	Warnings []*Warning
 }
 
 var backends = map[string]Backend{}
@@ -121,6 +124,11 @@ func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string
 		if err != nil {
 			return nil, err
 		}
+		if ch, ok := b.(Checker); ok {
+			if p.Warnings, err = safeCheck(ch, p); err != nil {
+				return nil, err
+			}
+		}
 		prepared[r] = p
 		return p, nil
 	}
@@ -131,6 +139,7 @@ func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string
 		q := Query{Title: r.Title, ID: r.ID, Pos: r.Pos, Rule: r, Meta: &r.Meta}
 		p, err := prepare(r)
 		if err == nil {
+			q.Warnings = p.Warnings
 			q.Text, err = safeRule(b, p, format)
 		}
 		if err != nil {
@@ -192,6 +201,7 @@ func Convert(coll *sigma.Collection, b Backend, pipes []*Pipeline, format string
 				break
 			}
 			rules = append(rules, p)
+			q.Warnings = append(q.Warnings, p.Warnings...)
 		}
 		if err == nil {
 			q.Text, err = safeCorrelation(b, c, rules, format)

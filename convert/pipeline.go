@@ -99,7 +99,7 @@ func LoadPipeline(name string) (*Pipeline, error) {
 	if data, err := builtinFS.ReadFile("pipelines/" + n + ".yml"); err == nil {
 		return ParsePipeline("builtin:"+n, data)
 	}
-	data, err := os.ReadFile(name)
+	data, err := sigma.ReadFileLimit(name, sigma.MaxFileSize)
 	if err != nil {
 		if os.IsNotExist(err) && !strings.ContainsAny(name, `/\.`) {
 			return nil, fmt.Errorf("unknown pipeline %q (built-in pipelines: %s)", name, strings.Join(PipelineNames(), ", "))
@@ -157,6 +157,8 @@ type Prepared struct {
 	Fields []string
 	// FieldMap records the mapping of the rule's field names.
 	FieldMap map[string][]string
+	// Warnings are what the back end's Checker left out of Tree.
+	Warnings []*Warning
 }
 
 type prepState struct {

@@ -165,7 +165,9 @@ func luceneRune(b *strings.Builder, r rune, fold bool) {
 			return
 		}
 	}
-	if strings.ContainsRune(luceneReserved, r) {
+	if strings.ContainsRune(luceneReserved, r) || IsBreaking(r) {
+		// A line break is escaped too (Lucene reads an escaped character
+		// as itself): no expression can put a blank line into a query.
 		b.WriteByte('\\')
 	}
 	b.WriteRune(r)
@@ -195,7 +197,7 @@ func luceneClass(b *strings.Builder, ranges []rune) {
 
 func writeRanges(b *strings.Builder, ranges []rune) {
 	w := func(r rune) {
-		if strings.ContainsRune(`[]\^-`+luceneReserved, r) {
+		if strings.ContainsRune(`[]\^-`+luceneReserved, r) || IsBreaking(r) {
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)

@@ -315,7 +315,7 @@ func TestKQLDefaultXDR(t *testing.T) {
 	}
 	guid := "title: G\nlogsource:\n    product: windows\n    category: process_creation\ndetection:\n    sel:\n        ProcessGuid: '{x}'\n    condition: sel\n"
 	f, _ = sigma.Parse("g.yml", []byte(guid))
-	if _, errs := convert.Convert(&sigma.Collection{Rules: f.Rules}, b, pipes, ""); len(errs) != 1 || !strings.Contains(errs[0].Error(), "no such column") {
+	if _, errs := convert.Convert(&sigma.Collection{Rules: f.Rules}, b, pipes, ""); len(errs) != 1 || !strings.Contains(errs[0].Error(), "DeviceProcessEvents has no column ProcessGuid") {
 		t.Errorf("ProcessGuid rule: %v", errs)
 	}
 	for cat, table := range map[string]string{"file_event": "DeviceFileEvents", "registry_set": "DeviceRegistryEvents", "image_load": "DeviceImageLoadEvents"} {

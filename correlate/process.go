@@ -61,9 +61,12 @@ func Sort(ms []Match) {
 
 // Options configure a Processor.
 type Options struct {
-	// MaxGroups caps the groups held open across all correlations; when a
-	// new group would exceed it, the group updated least recently is
-	// evicted (and counted in Stats.Evicted). 0 means DefaultMaxGroups.
+	// MaxGroups caps the groups held open across all correlations, and
+	// the matches those groups hold: when a new group would exceed it, or
+	// a match makes the groups hold more than MaxGroups matches, the
+	// groups updated least recently are evicted (and counted in
+	// Stats.Evicted), so that memory stays bounded whatever the input.
+	// 0 means DefaultMaxGroups.
 	MaxGroups int
 	// Emit receives the correlation alerts to write, in the order they
 	// complete. Alerts of correlations that only feed other correlations
@@ -71,6 +74,29 @@ type Options struct {
 	Emit func(*alert.Alert)
 	// Enrich, when set, is called on each emitted alert before Emit.
 	Enrich func(c *Correlation, a *alert.Alert)
+	// Identity, when set, names the instance each match belongs to (see
+	// Identity); matches of different instances never share a group.
+	Identity Identity
+}
+
+// Identity tells a Processor which instance of a thing a match belongs to
+// when the group-by values alone cannot tell: a process id names several
+// processes over time, because Windows reuses it, and one log may name a
+// process by a GUID that another log lacks.
+//
+// Identify is called once per match of a rule some correlation reads, in
+// the order Process gets them (event time), from the goroutine calling
+// Process, before the match is correlated. The instance it returns ("" for
+// none) is part of the match's group key in every correlation the match
+// feeds, and of the alerts chained from it, but not of the alerts' group
+// values. fields, when not nil, give the values of group-by fields the
+// event lacks, as the identity knows them (the ProcessGuid of the process a
+// Security 5156 connection belongs to, learnt from its Sysmon start); the
+// event's own fields always win. The result must be deterministic in the
+// matches given so far and in what the implementation learnt by other
+// means, so that a hunt's alerts do not depend on input order.
+type Identity interface {
+	Identify(m *Match) (instance string, fields map[string]string)
 }
 
 // Stats are a Processor's counters.
@@ -84,6 +110,8 @@ type Stats struct {
 	MaxOpen int   // most groups open at once
 	Expired int64 // groups closed because their timespan passed
 	Evicted int64 // groups dropped because MaxGroups was reached
+	Held    int   // matches held in open groups now
+	MaxHeld int   // most matches held at once
 	Alerts  int64 // correlation alerts completed (emitted or only chained)
 	Emitted int64 // correlation alerts given to Emit
 }
@@ -114,6 +142,35 @@ type group struct {
 	start time.Time // atClose window start
 	slots []*item   // temporal: the latest item per input
 	seqs  [][]*item // temporal_ordered: best partial sequence ending at each step
+
+	held int  // matches counted in Stats.Held for this group
+	gone bool // removed: no longer counted
+}
+
+// count is the number of matches g holds (a match in two partial
+// sequences counts twice: both references keep it).
+func (g *group) count() int {
+	n := len(g.items)
+	for _, s := range g.slots {
+		if s != nil {
+			n++
+		}
+	}
+	for _, s := range g.seqs {
+		n += len(s)
+	}
+	return n
+}
+
+// recount updates Stats.Held after g changed.
+func (p *Processor) recount(g *group) {
+	if g.gone {
+		return
+	}
+	n := g.count()
+	p.st.Held += n - g.held
+	g.held = n
+	p.st.MaxHeld = max(p.st.MaxHeld, p.st.Held)
 }
 
 type item struct {
@@ -121,6 +178,8 @@ type item struct {
 	seq    uint64
 	events []alert.Event
 	host   string
+	inst   string            // Identity's instance, part of the group key
+	idf    map[string]string // Identity's values of fields the event lacks
 	val    string
 	num    float64
 }
@@ -161,8 +220,15 @@ func (p *Processor) Process(m Match) {
 		return
 	}
 	it := &item{t: m.Time, seq: m.Seq, events: []alert.Event{m.Event}, host: m.Host}
+	if p.opts.Identity != nil {
+		it.inst, it.idf = p.opts.Identity.Identify(&m)
+	}
 	for _, tg := range targets {
 		p.feed(tg.corr, tg.idx, it, m.Event.Fields, nil)
+	}
+	// The matches held are bounded too: a few groups can hold millions.
+	for p.st.Held > p.opts.MaxGroups && p.st.Open > 0 {
+		p.evictOldest()
 	}
 }
 
@@ -211,6 +277,9 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 		if !ok {
 			v, ok = fieldValue(fields, f)
 		}
+		if (!ok || v == "") && it.idf != nil {
+			v, ok = lookup(it.idf, f)
+		}
 		if !ok || v == "" {
 			p.st.NoGroup++
 			return
@@ -220,6 +289,10 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 			key.WriteByte(0x1f)
 		}
 		key.WriteString(normKey(v))
+	}
+	if it.inst != "" {
+		key.WriteByte(0x1e)
+		key.WriteString(it.inst)
 	}
 	if in.ValueField != "" {
 		v, ok := fieldValue(fields, in.ValueField)
@@ -285,6 +358,7 @@ func (p *Processor) feed(c *Correlation, idx []int, it *item, fields map[string]
 			p.unordered(c, g, idx, it, lo)
 		}
 	}
+	p.recount(g)
 }
 
 func pruneItems(items []*item, lo time.Time) []*item {
@@ -525,7 +599,7 @@ func (p *Processor) emit(c *Correlation, g *group, items []*item, value float64)
 	if len(a.Events) > 0 {
 		fields = a.Events[len(a.Events)-1].Fields
 	}
-	chained := &item{t: last.t, seq: last.seq, events: a.Events, host: a.Host}
+	chained := &item{t: last.t, seq: last.seq, events: a.Events, host: a.Host, inst: last.inst}
 	for _, d := range c.deps {
 		p.feed(d.corr, d.idx, chained, fields, a.Group)
 	}
@@ -550,6 +624,8 @@ func (p *Processor) remove(cs *corrState, g *group) {
 	cs.unlink(g)
 	delete(cs.groups, g.key)
 	p.st.Open--
+	p.st.Held -= g.held
+	g.held, g.gone = 0, true
 }
 
 func (cs *corrState) unlink(g *group) {

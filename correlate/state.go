@@ -25,12 +25,14 @@ import (
 // or rules the Set no longer has is dropped (after a rule reload).
 
 type stateItem struct {
-	T      time.Time `json:"t"`
-	Seq    uint64    `json:"seq"`
-	Events []int     `json:"ev"`
-	Host   string    `json:"host,omitempty"`
-	Val    string    `json:"val,omitempty"`
-	Num    float64   `json:"num,omitempty"`
+	T      time.Time         `json:"t"`
+	Seq    uint64            `json:"seq"`
+	Events []int             `json:"ev"`
+	Host   string            `json:"host,omitempty"`
+	Inst   string            `json:"inst,omitempty"`
+	IDF    map[string]string `json:"idf,omitempty"`
+	Val    string            `json:"val,omitempty"`
+	Num    float64           `json:"num,omitempty"`
 }
 
 type stateGroup struct {
@@ -79,7 +81,7 @@ func (w *stateWriter) item(it *item) int {
 	if i, ok := w.items[it]; ok {
 		return i
 	}
-	si := stateItem{T: it.t, Seq: it.seq, Host: it.host, Val: it.val, Num: it.num}
+	si := stateItem{T: it.t, Seq: it.seq, Host: it.host, Inst: it.inst, IDF: it.idf, Val: it.val, Num: it.num}
 	for _, e := range it.events {
 		k := reflect.ValueOf(e.Fields).Pointer()
 		j, ok := w.events[k]
@@ -150,7 +152,7 @@ func (p *Processor) UnmarshalState(data []byte) error {
 	}
 	items := make([]*item, len(st.Items))
 	for i, si := range st.Items {
-		it := &item{t: si.T, seq: si.Seq, host: si.Host, val: si.Val, num: si.Num}
+		it := &item{t: si.T, seq: si.Seq, host: si.Host, inst: si.Inst, idf: si.IDF, val: si.Val, num: si.Num}
 		for _, j := range si.Events {
 			if j < 0 || j >= len(st.Events) {
 				return fmt.Errorf("correlation state: event %d of %d", j, len(st.Events))
@@ -205,6 +207,7 @@ func (p *Processor) UnmarshalState(data []byte) error {
 					g.seqs[i] = list(s)
 				}
 			}
+			g.held = g.count() // already in the restored Stats.Held
 			cs.groups[g.key] = g
 			cs.pushBack(g)
 			p.st.Open++

@@ -27,15 +27,12 @@ func newAC(lits []string) *acMatcher {
 			used[l[i]] = true
 		}
 	}
-	// When every literal is ASCII, upper-case ASCII letters share the
-	// class of their lower-case letter, so ASCII text can be scanned
-	// without lower-casing it first (see scanFolded).
+	// Upper-case ASCII letters share the class of their lower-case
+	// letter, so ASCII text can be scanned without lower-casing it first
+	// (see scanField): the lower-case form of ASCII text is ASCII, which
+	// the literals' non-ASCII bytes, if any, never match either way.
+	// Lower-case literals hold no upper-case ASCII letter.
 	m.fold = true
-	for b := 0x80; b < 256; b++ {
-		if used[b] {
-			m.fold = false
-		}
-	}
 	m.nclass = 1
 	for b := 0; b < 256; b++ {
 		if b >= 'A' && b <= 'Z' && m.fold {
@@ -156,6 +153,18 @@ func (m *acMatcher) scan(s string, hits []int32) []int32 {
 		}
 	}
 	return hits
+}
+
+// contains reports whether any literal occurs in s.
+func (m *acMatcher) contains(s string) bool {
+	trans, classes := m.trans, &m.classes
+	var st int32
+	for i := 0; i < len(s); i++ {
+		if st = trans[st+int32(classes[s[i]])]; st < 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // scanField scans field i of an event: the raw value when the automaton

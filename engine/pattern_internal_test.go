@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vigil-detect/vigil/event"
 )
 
 // TestPatternAgainstRegexp compares compiled patterns with the equivalent
@@ -61,6 +63,64 @@ func TestPatternAgainstRegexp(t *testing.T) {
 			if got, want := p.match(in), rx.MatchString(in); got != want {
 				t.Fatalf("pattern %q (windash %v, lead %v, trail %v) on %q: match %v, regexp %s says %v", src.String(), wd, lead, trail, in, got, rx, want)
 			}
+		}
+	}
+}
+
+// TestLiteralWindow checks the pre-filter's choice of a substring of long
+// literals: a substring, maxLiteral long, away from common path text.
+func TestLiteralWindow(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{`short`, `short`},
+		{`:\windows\sysnative\`, `s\sysnative\`},
+		{`\appdata\local\temp\evil`, `local\temp\e`},
+		{`abcdefghijklmnop`, `abcdefghijkl`},
+	} {
+		got := literalWindow(tc.in)
+		if got != tc.want {
+			t.Errorf("literalWindow(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		if len(tc.in) > maxLiteral && (len(got) != maxLiteral || !strings.Contains(tc.in, got)) {
+			t.Errorf("literalWindow(%q) = %q: not a %d-byte substring", tc.in, got, maxLiteral)
+		}
+	}
+}
+
+// TestAnyContains compares the one-scan test of a list of substrings
+// with strings.Contains per substring, on random text (ASCII of both
+// cases, and non-ASCII, which is scanned lower-cased).
+func TestAnyContains(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	alpha := []string{"a", "b", "A", "B", "\\", "é", "É", "x"}
+	randStr := func(n int) string {
+		var b strings.Builder
+		for range rng.IntN(n + 1) {
+			b.WriteString(alpha[rng.IntN(len(alpha))])
+		}
+		return b.String()
+	}
+	schema := event.NewSchema([]string{"F"})
+	e := event.New(schema)
+	for range 3000 {
+		var lits []string
+		for range 3 + rng.IntN(3) {
+			if l := event.ToLower(randStr(3)); l != "" {
+				lits = append(lits, l)
+			}
+		}
+		if len(lits) == 0 {
+			continue
+		}
+		test := anyContains(lits)
+		s := randStr(12)
+		e.Reset()
+		e.Add("F", s, event.String)
+		want := false
+		for _, l := range lits {
+			want = want || strings.Contains(event.ToLower(s), l)
+		}
+		if got := test(e, e.First(schema.Slot("F"))); got != want {
+			t.Fatalf("anyContains(%q) on %q = %v, want %v", lits, s, got, want)
 		}
 	}
 }

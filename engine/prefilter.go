@@ -2,6 +2,7 @@ package engine
 
 import (
 	"sort"
+	"strings"
 
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/sigma"
@@ -49,15 +50,55 @@ func (c *compiler) addLiterals(v *sigma.Value, pats []pattern) {
 		// A prefix of a needed literal is needed too; short prefixes keep
 		// the automata small (hash lists would otherwise need hundreds of
 		// thousands of states) at a negligible cost in selectivity.
-		if len(best) > maxLiteral {
-			best = best[:maxLiteral]
-		}
-		out = append(out, best)
+		out = append(out, literalWindow(best))
 	}
 	if len(out) == 0 {
 		return
 	}
 	c.valueLits[v] = out
+}
+
+// commonText are substrings found in most Windows events (paths of the
+// system and of programs, file extensions): a pre-filter literal made of
+// them filters little.
+var commonText = []string{`c:\windows\`, `\windows\`, `\system32\`, `\syswow64\`, `program files`, `\programdata\`,
+	`\users\`, `\appdata\`, `\microsoft\`, `microsoft`, `.exe`, `.dll`, `\software\`, `\currentversion\`, `hklm\`, `hkcu\`}
+
+// literalWindow returns the literal itself when it is at most maxLiteral
+// bytes long, or else the maxLiteral-byte substring of it that overlaps
+// common text the least (the earliest of equals). Any substring of a
+// needed literal is needed too; the one avoiding ":\windows\sy" in
+// ":\windows\sysnative\" filters far better than the prefix.
+func literalWindow(l string) string {
+	if len(l) <= maxLiteral {
+		return l
+	}
+	common := make([]bool, len(l))
+	for _, c := range commonText {
+		for from := 0; ; {
+			j := strings.Index(l[from:], c)
+			if j < 0 {
+				break
+			}
+			for k := from + j; k < from+j+len(c); k++ {
+				common[k] = true
+			}
+			from += j + 1
+		}
+	}
+	best, bestScore := 0, maxLiteral+1
+	for start := 0; start+maxLiteral <= len(l); start++ {
+		n := 0
+		for _, c := range common[start : start+maxLiteral] {
+			if c {
+				n++
+			}
+		}
+		if n < bestScore {
+			best, bestScore = start, n
+		}
+	}
+	return l[best : best+maxLiteral]
 }
 
 // score ranks requirements: longer shortest literal first, then fewer

@@ -28,10 +28,7 @@ func (c *compiler) addRegexLiterals(v *sigma.Value, src string) {
 	}
 	for i, l := range lits {
 		l = event.ToLower(l)
-		if len(l) > maxLiteral {
-			l = l[:maxLiteral]
-		}
-		lits[i] = l
+		lits[i] = literalWindow(l)
 	}
 	c.valueLits[v] = lits
 }
@@ -112,4 +109,119 @@ func score(l []string) int {
 		short = min(short, len(s))
 	}
 	return min(short, maxLiteral)*1000 - len(l)
+}
+
+// A regexClause is a set of literals at least one of which occurs in
+// every string a regular expression matches; fold means the comparison
+// is made on lower-case text (event.Event.Lower).
+type regexClause struct {
+	lits []string
+	fold bool
+}
+
+// maxRegexClauses bounds the literal checks made before running a
+// regular expression.
+const maxRegexClauses = 4
+
+// regexGuard returns clauses every match of the expression satisfies, all
+// of them: checked with strings.Contains before the expression runs, they
+// spare running it on text that cannot match (Go's regular expressions
+// cost far more per byte than a substring search). Unlike the pre-filter's
+// literals, short ones count: "&&" or a backquote rule out most text.
+func regexGuard(src string) []regexClause {
+	re, err := syntax.Parse(src, syntax.Perl)
+	if err != nil {
+		return nil
+	}
+	cs := regexClauses(re.Simplify(), 0)
+	// Longest shortest literal first: the likeliest to be absent.
+	slices.SortStableFunc(cs, func(a, b regexClause) int { return shortest(b.lits) - shortest(a.lits) })
+	if len(cs) > maxRegexClauses {
+		cs = cs[:maxRegexClauses]
+	}
+	for i := range cs {
+		if cs[i].fold {
+			for j, l := range cs[i].lits {
+				cs[i].lits[j] = event.ToLower(l)
+			}
+		}
+	}
+	return cs
+}
+
+func shortest(lits []string) int {
+	n := 1 << 20
+	for _, l := range lits {
+		n = min(n, len(l))
+	}
+	return n
+}
+
+func regexClauses(re *syntax.Regexp, depth int) []regexClause {
+	if depth > 50 {
+		return nil
+	}
+	switch re.Op {
+	case syntax.OpLiteral:
+		s := string(re.Rune)
+		if s == "" || strings.ContainsRune(s, utf8.RuneError) {
+			return nil
+		}
+		return []regexClause{{lits: []string{s}, fold: re.Flags&syntax.FoldCase != 0}}
+	case syntax.OpCapture, syntax.OpPlus:
+		return regexClauses(re.Sub[0], depth+1)
+	case syntax.OpRepeat:
+		if re.Min >= 1 {
+			return regexClauses(re.Sub[0], depth+1)
+		}
+	case syntax.OpConcat:
+		var out []regexClause
+		for _, sub := range re.Sub {
+			out = append(out, regexClauses(sub, depth+1)...)
+		}
+		return out
+	case syntax.OpAlternate:
+		// Every branch must contribute a literal: one clause, the union
+		// of each branch's best clause.
+		var c regexClause
+		for _, sub := range re.Sub {
+			cs := regexClauses(sub, depth+1)
+			if len(cs) == 0 {
+				return nil
+			}
+			best := cs[0]
+			for _, x := range cs[1:] {
+				if shortest(x.lits) > shortest(best.lits) {
+					best = x
+				}
+			}
+			c.lits = append(c.lits, best.lits...)
+			c.fold = c.fold || best.fold
+		}
+		// With fold set, a case-sensitive branch's literal, lower-cased,
+		// still occurs in the lower-case text.
+		return []regexClause{c}
+	}
+	return nil
+}
+
+// guardPasses reports whether field i of e satisfies every clause.
+func guardPasses(cs []regexClause, e *event.Event, i int) bool {
+	for _, c := range cs {
+		s := e.Fields[i].Str
+		if c.fold {
+			s = e.Lower(i)
+		}
+		found := false
+		for _, l := range c.lits {
+			if strings.Contains(s, l) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
 }

@@ -1,12 +1,14 @@
 package engine
 
 import (
-	"github.com/vigil-detect/vigil/event"
+	"math/rand/v2"
 	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/vigil-detect/vigil/event"
 )
 
 func TestRegexLiterals(t *testing.T) {
@@ -69,4 +71,84 @@ func TestRegexLiteralsNecessary(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestRegexGuardNecessary checks that the literal guard never refuses a
+// string the regular expression matches, on random strings built from
+// the expressions' own characters (both cases, and Unicode letters that
+// fold to ASCII ones).
+func TestRegexGuardNecessary(t *testing.T) {
+	srcs := []string{
+		`(?i)(set).*&&\s?set.*(environment|invoke|\$\{?input).*&&.*"`,
+		"\\w+`(?:\\w+|-|.)`[\\w+|\\s]",
+		`"(?:\{\d\})+"\s*-f`,
+		"(?i)\\$\\{`?e`?n`?v`?:`?p`?a`?t`?h`?\\}",
+		`(?i)sk(ab|c)+d?`, `ab(?i:CD)ef`, `x{2,}y`, `(a|bc)(d|ef)`, `(?i)k|s`, `^$`, `a*`,
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, src := range srcs {
+		re := regexp.MustCompile(src)
+		guard := regexGuard(src)
+		var alpha []string
+		for _, r := range src {
+			alpha = append(alpha, string(r), strings.ToUpper(string(r)))
+		}
+		alpha = append(alpha, "\u212a", "\u017f", " ", "0")
+		schema := event.NewSchema([]string{"F"})
+		e := event.New(schema)
+		matched := 0
+		for range 20000 {
+			var b strings.Builder
+			for range rng.IntN(14) {
+				b.WriteString(alpha[rng.IntN(len(alpha))])
+			}
+			s := b.String()
+			if !re.MatchString(s) {
+				continue
+			}
+			matched++
+			e.Reset()
+			e.Add("F", s, event.String)
+			if !guardPasses(guard, e, 0) {
+				t.Fatalf("%s matches %q but its guard %v refuses it", src, s, guard)
+			}
+		}
+		for _, ex := range examples[src] {
+			for range 200 {
+				// Random case changes and Unicode spellings of k and s.
+				var b strings.Builder
+				for _, r := range ex {
+					switch {
+					case (r == 'k' || r == 'K') && rng.IntN(3) == 0:
+						r = '\u212a'
+					case (r == 's' || r == 'S') && rng.IntN(3) == 0:
+						r = '\u017f'
+					case rng.IntN(2) == 0:
+						r = []rune(strings.ToUpper(string(r)))[0]
+					}
+					b.WriteRune(r)
+				}
+				s := b.String()
+				if !re.MatchString(s) {
+					continue
+				}
+				matched++
+				e.Reset()
+				e.Add("F", s, event.String)
+				if !guardPasses(guard, e, 0) {
+					t.Fatalf("%s matches %q but its guard %v refuses it", src, s, guard)
+				}
+			}
+		}
+		if matched == 0 {
+			t.Errorf("%s: nothing matched; the test checks nothing", src)
+		}
+	}
+}
+
+var examples = map[string][]string{
+	`(?i)(set).*&&\s?set.*(environment|invoke|\$\{?input).*&&.*"`: {`set x && set y invoke && "z"`, `SET a&&set ${input} && "`},
+	`"(?:\{\d\})+"\s*-f`: {`"{0}{1}" -f 'a'`},
+	"(?i)\\$\\{`?e`?n`?v`?:`?p`?a`?t`?h`?\\}": {"${e`nv:path}", "${env:PATH}"},
+	`ab(?i:CD)ef`:        {`abcdef`, `abCDef`},
 }

@@ -24,6 +24,12 @@ type itemCompiler struct {
 	c    *compiler
 	item *sigma.Item
 	mods map[string]sigma.Modifier
+	// contains collects the literals of values compiled to case-insensitive
+	// substring tests alone, and containsVals counts those values: when
+	// every value of a field item is one, the item's tests are replaced by
+	// one automaton scan of the field (see anyContains).
+	contains     []string
+	containsVals int
 }
 
 func (ic *itemCompiler) has(m string) bool { _, ok := ic.mods[m]; return ok }
@@ -76,6 +82,9 @@ func (c *compiler) compileItem(it *sigma.Item) (matcher, error) {
 	}
 	if nulls > 0 && len(tests) > 0 {
 		return nil, sigma.Errorf(it.Pos, "null cannot be mixed with other values in one list; write a separate selection for it")
+	}
+	if it.Field != "" && !all && nulls == 0 && ic.containsVals == len(tests) && len(ic.contains) >= minACLiterals {
+		tests = []valueTest{anyContains(ic.contains)}
 	}
 	var m matcher
 	switch {
@@ -423,6 +432,11 @@ func (ic *itemCompiler) regex(v *sigma.Value) (valueTest, error) {
 		return nil, ic.errf(v.Pos, "bad regular expression: %w", err)
 	}
 	ic.c.addRegexLiterals(v, src)
+	if guard := regexGuard(src); len(guard) > 0 {
+		return func(e *event.Event, i int) bool {
+			return guardPasses(guard, e, i) && re.MatchString(e.Fields[i].Str)
+		}, nil
+	}
 	return func(e *event.Event, i int) bool { return re.MatchString(e.Fields[i].Str) }, nil
 }
 
@@ -554,6 +568,12 @@ func (ic *itemCompiler) stringTest(v *sigma.Value) (valueTest, error) {
 			return false
 		}, nil
 	}
+	if !cased && !keyword && !slices.ContainsFunc(pats, func(p pattern) bool { return p.kind != patContains }) {
+		ic.containsVals++
+		for _, p := range pats {
+			ic.contains = append(ic.contains, p.lit)
+		}
+	}
 	if len(pats) == 1 {
 		p := pats[0]
 		if cased {
@@ -608,4 +628,27 @@ func (ic *itemCompiler) expandValue(v *sigma.Value) ([]sigmaString, error) {
 		out[i] = fromSigma(p)
 	}
 	return out, nil
+}
+
+// minACLiterals is the number of substrings from which one automaton scan
+// of a field beats a strings.Contains per substring.
+const minACLiterals = 3
+
+// anyContains returns a test of whether the lower-case text of a field
+// contains any of lits (lower-case, none empty): the same result as a
+// strings.Contains per literal, in one pass over the text.
+func anyContains(lits []string) valueTest {
+	var uniq []string
+	for _, l := range lits {
+		if !slices.Contains(uniq, l) {
+			uniq = append(uniq, l)
+		}
+	}
+	ac := newAC(uniq)
+	return func(e *event.Event, i int) bool {
+		if s := e.Fields[i].Str; ac.fold && isASCII(s) {
+			return ac.contains(s)
+		}
+		return ac.contains(e.Lower(i))
+	}
 }

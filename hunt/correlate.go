@@ -16,34 +16,72 @@ type corrMatch struct {
 	alert *alert.Alert
 }
 
-// correlateMatches runs the correlation stage over the matches collected
-// from every input: sorted by event time (input position breaking ties),
-// so that the result does not depend on the order of files or lines. It
-// writes the correlation alerts in event-time order.
-func correlateMatches(ms []correlate.Match, opts Options, write func(*alert.Alert)) correlate.Stats {
-	correlate.Sort(ms)
-	var out []*alert.Alert
-	p := correlate.NewProcessor(opts.Correlations, correlate.Options{
+// correlator runs the correlation stage over the matches collected from
+// every input, in event-time order (input position breaking ties), so
+// that the result does not depend on the order of files or lines. The
+// matches wait in a buffer until the end of the hunt, up to limit of
+// them (--max-groups): when the buffer is full, the older half is sorted
+// and correlated, so memory stays bounded whatever the input; a match
+// older than those already correlated is still correlated, and counted
+// as late.
+type correlator struct {
+	p       *correlate.Processor
+	pending []correlate.Match
+	limit   int
+	out     []*alert.Alert
+}
+
+func newCorrelator(opts Options) *correlator {
+	c := &correlator{limit: opts.MaxGroups}
+	if c.limit <= 0 {
+		c.limit = correlate.DefaultMaxGroups
+	}
+	c.p = correlate.NewProcessor(opts.Correlations, correlate.Options{
 		MaxGroups: opts.MaxGroups,
 		Enrich:    opts.Enrich,
-		Emit:      func(a *alert.Alert) { out = append(out, a) },
+		Identity:  opts.Identity,
+		Emit:      func(a *alert.Alert) { c.out = append(c.out, a) },
 	})
-	for _, m := range ms {
-		p.Process(m)
+	return c
+}
+
+// add takes one match.
+func (c *correlator) add(m correlate.Match) {
+	c.pending = append(c.pending, m)
+	if len(c.pending) < c.limit {
+		return
 	}
-	p.Flush()
+	correlate.Sort(c.pending)
+	half := max(len(c.pending)/2, 1)
+	for _, m := range c.pending[:half] {
+		c.p.Process(m)
+	}
+	n := copy(c.pending, c.pending[half:])
+	clear(c.pending[n:])
+	c.pending = c.pending[:n]
+}
+
+// finish correlates the matches left and writes the correlation alerts
+// in event-time order.
+func (c *correlator) finish(write func(*alert.Alert)) correlate.Stats {
+	correlate.Sort(c.pending)
+	for _, m := range c.pending {
+		c.p.Process(m)
+	}
+	c.pending = nil
+	c.p.Flush()
 	// Windows evaluated when they close emit later than eager ones.
-	slices.SortStableFunc(out, func(a, b *alert.Alert) int {
+	slices.SortStableFunc(c.out, func(a, b *alert.Alert) int {
 		switch {
 		case a.Timestamp == nil || b.Timestamp == nil:
 			return 0
 		}
 		return a.Timestamp.Compare(*b.Timestamp)
 	})
-	for _, a := range out {
+	for _, a := range c.out {
 		write(a)
 	}
-	return p.Stats()
+	return c.p.Stats()
 }
 
 // contextRules marks, by rule index, the rules whose matches go to

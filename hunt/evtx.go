@@ -2,7 +2,6 @@ package hunt
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,42 +23,38 @@ const batchRecords = 256
 
 var evtxMagic = []byte("ElfFile\x00")
 
+// isEVTX reports whether br's content is EVTX: the file header signature,
+// or, when the header is damaged, a chunk signature where the first chunk
+// starts.
 func isEVTX(br *bufio.Reader) bool {
-	head, _ := br.Peek(len(evtxMagic))
-	return bytes.Equal(head, evtxMagic)
+	head, _ := br.Peek(evtx.SniffLen)
+	return evtx.IsEVTX(head)
 }
 
 // produceEVTX reads an EVTX file into record batches. The EVTX reader
-// parses chunks on every core; the records come out in file order.
-func produceEVTX(ctx context.Context, path string, r io.Reader, compressed bool, opts Options, work, order chan<- *batch) error {
-	var ra io.ReaderAt
-	var size int64
-	if f, err := os.Open(path); err == nil && path != "<stdin>" && !compressed {
-		defer f.Close()
-		st, err := f.Stat()
-		if err != nil {
-			return err
-		}
-		ra, size = opts.Progress.readerAt(f, r), st.Size()
-	} else {
-		if f != nil {
-			f.Close()
-		}
-		// Standard input or a compressed file: EVTX needs random access,
-		// so read it into memory.
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
-		}
-		ra, size = bytes.NewReader(data), int64(len(data))
-	}
+// parses chunks on every core; the records come out in file order. A
+// regular file (f, not compressed) is read at random; anything else (r:
+// standard input, a pipe, a gzip stream) chunk by chunk as it comes, so
+// memory does not grow with the input.
+func produceEVTX(ctx context.Context, path string, r *bufio.Reader, f *os.File, opts Options, work, order chan<- *batch) error {
 	var pending []*source.Problem
-	rd, err := evtx.NewReader(ra, size, evtx.Options{
+	eopts := evtx.Options{
 		Name: path,
 		Warn: func(w evtx.Warning) {
-			pending = append(pending, &source.Problem{Path: path, Offset: w.Offset, Msg: fmt.Sprintf("chunk %d: %s", w.Chunk, w.Msg)})
+			pending = append(pending, evtxProblem(path, w))
 		},
-	})
+	}
+	var rd *evtx.Reader
+	var err error
+	if f != nil {
+		st, serr := f.Stat()
+		if serr != nil {
+			return serr
+		}
+		rd, err = evtx.NewReader(opts.Progress.readerAt(f, r), st.Size(), eopts)
+	} else {
+		rd, err = evtx.NewStreamReader(r, eopts)
+	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
@@ -94,6 +89,16 @@ func produceEVTX(ctx context.Context, path string, r io.Reader, compressed bool,
 	}
 	flush()
 	return nil
+}
+
+// evtxProblem is an EVTX reader's warning as a problem of the input: one
+// about the file header is about the whole file (it names no record), one
+// about a chunk or record carries its offset.
+func evtxProblem(path string, w evtx.Warning) *source.Problem {
+	if w.Chunk < 0 {
+		return &source.Problem{Path: path, Offset: w.Offset, Msg: "file header: " + w.Msg, Damage: true}
+	}
+	return &source.Problem{Path: path, Offset: w.Offset, Msg: fmt.Sprintf("chunk %d: %s", w.Chunk, w.Msg)}
 }
 
 // RecordEvent fills e from an EVTX record.

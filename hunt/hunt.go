@@ -49,6 +49,9 @@ type Options struct {
 	// Enrich, when set, completes each correlation alert before it is
 	// written (the built-in advisories add their context).
 	Enrich func(*correlate.Correlation, *alert.Alert)
+	// Identity, when set, tells correlations which process instance a
+	// match belongs to (correlate.Identity).
+	Identity correlate.Identity
 	// Context, when set, marks rules whose matches are context, not
 	// alerts: each is handed to Observe (from the matching goroutines,
 	// concurrently) instead of being alerted.
@@ -56,6 +59,11 @@ type Options struct {
 	Observe func(*engine.Rule, *event.Event)
 	// Progress, when set, counts bytes and events as they are read.
 	Progress *Progress
+	// Tally, when set, is called once per worker goroutine; the function
+	// it returns is called by that worker alone with every event it
+	// matches (normalized, within From/To), which it must not keep
+	// (package coverage counts log sources per host this way).
+	Tally func() func(*event.Event)
 }
 
 // Stats are the counts of a hunt.
@@ -67,9 +75,12 @@ type Stats struct {
 	Alerts   int64
 	ByRule   map[string]int64
 	ByLevel  map[string]int64
-	First    time.Time
-	Last     time.Time
-	Elapsed  time.Duration
+	// FileEvents counts the events read from each input (by its path,
+	// "<stdin>" for standard input), inside --from/--to or not.
+	FileEvents map[string]int64
+	First      time.Time
+	Last       time.Time
+	Elapsed    time.Duration
 	// Correlation counts the correlation stage's work: matches correlated,
 	// groups opened, expired and evicted.
 	Correlation correlate.Stats
@@ -114,7 +125,7 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 	if opts.Workers <= 0 {
 		opts.Workers = runtime.GOMAXPROCS(0)
 	}
-	st := Stats{ByRule: map[string]int64{}, ByLevel: map[string]int64{}}
+	st := Stats{ByRule: map[string]int64{}, ByLevel: map[string]int64{}, FileEvents: map[string]int64{}}
 	work := make(chan *batch, opts.Workers*2)
 	order := make(chan *batch, opts.Workers*4)
 	ctx, cancel := context.WithCancel(ctx)
@@ -128,6 +139,9 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			defer wg.Done()
 			w := newWorker(eng, opts)
 			w.context = ctxRules
+			if opts.Tally != nil {
+				w.tally = opts.Tally()
+			}
 			for b := range work {
 				w.run(b)
 				close(b.done)
@@ -164,7 +178,11 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			}
 		}
 	}
-	var corrMatches []correlate.Match
+	var corr *correlator
+	if opts.Correlations.Len() > 0 {
+		corr = newCorrelator(opts)
+	}
+	var seq uint64
 	for b := range order {
 		<-b.done
 		for _, p := range b.problems {
@@ -175,6 +193,7 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 		}
 		st.Events += b.events
 		st.Skipped += b.skipped
+		st.FileEvents[b.path] += b.events + b.skipped
 		opts.Progress.addEvents(b.events + b.skipped)
 		if !b.first.IsZero() && (st.First.IsZero() || b.first.Before(st.First)) {
 			st.First = b.first
@@ -186,13 +205,14 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 			write(a)
 		}
 		for _, cm := range b.corr {
-			corrMatches = append(corrMatches, correlate.MatchFromAlert(cm.rule, cm.alert, uint64(len(corrMatches))))
+			corr.add(correlate.MatchFromAlert(cm.rule, cm.alert, seq))
+			seq++
 		}
 		batchPool.Put(b)
 	}
 	wg.Wait()
-	if opts.Correlations.Len() > 0 && outErr == nil && ctx.Err() == nil {
-		st.Correlation = correlateMatches(corrMatches, opts, write)
+	if corr != nil && outErr == nil && ctx.Err() == nil {
+		st.Correlation = corr.finish(write)
 	}
 	st.Files = len(inputs)
 	st.Elapsed = time.Since(start)
@@ -205,6 +225,10 @@ func Run(ctx context.Context, eng *engine.Engine, inputs []string, out alert.Wri
 // produce reads one input into batches.
 func produce(ctx context.Context, path string, opts Options, work, order chan<- *batch) error {
 	var r io.Reader
+	// file is set when the input is a regular file, which EVTX reads at
+	// random; anything else (standard input, a named pipe, a device) is
+	// opened once and streamed.
+	var file *os.File
 	if path == "-" {
 		r = opts.Stdin
 		if r == nil {
@@ -212,19 +236,25 @@ func produce(ctx context.Context, path string, opts Options, work, order chan<- 
 		}
 		path = "<stdin>"
 	} else {
-		f, err := os.Open(path)
+		f, err := openInput(path)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			file = f
+		}
 		r = opts.Progress.reader(f)
 	}
 	br, compressed, err := maybeGzip(r)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	if compressed {
+		file = nil
+	}
 	if isEVTX(br) {
-		return produceEVTX(ctx, path, br, compressed, opts, work, order)
+		return produceEVTX(ctx, path, br, file, opts, work, order)
 	}
 	r = br
 	var pending []*source.Problem
@@ -283,6 +313,7 @@ type worker struct {
 	m       *engine.Matcher
 	matches []*engine.Rule
 	context []bool // by rule index: context rules
+	tally   func(*event.Event)
 }
 
 func newWorker(eng *engine.Engine, opts Options) *worker {
@@ -318,6 +349,9 @@ func (w *worker) process(b *batch, e *event.Event) {
 			return
 		}
 		b.events++
+		if w.tally != nil {
+			w.tally(e)
+		}
 		if !e.Time.IsZero() {
 			if b.first.IsZero() || e.Time.Before(b.first) {
 				b.first = e.Time

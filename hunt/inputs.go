@@ -9,14 +9,19 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/vigil-detect/vigil/source/evtx"
 )
 
 // Input is one file to hunt over, found by ExpandInputs.
 type Input struct {
 	// Path is the file's path, or "-" for standard input.
 	Path string
-	// Size is the file's size in bytes (0 for standard input).
+	// Size is the file's size in bytes (0 for standard input, named
+	// pipes and devices).
 	Size int64
+	// info identifies the file (nil for standard input).
+	info os.FileInfo
 }
 
 // InputProblem is an argument or a file that ExpandInputs skipped.
@@ -34,6 +39,22 @@ type Expansion struct {
 	Skipped []InputProblem
 	// Ignored counts the files in folders that are not event logs.
 	Ignored int
+}
+
+// Holds reports whether path names one of the inputs, by file identity
+// (device and inode), whatever the path it was reached by; it returns the
+// input's path. A path that does not exist is not an input.
+func (x *Expansion) Holds(path string) (string, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return "", false
+	}
+	for _, in := range x.Inputs {
+		if in.info != nil && os.SameFile(in.info, st) {
+			return in.Path, true
+		}
+	}
+	return "", false
 }
 
 // Paths returns the input paths, in order.
@@ -61,7 +82,9 @@ var logExtensions = []string{".evtx", ".json", ".jsonl", ".ndjson", ".gz"}
 // ExpandInputs turns command-line arguments into the files to read:
 //
 //   - "-" is standard input;
-//   - a file is taken as given, whatever its name;
+//   - a file is taken as given, whatever its name; a named pipe or a
+//     device is not opened here (opening a pipe waits for its writer, and
+//     closing it loses the writer's data): it is read once, as a stream;
 //   - a folder is walked recursively and a file in it is taken when its
 //     content is an event log: the EVTX signature, the gzip magic number,
 //     or JSON (the first non-blank byte is '{' or '['), whatever its
@@ -71,22 +94,28 @@ var logExtensions = []string{".evtx", ".json", ".jsonl", ".ndjson", ".gz"}
 //   - an argument that does not exist and contains *, ? or [ is expanded
 //     as a glob (for shells that do not expand them; "**" is not special).
 //
-// A file is listed once even when several arguments name it. Arguments
-// and files that cannot be read are returned in Skipped, in order; the
-// rest is still expanded.
+// In a folder, a symbolic link to a file is followed; a symbolic link to
+// a folder, a named pipe, a socket or a device is not read and is listed in
+// Skipped (name it to read it). A file is listed once even when several
+// arguments, links or folders reach it (files are compared by device and
+// inode). Arguments and files that cannot be read are returned in Skipped,
+// in order; the rest is still expanded.
 func ExpandInputs(args []string) *Expansion {
 	x := &Expansion{}
 	seen := map[string]bool{}
-	add := func(path string, size int64) {
-		key := path
-		if abs, err := filepath.Abs(path); err == nil {
-			key = abs
+	bySize := map[int64][]os.FileInfo{} // inputs by size, to find one again
+	add := func(path string, st os.FileInfo) {
+		for _, o := range bySize[st.Size()] {
+			if os.SameFile(o, st) {
+				return
+			}
 		}
-		if seen[key] {
-			return
+		bySize[st.Size()] = append(bySize[st.Size()], st)
+		size := st.Size()
+		if !st.Mode().IsRegular() {
+			size = 0
 		}
-		seen[key] = true
-		x.Inputs = append(x.Inputs, Input{Path: path, Size: size})
+		x.Inputs = append(x.Inputs, Input{Path: path, Size: size, info: st})
 	}
 	skip := func(path string, err error) {
 		x.Skipped = append(x.Skipped, InputProblem{Path: path, Err: err})
@@ -102,16 +131,22 @@ func ExpandInputs(args []string) *Expansion {
 			walkDir(path, x, add, skip)
 			return
 		}
-		if !st.Mode().IsRegular() && !explicit {
+		if !st.Mode().IsRegular() {
+			if explicit {
+				// Streamed once by the hunt; never opened here.
+				add(path, st)
+			} else {
+				skip(path, fmt.Errorf("%s, not read", fileKind(st.Mode())))
+			}
 			return
 		}
-		f, err := os.Open(path)
+		f, err := openInput(path)
 		if err != nil {
 			skip(path, unwrapPathError(err))
 			return
 		}
 		f.Close()
-		add(path, st.Size())
+		add(path, st)
 	}
 	for _, arg := range args {
 		if arg == "-" {
@@ -122,7 +157,7 @@ func ExpandInputs(args []string) *Expansion {
 			continue
 		}
 		if _, err := os.Lstat(arg); err != nil && strings.ContainsAny(arg, "*?[") {
-			matches, gerr := filepath.Glob(arg)
+			matches, gerr := globInputs(arg)
 			switch {
 			case gerr != nil:
 				skip(arg, gerr)
@@ -139,9 +174,20 @@ func ExpandInputs(args []string) *Expansion {
 	return x
 }
 
-func walkDir(root string, x *Expansion, add func(string, int64), skip func(string, error)) {
+func walkDir(root string, x *Expansion, add func(string, os.FileInfo), skip func(string, error)) {
 	var files []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+	// A folder named through a symbolic link is walked where the link
+	// points (WalkDir does not follow it), under the name it was given.
+	walk := root
+	if real, err := filepath.EvalSymlinks(root); err == nil && real != filepath.Clean(root) {
+		walk = real
+	}
+	err := filepath.WalkDir(walk, func(p string, d fs.DirEntry, err error) error {
+		if walk != root {
+			if rel, rerr := filepath.Rel(walk, p); rerr == nil {
+				p = filepath.Join(root, rel)
+			}
+		}
 		if err != nil {
 			skip(p, unwrapPathError(err))
 			if d != nil && d.IsDir() && p != root {
@@ -149,7 +195,7 @@ func walkDir(root string, x *Expansion, add func(string, int64), skip func(strin
 			}
 			return nil
 		}
-		if d.Type().IsRegular() {
+		if !d.IsDir() {
 			files = append(files, p)
 		}
 		return nil
@@ -159,9 +205,15 @@ func walkDir(root string, x *Expansion, add func(string, int64), skip func(strin
 	}
 	sort.Strings(files)
 	for _, p := range files {
-		st, err := os.Stat(p)
+		st, err := os.Stat(p) // follows a symbolic link
 		if err != nil {
 			skip(p, unwrapPathError(err))
+			continue
+		}
+		if !st.Mode().IsRegular() {
+			// A pipe would block the walk, a device never ends, and a
+			// link to a folder may loop: name them to read them.
+			skip(p, fmt.Errorf("%s in a folder, not read (name it to read it)", fileKind(st.Mode())))
 			continue
 		}
 		ok, err := sniffLog(p)
@@ -173,8 +225,23 @@ func walkDir(root string, x *Expansion, add func(string, int64), skip func(strin
 			x.Ignored++
 			continue
 		}
-		add(p, st.Size())
+		add(p, st)
 	}
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "symbolic link to a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "named pipe"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
 }
 
 func hasLogExtension(p string) bool {
@@ -190,12 +257,12 @@ func hasLogExtension(p string) bool {
 // sniffLog reports whether a file's first bytes are those of an event log
 // vigil reads: EVTX, gzip, or JSON.
 func sniffLog(path string) (bool, error) {
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if err != nil {
 		return false, err
 	}
 	defer f.Close()
-	head := make([]byte, 512)
+	head := make([]byte, evtx.SniffLen)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
 		return false, err
@@ -205,7 +272,7 @@ func sniffLog(path string) (bool, error) {
 
 func looksLikeLog(head []byte) bool {
 	switch {
-	case bytes.HasPrefix(head, evtxMagic):
+	case evtx.IsEVTX(head):
 		return true
 	case len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b:
 		return true

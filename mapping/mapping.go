@@ -7,6 +7,7 @@ package mapping
 import (
 	_ "embed"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -72,9 +73,12 @@ func Default() *Table {
 func Load(paths ...string) (*Table, error) {
 	t := Default()
 	for _, p := range paths {
-		data, err := os.ReadFile(p)
+		data, err := readLimited(p, maxFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("mapping: %w", err)
+		}
+		if err := checkShape(p, data); err != nil {
+			return nil, err
 		}
 		u, err := Parse(p, data)
 		if err != nil {
@@ -83,6 +87,58 @@ func Load(paths ...string) (*Table, error) {
 		t = t.With(u)
 	}
 	return t, nil
+}
+
+// maxFileSize caps a mapping file: real ones are a few kilobytes.
+const maxFileSize = 16 << 20
+
+// readLimited reads at most limit bytes of the file at path, counting
+// what it reads (a device or a pipe has no size to trust), and fails when
+// there is more.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: file holds more than the %d-byte limit for mapping files", path, limit)
+	}
+	return data, nil
+}
+
+// checkShape refuses a file that is not a mapping file (an events file or
+// a rule given to --mapping by mistake) instead of reading it as an empty
+// mapping: it must be a YAML map whose keys are logsources, events or ecs.
+func checkShape(name string, data []byte) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return fmt.Errorf("%s: not a mapping file (want YAML with logsources:, events: or ecs:): %w", name, err)
+	}
+	if len(doc.Content) == 0 || doc.Content[0].Kind != yaml.MappingNode {
+		line := 1
+		if len(doc.Content) > 0 {
+			line = doc.Content[0].Line
+		}
+		return fmt.Errorf("%s:%d: not a mapping file: want a map with logsources:, events: or ecs:", name, line)
+	}
+	root := doc.Content[0]
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		switch k.Value {
+		case "logsources", "events", "ecs":
+		default:
+			return fmt.Errorf("%s:%d:%d: not a mapping file: unknown key %q (want logsources, events or ecs)", name, k.Line, k.Column, k.Value)
+		}
+	}
+	if len(root.Content) == 0 {
+		return fmt.Errorf("%s:%d: not a mapping file: the map is empty (want logsources:, events: or ecs:)", name, root.Line)
+	}
+	return nil
 }
 
 // Parse reads a table in the logsources.yaml format.

@@ -58,9 +58,24 @@ func LoadPaths(paths ...string) (*Collection, ErrorList) {
 					errs = append(errs, &Error{Pos: Pos{File: p}, Msg: errText(err), Err: err})
 					return nil
 				}
-				if !d.IsDir() && IsRuleFile(p) {
-					files = append(files, p)
+				if d.IsDir() || !IsRuleFile(p) {
+					return nil
 				}
+				if !d.Type().IsRegular() {
+					// A named pipe would block the load, a link to a
+					// device never ends: only regular files, possibly
+					// through a link, are read from a folder.
+					st, err := os.Stat(p)
+					if err != nil {
+						c.Warnings = append(c.Warnings, &Error{Pos: Pos{File: p}, Msg: "rule file skipped: " + errText(err), Err: err})
+						return nil
+					}
+					if !st.Mode().IsRegular() {
+						c.Warnings = append(c.Warnings, Errorf(Pos{File: p}, "rule file skipped: %s, not a regular file", fileKind(st.Mode())))
+						return nil
+					}
+				}
+				files = append(files, p)
 				return nil
 			})
 			if err != nil {
@@ -84,6 +99,21 @@ func LoadPaths(paths ...string) (*Collection, ErrorList) {
 		}
 	}
 	return c, errs
+}
+
+// fileKind names what a file that is not a regular file is.
+func fileKind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a link to a folder"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
 }
 
 func errText(err error) string {

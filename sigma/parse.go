@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"regexp"
 	"strconv"
@@ -21,20 +22,52 @@ import (
 // kilobytes; the limit keeps a hostile file from exhausting memory.
 const MaxFileSize = 4 << 20
 
-// ParseFile reads and parses one rule file. See Parse.
+// ParseFile reads and parses one rule file. See Parse. At most
+// MaxFileSize bytes are read, whatever the file's size says: a device or
+// a pipe (a rule given as <(...)) is read as a stream and cut there.
 func ParseFile(path string) (*File, ErrorList) {
-	st, err := os.Stat(path)
-	if err != nil {
-		return &File{Path: path}, ErrorList{&Error{Pos: Pos{File: path}, Msg: err.Error(), Err: err}}
-	}
-	if st.Size() > MaxFileSize {
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() && st.Size() > MaxFileSize {
 		return &File{Path: path}, ErrorList{Errorf(Pos{File: path}, "file is %d bytes, larger than the %d-byte limit for rule files", st.Size(), MaxFileSize)}
 	}
-	data, err := os.ReadFile(path)
+	data, err := ReadFileLimit(path, MaxFileSize)
 	if err != nil {
 		return &File{Path: path}, ErrorList{&Error{Pos: Pos{File: path}, Msg: err.Error(), Err: err}}
 	}
 	return Parse(path, data)
+}
+
+// ReadFileLimit reads the file at path, failing when it holds more than
+// limit bytes. It counts the bytes it reads rather than trusting the
+// file's size, which is 0 for devices (/dev/zero) and pipes, so that no
+// file makes it read more than limit+1 bytes.
+func ReadFileLimit(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	size := limit + 1 // a pipe or a device: room for the most we read
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = min(st.Size(), limit) + 1 // +1 sees a file that grew
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(io.LimitReader(f, limit+1), buf)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	if n == len(buf) && int64(n) <= limit {
+		// The file grew since Stat: read the rest, still capped.
+		rest, err := io.ReadAll(io.LimitReader(f, limit+1-int64(n)))
+		if err != nil {
+			return nil, err
+		}
+		buf = append(buf, rest...)
+		n = len(buf)
+	}
+	if int64(n) > limit {
+		return nil, fmt.Errorf("file holds more than the %d-byte limit", limit)
+	}
+	return buf[:n], nil
 }
 
 // Parse parses the Sigma documents of one file: rules, rule collections
@@ -515,10 +548,32 @@ func (p *parser) parseDetection(n *yaml.Node, needCondition bool) Detection {
 			continue
 		}
 		c.Expr = expr
+		p.warnAnyOf(cn, expr)
 		p.checkIdents(cn, expr, &d)
 		d.Conditions = append(d.Conditions, c)
 	}
 	return d
+}
+
+// warnAnyOf warns of each "any of" in a condition: read as "1 of", as
+// pySigma reads it, but the specification writes "1 of".
+func (p *parser) warnAnyOf(cn *yaml.Node, n condition.Node) {
+	switch n := n.(type) {
+	case *condition.And:
+		for _, a := range n.Args {
+			p.warnAnyOf(cn, a)
+		}
+	case *condition.Or:
+		for _, a := range n.Args {
+			p.warnAnyOf(cn, a)
+		}
+	case *condition.Not:
+		p.warnAnyOf(cn, n.Arg)
+	case *condition.Of:
+		if n.Any {
+			p.warns = append(p.warns, &Error{Pos: p.offsetPos(cn, n.Offset), Doc: p.doc, Msg: "condition: \"any of " + n.Pattern + "\" is read as \"1 of " + n.Pattern + "\" (as pySigma reads it); the Sigma specification writes \"1 of\""})
+		}
+	}
 }
 
 // offsetPos maps a byte offset inside a scalar's value to a file position.
@@ -774,21 +829,30 @@ func editDistance(a, b string) int {
 
 var timespanRe = regexp.MustCompile(`^(\d+)([smhdwMy])$`)
 
+// MaxTimespan is the longest timespan ParseTimespan accepts: the longest
+// time.Duration.
+const MaxTimespan = time.Duration(math.MaxInt64)
+
 // ParseTimespan parses a correlation timespan such as "15s", "5m", "1h",
-// "7d".
+// "7d". A timespan of 0 or longer than MaxTimespan is refused.
 func ParseTimespan(s string) (time.Duration, error) {
 	m := timespanRe.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return 0, fmt.Errorf("invalid timespan %q (want a number and one of s, m, h, d, w, M, y, like 15s or 1h)", s)
 	}
-	n, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil || n <= 0 || n > 1<<31 {
-		return 0, fmt.Errorf("invalid timespan %q", s)
-	}
 	unit := map[string]time.Duration{
 		"s": time.Second, "m": time.Minute, "h": time.Hour, "d": 24 * time.Hour,
 		"w": 7 * 24 * time.Hour, "M": 30 * 24 * time.Hour, "y": 365 * 24 * time.Hour,
 	}[m[2]]
+	n, err := strconv.ParseInt(m[1], 10, 64)
+	if err == nil && n == 0 {
+		return 0, fmt.Errorf("invalid timespan %q: it must be longer than 0", s)
+	}
+	// time.Duration counts nanoseconds in an int64: past about 292 years
+	// the product would wrap around (213504d became 25 minutes).
+	if err != nil || n > int64(MaxTimespan/unit) {
+		return 0, fmt.Errorf("timespan %q is longer than the longest supported, %d%s (%s, about 292 years)", s, int64(MaxTimespan/unit), m[2], MaxTimespan.Truncate(time.Second))
+	}
 	return time.Duration(n) * unit, nil
 }
 

@@ -31,6 +31,10 @@ type Problem struct {
 	Offset int64 // byte offset, when lines do not apply
 	Msg    string
 	Err    error
+	// Damage marks a problem of the file as a whole that did not stop
+	// it being read (a damaged EVTX file header, missing chunks): the
+	// file is damaged, not unreadable.
+	Damage bool
 }
 
 func (p *Problem) Error() string {

@@ -12,12 +12,17 @@ package sigmabench
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 
+	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/internal/corpus"
+	"github.com/vigil-detect/vigil/source/evtx"
 )
 
 // CorpusDir returns the shared corpus folder: $VIGIL_CORPUS, or
@@ -99,4 +104,58 @@ func (ev *Events) WriteReplicated(path string, n int64) error {
 		return err
 	}
 	return f.Close()
+}
+
+// DefaultEVTX returns the EVTX sample folders of the corpus that the
+// "evtx" workload flattens.
+func DefaultEVTX(corpusDir string) []string {
+	return []string{filepath.Join(corpusDir, "evtx-attack-samples"), filepath.Join(corpusDir, "hayabusa-sample-evtx")}
+}
+
+// LoadEVTXEvents flattens every record of the .evtx files under the
+// folders (in path order) into one flat JSON object per event, the
+// record's fields as vigil's EVTX reader names them (EventID, Channel,
+// Computer, Image, CommandLine...), no field mapping applied: the form a
+// log shipper gives both engines.
+func LoadEVTXEvents(dirs []string) (*Events, error) {
+	var files []string
+	for _, d := range dirs {
+		err := filepath.WalkDir(d, func(p string, de fs.DirEntry, err error) error {
+			if err == nil && !de.IsDir() && strings.EqualFold(filepath.Ext(p), ".evtx") {
+				files = append(files, p)
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no .evtx file under %s", strings.Join(dirs, ", "))
+	}
+	sort.Strings(files)
+	ev := &Events{Files: files}
+	e := event.New(event.NewSchema(nil))
+	for _, f := range files {
+		recs, _, err := evtx.ReadAll(f, evtx.Options{})
+		if err != nil {
+			continue // a sample that is not a readable EVTX file
+		}
+		for _, r := range recs {
+			e.Reset()
+			for _, fl := range r.Fields {
+				e.Add(fl.Name, fl.Value, event.String)
+			}
+			l, err := json.Marshal(e.Map())
+			if err != nil {
+				return nil, fmt.Errorf("%s: record %d: %w", f, r.ID, err)
+			}
+			ev.Lines = append(ev.Lines, l)
+			ev.Bytes += int64(len(l))
+		}
+	}
+	if len(ev.Lines) == 0 {
+		return nil, fmt.Errorf("no EVTX record under %s", strings.Join(dirs, ", "))
+	}
+	return ev, nil
 }

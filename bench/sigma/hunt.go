@@ -13,6 +13,7 @@ import (
 // HuntResult is what the peer's end-to-end harness reports.
 type HuntResult struct {
 	Cores    int     `json:"cores"`
+	Routed   bool    `json:"routed"`
 	Events   int64   `json:"events"`
 	Bad      int64   `json:"bad_lines"`
 	LoadSec  float64 `json:"load_seconds"`  // loading one rule set per worker, in parallel
@@ -35,11 +36,13 @@ type huntBatch struct {
 // workers decode each line with encoding/json into map[string]interface{}
 // and match it against every rule. Nothing is written per match; matches
 // are counted per rule. limit, when positive, stops after that many lines.
-func PeerHunt(rulesDir, path string, workers int, noCollapseWS bool, limit int64) (*HuntResult, error) {
+// routed dispatches each event to the rules of its log-source group
+// (Peer.Group) instead of testing every rule.
+func PeerHunt(rulesDir, path string, workers int, noCollapseWS, routed bool, limit int64) (*HuntResult, error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
-	res := &HuntResult{Cores: workers, Rule: map[string]int64{}}
+	res := &HuntResult{Cores: workers, Routed: routed, Rule: map[string]int64{}}
 	start := time.Now()
 	peers := make([]*Peer, workers)
 	errs := make([]error, workers)
@@ -84,6 +87,16 @@ func PeerHunt(rulesDir, path string, workers int, noCollapseWS bool, limit int64
 						continue
 					}
 					t.events++
+					if routed {
+						for _, i := range p.Group(e.Channel(), e.EventID()) {
+							if m, ok := p.RS.Rules[i].Match(e); m && ok {
+								t.raw++
+								t.true_++
+								t.byRule[i]++
+							}
+						}
+						continue
+					}
 					for i, tr := range p.RS.Rules {
 						if m, ok := tr.Match(e); m && ok {
 							t.raw++

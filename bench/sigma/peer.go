@@ -28,6 +28,13 @@ type Peer struct {
 	// src is, per rule, the log-source check used to tell which of the
 	// peer's matches are consistent with the rule's log source.
 	src []srcFilter
+	// groups routes events to rules as the peer's users do (its README
+	// leaves log-source filtering to the caller): the rules are grouped
+	// by log source, and an event's group is looked up by its channel and
+	// event id, as written in the event. Built lazily, one group per
+	// distinct (channel, event id); not safe for concurrent use, like the
+	// rule set itself.
+	groups map[string]map[string][]int
 }
 
 // LoadPeer loads the rules under dir with the peer's defaults (parse
@@ -125,6 +132,44 @@ func (e PeerEvent) EventID() string {
 		return strings.TrimSpace(v)
 	}
 	return ""
+}
+
+// Group returns the indices of the rules whose log source covers events of
+// this channel and event id: the rule group an event is dispatched to.
+func (p *Peer) Group(channel, eid string) []int {
+	byID := p.groups[channel]
+	if g, ok := byID[eid]; ok {
+		return g
+	}
+	if p.groups == nil {
+		p.groups = map[string]map[string][]int{}
+	}
+	if byID == nil {
+		byID = map[string][]int{}
+		p.groups[channel] = byID
+	}
+	g := []int{}
+	for i := range p.src {
+		if p.src[i].applies(channel, eid) {
+			g = append(g, i)
+		}
+	}
+	byID[eid] = g
+	return g
+}
+
+// matchRouted tests only the rules of the event's log-source group (see
+// Group), and adds one to counts[rule index] per match. It returns the
+// number of matches; every one is a true match.
+func (p *Peer) matchRouted(e PeerEvent, counts []int64) int64 {
+	var n int64
+	for _, i := range p.Group(e.Channel(), e.EventID()) {
+		if match, applicable := p.RS.Rules[i].Match(e); match && applicable {
+			counts[i]++
+			n++
+		}
+	}
+	return n
 }
 
 // matchAll tests every loaded rule against the event, the way the peer's

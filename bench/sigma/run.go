@@ -117,8 +117,10 @@ func RunVigil(v *Vigil, lines [][]byte, n int64, k int) Result {
 
 // RunPeer matches n events (cycling through the distinct lines) with the
 // peer on k goroutines, each with its own rule set (peers[w]), with
-// GOMAXPROCS set to k. Events are decoded into maps before timing.
-func RunPeer(peers []*Peer, lines [][]byte, n int64, k int) (Result, error) {
+// GOMAXPROCS set to k. Events are decoded into maps before timing. routed
+// dispatches each event to its log-source group of rules (Peer.Group), as
+// the peer's users run it; otherwise every rule is tested on every event.
+func RunPeer(peers []*Peer, lines [][]byte, n int64, k int, routed bool) (Result, error) {
 	if len(peers) < k {
 		return Result{}, fmt.Errorf("need %d peer rule sets, have %d", k, len(peers))
 	}
@@ -140,9 +142,17 @@ func RunPeer(peers []*Peer, lines [][]byte, n int64, k int) (Result, error) {
 		var total int64
 		p := peers[w]
 		for _, e := range evs[w][:c] {
-			total += p.matchAll(e, counts[w])
+			if routed {
+				total += p.matchRouted(e, counts[w])
+			} else {
+				total += p.matchAll(e, counts[w])
+			}
 		}
 		return total
 	})
-	return Result{Engine: "peer", Cores: k, Events: n, Elapsed: el, CPU: cpu, Allocs: al, Matches: m}, nil
+	name := "peer"
+	if routed {
+		name = "peer routed"
+	}
+	return Result{Engine: name, Cores: k, Events: n, Elapsed: el, CPU: cpu, Allocs: al, Matches: m}, nil
 }

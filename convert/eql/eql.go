@@ -163,6 +163,9 @@ func Expr(n convert.Node) (string, error) { return syntax.Expr(n) }
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	if err := convert.CheckNames("eql", p, nil); err != nil {
+		return "", err
+	}
 	s, err := Expr(p.Tree)
 	if err != nil {
 		return "", err
@@ -184,6 +187,11 @@ func wrap(m sigma.Meta, q string, index []string, format string) (string, error)
 // Correlation implements convert.Backend: temporal_ordered correlations
 // become sequences; EQL has no counting or unordered form.
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	for _, p := range rules {
+		if err := convert.CheckNames("eql", p, c); err != nil {
+			return "", err
+		}
+	}
 	if c.Type != "temporal_ordered" {
 		return "", convert.Unsupported(c.Pos, "eql", "correlation type %q: EQL expresses ordered sequences only (temporal_ordered); use target esql, splunk or kql", c.Type)
 	}

@@ -183,6 +183,9 @@ func from(ps ...*convert.Prepared) string {
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	if err := convert.CheckNames("esql", p, nil); err != nil {
+		return "", err
+	}
 	s, err := Expr(p.Tree)
 	if err != nil {
 		return "", err
@@ -286,6 +289,11 @@ func wrap(m sigma.Meta, q, format string) (string, error) {
 // correlations become STATS over buckets of the timespan (aligned
 // windows, as pySigma writes them); temporal_ordered is refused.
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
+	for _, p := range rules {
+		if err := convert.CheckNames("esql", p, c); err != nil {
+			return "", err
+		}
+	}
 	if c.Type == "temporal_ordered" {
 		return temporalOrdered(c, rules, format)
 	}

@@ -29,20 +29,6 @@ func (Backend) Formats() []string {
 	return []string{"default", "dsl_lucene", "siem_rule", "siem_rule_ndjson", "kibana_ndjson"}
 }
 
-const special = `+-=&|!(){}[]^"~*?:\/<> `
-
-// Escape escapes a literal for a query string.
-func Escape(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if strings.ContainsRune(special, r) {
-			b.WriteByte('\\')
-		}
-		b.WriteRune(r)
-	}
-	return b.String()
-}
-
 func value(p convert.Pattern) string {
 	if len(p) == 0 {
 		return `""`

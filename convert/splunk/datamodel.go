@@ -93,7 +93,11 @@ func DataModel(p *convert.Prepared) (string, error) {
 		b.WriteString(" where " + strings.Join(pt.base, " "))
 	}
 	if len(fields) > 0 {
-		b.WriteString(" by " + strings.Join(fields, " "))
+		by := make([]string, len(fields))
+		for i, f := range fields {
+			by[i] = field(f)
+		}
+		b.WriteString(" by " + strings.Join(by, " "))
 	}
 	pt.writeAfter(&b)
 	fmt.Fprintf(&b, "\n| `drop_dm_object_name(%s)`\n| convert timeformat=\"%%Y-%%m-%%dT%%H:%%M:%%S\" ctime(firstTime)\n| convert timeformat=\"%%Y-%%m-%%dT%%H:%%M:%%S\" ctime(lastTime)", obj)

@@ -27,33 +27,6 @@ func (Backend) Name() string { return "splunk" }
 // Formats implements convert.Backend.
 func (Backend) Formats() []string { return []string{"default", "savedsearches", "data_model"} }
 
-var plainField = regexp.MustCompile(`^[\w.]+$`)
-
-func field(f string) string {
-	if plainField.MatchString(f) {
-		return f
-	}
-	return `"` + strings.ReplaceAll(strings.ReplaceAll(f, `\`, `\\`), `"`, `\"`) + `"`
-}
-
-func quote(s string) string {
-	return `"` + strings.ReplaceAll(strings.ReplaceAll(s, `\`, `\\`), `"`, `\"`) + `"`
-}
-
-// needsRegex reports whether a pattern cannot be a Splunk wildcard value:
-// Splunk has no single-character wildcard and no escape for a literal '*'.
-func needsRegex(p convert.Pattern) bool {
-	if p.HasOne() {
-		return true
-	}
-	for _, t := range p {
-		if t.Kind == convert.Lit && strings.Contains(t.Lit, "*") {
-			return true
-		}
-	}
-	return false
-}
-
 // query is a search being written.
 type query struct {
 	rexes []string       // "| rex"/"| eval" lines for nested regexes
@@ -124,8 +97,6 @@ func (q *query) cond(c *convert.Cond) (string, error) {
 	}
 	return "", convert.Unsupported(c.Pos, "splunk", "comparison %v", c.Op)
 }
-
-func regexBody(re string) string { return strings.ReplaceAll(re, `"`, `\"`) }
 
 // expr writes n. In SPL, NOT binds tighter than OR, and OR tighter than
 // the implicit AND.
@@ -303,7 +274,7 @@ func deferCond(c *convert.Cond, neg bool) (string, bool, error) {
 		}
 		return "| regex " + field(c.Field) + op + `"` + regexBody(c.Regex) + `"`, true, nil
 	case convert.OpFieldRef:
-		a, r := "'"+c.Field+"'", "'"+c.Ref+"'"
+		a, r := evalField(c.Field), evalField(c.Ref)
 		if !c.Cased {
 			a, r = "lower("+a+")", "lower("+r+")"
 		}
@@ -328,6 +299,9 @@ func deferCond(c *convert.Cond, neg bool) (string, bool, error) {
 
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
+	if err := checkNames(p); err != nil {
+		return "", err
+	}
 	if format == "data_model" {
 		return DataModel(p)
 	}
@@ -340,7 +314,11 @@ func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 		if format == "savedsearches" {
 			sep = "\n"
 		}
-		s += sep + "| table " + strings.Join(p.Fields, ",")
+		t, err := tableFields(p)
+		if err != nil {
+			return "", err
+		}
+		s += sep + "| table " + t
 	}
 	return s, nil
 }
@@ -357,8 +335,7 @@ func (Backend) Finish(qs []convert.Query, format string) (string, bool) {
 		if q.Meta != nil {
 			desc = strings.TrimRight(q.Meta.Description, "\n")
 		}
-		fmt.Fprintf(&b, "\n[%s]\ndescription = %s\nsearch = %s\n", q.Title,
-			strings.ReplaceAll(desc, "\n", " \\\n"), strings.ReplaceAll(q.Text, "\n", " \\\n"))
+		fmt.Fprintf(&b, "\n[%s]\ndescription = %s\nsearch = %s\n", stanzaTitle(q.Title), confValue(desc), confValue(q.Text))
 	}
 	return strings.TrimSuffix(b.String(), "\n"), true
 }
@@ -367,6 +344,14 @@ func (Backend) Finish(qs []convert.Query, format string) (string, bool) {
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
 	if format == "data_model" {
 		return "", convert.Unsupported(c.Pos, "splunk", "%s correlation in the data_model format: it writes one tstats search per rule; convert correlations with the default or savedsearches format", c.Type)
+	}
+	for _, p := range rules {
+		if err := checkNames(p); err != nil {
+			return "", err
+		}
+	}
+	if err := checkCorrNames(c); err != nil {
+		return "", err
 	}
 	var b strings.Builder
 	if len(rules) == 1 {

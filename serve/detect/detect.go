@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -117,6 +118,9 @@ type Options struct {
 	MaxGroups int
 	// Replicas of the state bucket and object store (1 by default).
 	Replicas int
+	// Name identifies the worker in the state pointers and logs (default
+	// host name and process id).
+	Name string
 	// Logger receives the worker's logs; nil discards them.
 	Logger *slog.Logger
 	// Registerer, when set, gets the worker's Prometheus collectors.
@@ -144,6 +148,10 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Name == "" {
+		h, _ := os.Hostname()
+		o.Name = h + ":" + strconv.Itoa(os.Getpid())
 	}
 }
 
@@ -269,7 +277,7 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 	if err != nil {
 		return nil, fmt.Errorf("detect metrics: %w", err)
 	}
-	w := &Worker{js: js, opts: opts, m: m, log: opts.Logger, n: n}
+	w := &Worker{js: js, opts: opts, m: m, log: opts.Logger.With("worker", opts.Name), n: n}
 	w.rules.Store(rules)
 	if w.kv, err = js.KeyValue(ctx, StateBucket); err != nil {
 		return nil, err

@@ -197,14 +197,7 @@ func (c *collect) Close() error               { return nil }
 // in normalized form.
 func huntAlerts(t testing.TB, r *detect.Rules, lines []string) []string {
 	var out collect
-	opts := hunt.Options{Workers: 2, Normalizer: r.Normalizer, Correlations: r.Correlations}
-	if r.Advisory {
-		en := advisory.NewEnricher()
-		opts.Enrich = en.Enrich
-		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
-		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
-	}
-	if _, err := hunt.Run(context.Background(), r.Engine, []string{writeLines(t, lines)}, &out, opts); err != nil {
+	if _, err := huntRun(r, writeLines(t, lines), &out, huntOptions(r)); err != nil {
 		t.Fatal(err)
 	}
 	var norm []string
@@ -217,6 +210,22 @@ func huntAlerts(t testing.TB, r *detect.Rules, lines []string) []string {
 		norm = append(norm, n)
 	}
 	return norm
+}
+
+// huntOptions are vigil hunt's options for rules.
+func huntOptions(r *detect.Rules) hunt.Options {
+	opts := hunt.Options{Workers: 2, Normalizer: r.Normalizer, Correlations: r.Correlations}
+	if r.Advisory {
+		en := advisory.NewEnricher()
+		opts.Enrich = en.Enrich
+		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
+		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
+	}
+	return opts
+}
+
+func huntRun(r *detect.Rules, path string, out alert.Writer, opts hunt.Options) (hunt.Stats, error) {
+	return hunt.Run(context.Background(), r.Engine, []string{path}, out, opts)
 }
 
 // serveAlerts returns the alerts stream's alerts, normalized, and checks

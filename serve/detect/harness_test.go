@@ -105,35 +105,43 @@ func publish(ctx context.Context, js jetstream.JetStream, n int, lines []string)
 // does.
 func loadRules(t testing.TB, builtin bool, paths ...string) *detect.Rules {
 	t.Helper()
+	r, err := compileRules(builtin, paths...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func compileRules(builtin bool, paths ...string) (*detect.Rules, error) {
 	coll := &sigma.Collection{}
 	if len(paths) > 0 {
 		c, errs := sigma.LoadPaths(paths...)
 		if len(errs) > 0 {
-			t.Fatal(errs)
+			return nil, errs
 		}
 		coll = c
 	}
 	if builtin {
 		bc, errs := advisory.Rules()
 		if len(errs) > 0 {
-			t.Fatal(errs)
+			return nil, errs
 		}
 		coll.Add(bc)
 	}
 	tbl := mapping.Default()
 	eng, errs := engine.Compile(coll.Rules, engine.Options{Mapping: tbl, Fields: tbl.Fields().Names()})
 	if len(errs) > 0 {
-		t.Fatal(errs)
+		return nil, errors.Join(errs...)
 	}
 	norm, err := mapping.NewNormalizer(tbl.Fields(), tbl, eng.Schema())
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	set, cerrs := correlate.Compile(coll.Correlations, coll.Rules)
 	if len(cerrs) > 0 {
-		t.Fatal(cerrs)
+		return nil, errors.Join(cerrs...)
 	}
-	return &detect.Rules{Engine: eng, Normalizer: norm, Correlations: set, Advisory: builtin}
+	return &detect.Rules{Engine: eng, Normalizer: norm, Correlations: set, Advisory: builtin}, nil
 }
 
 // readAlerts returns every message of the alerts stream, raw.

@@ -200,6 +200,7 @@ type snapshot struct {
 // pointer is the state bucket's value for a partition: the snapshot's
 // generation (object p<partition>.<gen>) and what it covers.
 type pointer struct {
+	Owner  string    `json:"owner"` // Options.Name of the worker that saved it
 	Gen    uint64    `json:"gen"`
 	Seq    uint64    `json:"seq"`
 	Counts counts    `json:"counts"`
@@ -492,7 +493,7 @@ func (pt *part) save(ctx context.Context) error {
 	if _, err := w.obs.PutBytes(ctx, objectName(pt.p, gen), data); err != nil {
 		return fmt.Errorf("saving state: %w", err)
 	}
-	ptr, err := json.Marshal(pointer{Gen: gen, Seq: st.seq, Counts: st.counts, Saved: time.Now().UTC()})
+	ptr, err := json.Marshal(pointer{Owner: w.opts.Name, Gen: gen, Seq: st.seq, Counts: st.counts, Saved: time.Now().UTC()})
 	if err != nil {
 		return err
 	}

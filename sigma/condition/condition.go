@@ -51,6 +51,9 @@ type Of struct {
 	Offset  int
 	All     bool // true for "all of", false for "1 of"
 	Pattern string
+	// Any is set when the condition wrote "any of", which pySigma reads
+	// as "1 of"; the specification writes "1 of".
+	Any bool
 }
 
 func (n *And) Pos() int   { return n.Offset }
@@ -344,6 +347,19 @@ func (p *parser) parsePrimary(depth int) (Node, error) {
 		}
 		return nil, &Error{pat.off, fmt.Sprintf("expected a search-identifier pattern or \"them\" after \"of\", found %s", pat)}
 	case tIdent:
+		if p.peek().kind == tOf && strings.EqualFold(t.text, "any") {
+			// pySigma reads "any of" as "1 of"; so does vigil (the
+			// caller warns that the specification writes "1 of").
+			p.next()
+			pat := p.next()
+			switch pat.kind {
+			case tThem:
+				return &Of{Offset: t.off, Pattern: "them", Any: true}, nil
+			case tIdent, tOne, tAll:
+				return &Of{Offset: t.off, Pattern: pat.text, Any: true}, nil
+			}
+			return nil, &Error{pat.off, fmt.Sprintf("expected a search-identifier pattern or \"them\" after \"of\", found %s", pat)}
+		}
 		if p.peek().kind == tOf {
 			return nil, &Error{t.off, fmt.Sprintf("quantifier %q is not supported: use \"1 of\" or \"all of\"", t.text)}
 		}

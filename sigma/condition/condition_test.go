@@ -58,6 +58,10 @@ func TestParse(t *testing.T) {
 		{"a or b or c", "(or a b c)"},
 		{"a and b and c", "(and a b c)"},
 		{"a or b and c", "(or a (and b c))"},
+
+		// "any of" as pySigma reads it: "1 of".
+		{"a and any of x*", "(and a (1-of x*))"},
+		{"ANY of them", "(1-of them)"},
 		{"a and b or c", "(or (and a b) c)"},
 		{"a and b or c and d", "(or (and a b) (and c d))"},
 		{"not a", "(not a)"},
@@ -171,7 +175,8 @@ func TestParseErrors(t *testing.T) {
 		{"a and | count() > 1", 6, "removed in Sigma v2"},
 		{"|", 0, "removed in Sigma v2"},
 		{"2 of x", 0, `quantifier "2" is not supported`},
-		{"a and any of x*", 6, `quantifier "any" is not supported`},
+		{"a and few of x*", 6, `quantifier "few" is not supported`},
+		{"any of (a)", 7, `expected a search-identifier pattern or "them"`},
 		{"all", 3, `expected "of" after "all"`},
 		{"all x", 4, `expected "of" after "all"`},
 		{"1 of", 4, `expected a search-identifier pattern or "them"`},

@@ -19,6 +19,7 @@ type chunkResult struct {
 	fields   []Field
 	warnings []Warning
 	err      error
+	present  bool // the chunk had data
 }
 
 func (c *chunkResult) reset() {
@@ -26,6 +27,7 @@ func (c *chunkResult) reset() {
 	c.fields = c.fields[:0]
 	c.warnings = c.warnings[:0]
 	c.err = nil
+	c.present = false
 }
 
 // pendingField is a field whose strings are not materialised yet. It holds
@@ -135,8 +137,22 @@ func (p *parser) parseChunk(ra io.ReaderAt, size int64, index int, res *chunkRes
 		res.err = fmt.Errorf("evtx: %s: reading chunk %d: %w", p.file, index, err)
 		return
 	}
+	res.present = got > 0
 	p.buf = p.raw[:got]
 	p.parseChunkData()
+}
+
+// parseChunkBytes parses data, chunk index of a stream, into res. data
+// is only read, and not retained after the call.
+func (p *parser) parseChunkBytes(index int, data []byte, res *chunkResult) {
+	res.reset()
+	p.res = res
+	p.chunk = index
+	p.chunkOff = fileHeaderSize + int64(index)*chunkSize
+	res.present = len(data) > 0
+	p.buf = data
+	p.parseChunkData()
+	p.buf = nil
 }
 
 // parseChunkData parses p.buf as one chunk.

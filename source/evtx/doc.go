@@ -4,8 +4,8 @@
 //
 // What lives here:
 //
-//   - reader.go: the public API (Open, NewReader, Reader.Next, Options,
-//     Warning) and the ordered parallel pipeline that parses 64 KiB chunks on
+//   - reader.go: the public API (Open, NewReader, NewStreamReader, IsEVTX,
+//     Reader.Next, Options, Warning) and the ordered parallel pipeline that parses 64 KiB chunks on
 //     a bounded pool of workers;
 //   - chunk.go: file header and chunk parsing (signatures, CRC checks, record
 //     framing, resynchronisation after corrupt records);
@@ -58,7 +58,19 @@
 // The reader never trusts the file header's chunk count: it visits every
 // 64 KiB block after the 4 KiB header and parses those that carry the
 // "ElfChnk\x00" signature, so dirty files and files with a stale header are
-// read completely. Records past a chunk's free space offset are taken when
+// read completely. The header's count is only used to report a file cut
+// short: when fewer chunks are present than it announces, a file-header
+// Warning says how many are missing. A file whose header signature is
+// damaged is still read when the chunk signature follows the header
+// (IsEVTX recognises both).
+//
+// # Streams
+//
+// NewReader reads chunks at random from an io.ReaderAt; NewStreamReader
+// reads them in order from an io.Reader (standard input, a pipe, a gzip
+// decompressor): one goroutine reads 64 KiB chunks, the workers parse
+// them, and the buffers are recycled, so memory stays bounded whatever the
+// size of the stream. Both give the same records and warnings. Records past a chunk's free space offset are taken when
 // their identifiers continue the chunk's sequence (a stale chunk header in a
 // dirty file) and ignored otherwise (slack holding old data). CRC mismatches,
 // corrupt records and undecodable BinXML are reported as Warnings (naming the

@@ -1,9 +1,11 @@
 package evtx_test
 
 import (
+	"compress/gzip"
 	"fmt"
 	"io"
 	"log"
+	"os"
 
 	"github.com/vigil-detect/vigil/source/evtx"
 )
@@ -31,4 +33,36 @@ func ExampleOpen() {
 		user, _ := rec.Get("TargetUserName")
 		fmt.Println(rec.ID, rec.Written, id, user)
 	}
+}
+
+// Reading gzipped EVTX as it is decompressed, chunk by chunk, without
+// holding the decompressed file in memory (standard input and pipes are
+// read the same way).
+func ExampleNewStreamReader() {
+	f, err := os.Open("Security.evtx.gz")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r, err := evtx.NewStreamReader(zr, evtx.Options{Name: "Security.evtx.gz"})
+	if err != nil {
+		log.Fatal(err) // evtx.ErrNotEVTX when the content is not EVTX
+	}
+	defer r.Close()
+	n := 0
+	for {
+		_, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			log.Fatal(err)
+		}
+		n++
+	}
+	fmt.Println(n, "records")
 }

@@ -106,6 +106,12 @@ func FuzzReader(f *testing.F) {
 		if err != nil && err != ErrNotEVTX {
 			t.Fatal(err)
 		}
+		// Read as a stream (standard input, gzip), the same bytes give
+		// the same records.
+		srecs, _, serr := readStream(t, data, 2)
+		if (serr == nil) != (err == nil) || !sameRecords(srecs, recs) {
+			t.Fatalf("stream: %d records (%v), at random: %d (%v)", len(srecs), serr, len(recs), err)
+		}
 		for _, r := range recs {
 			for _, fl := range r.Fields {
 				if fl.Name == "" {

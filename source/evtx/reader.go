@@ -110,6 +110,14 @@ type Reader struct {
 	opt     Options
 	closer  io.Closer
 	nchunks int
+	// announced is the file header's chunk count (0 when the header is
+	// damaged); chunks counts the chunks read.
+	announced int
+	chunks    int
+	// stream, when set, is read chunk by chunk in order instead of ra
+	// (NewStreamReader); first is the first chunk, read with the header.
+	stream io.Reader
+	first  []byte
 
 	cur      *chunkResult
 	pos      int
@@ -205,13 +213,8 @@ func NewReader(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
 	if _, err := r.ReadAt(csig[:], fileHeaderSize); err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(hdr[:8], fileSignature) {
-		if !bytes.Equal(csig[:], chunkSignature) {
-			return nil, ErrNotEVTX
-		}
-		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: "bad file header signature"})
-	} else if got, want := crc32.ChecksumIEEE(hdr[:120]), le32(hdr[124:]); got != want {
-		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: fmt.Sprintf("file header CRC mismatch (stored %#08x, computed %#08x)", want, got)})
+	if err := rd.checkHeader(hdr[:], csig[:]); err != nil {
+		return nil, err
 	}
 	rd.nchunks = int((size - fileHeaderSize + chunkSize - 1) / chunkSize)
 	if rd.opt.Workers > rd.nchunks {
@@ -220,6 +223,111 @@ func NewReader(r io.ReaderAt, size int64, opt Options) (*Reader, error) {
 		rd.opt.Workers = max(rd.nchunks, 1)
 	}
 	return rd, nil
+}
+
+// checkHeader checks the file header hdr (its first 128 bytes) given the
+// first 8 bytes of the first chunk: a damaged header signature is tolerated
+// when the chunk signature is there (the file is EVTX by content).
+func (r *Reader) checkHeader(hdr, csig []byte) error {
+	if !bytes.Equal(hdr[:8], fileSignature) {
+		if !bytes.Equal(csig, chunkSignature) {
+			return ErrNotEVTX
+		}
+		r.warn(Warning{File: r.name, Chunk: -1, Msg: "bad file header signature, reading the chunks"})
+		return nil
+	}
+	if got, want := crc32.ChecksumIEEE(hdr[:120]), le32(hdr[124:]); got != want {
+		r.warn(Warning{File: r.name, Chunk: -1, Msg: fmt.Sprintf("file header CRC mismatch (stored %#08x, computed %#08x)", want, got)})
+	}
+	r.announced = int(le16(hdr[42:]))
+	return nil
+}
+
+// IsEVTX reports whether head, the first bytes of a file (at least 4104
+// of them for a file whose header is damaged), is EVTX by content: the
+// file header signature, or the chunk signature where the first chunk
+// starts.
+func IsEVTX(head []byte) bool {
+	return bytes.HasPrefix(head, fileSignature) ||
+		len(head) >= fileHeaderSize+8 && bytes.Equal(head[fileHeaderSize:fileHeaderSize+8], chunkSignature)
+}
+
+// SniffLen is how many leading bytes IsEVTX needs to recognise every EVTX
+// file it can.
+const SniffLen = fileHeaderSize + 8
+
+// NewStreamReader returns a Reader of the EVTX data read from r in order,
+// 64 KiB chunk after chunk, for input that cannot be read at random
+// (standard input, a pipe, a decompressor): memory stays bounded by the
+// workers' chunks whatever the size of the data. The Reader never reads r
+// past the data it needs; Close does not close r.
+func NewStreamReader(r io.Reader, opt Options) (*Reader, error) {
+	if opt.Workers <= 0 {
+		opt.Workers = runtime.GOMAXPROCS(0)
+	}
+	rd := &Reader{name: opt.Name, opt: opt, stream: r, nchunks: -1}
+	hdr := make([]byte, fileHeaderSize)
+	n, err := io.ReadFull(r, hdr)
+	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+		return nil, err
+	}
+	var first []byte
+	if n == fileHeaderSize {
+		first = make([]byte, chunkSize)
+		m, err := io.ReadFull(r, first)
+		if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
+			return nil, err
+		}
+		first = first[:m]
+	}
+	if size := n + len(first); size < fileHeaderSize+chunkHeaderSize {
+		// Too small to hold one chunk header, as in NewReader.
+		if n < 8 || !bytes.Equal(hdr[:8], fileSignature) {
+			return nil, ErrNotEVTX
+		}
+		rd.warn(Warning{File: rd.name, Chunk: -1, Msg: fmt.Sprintf("file truncated to %d bytes, no chunk present", size)})
+		rd.nchunks, rd.opt.Workers = 0, 1
+		return rd, nil
+	}
+	if err := rd.checkHeader(hdr, first[:8]); err != nil {
+		return nil, err
+	}
+	m := len(first)
+	rd.first = first
+	if m < chunkSize {
+		rd.opt.Workers = 1
+	}
+	return rd, nil
+}
+
+// readChunk reads chunk index, the next of a stream, into buf (chunkSize
+// bytes) and returns its bytes; nil at the end of the stream. One
+// goroutine at a time reads the stream.
+func (r *Reader) readChunk(index int, buf []byte) ([]byte, error) {
+	if r.first != nil {
+		b := r.first
+		r.first = nil
+		return b, nil
+	}
+	n, err := io.ReadFull(r.stream, buf)
+	switch {
+	case err == io.EOF:
+		return nil, nil
+	case err == io.ErrUnexpectedEOF:
+		return buf[:n], nil
+	case err != nil:
+		return nil, fmt.Errorf("evtx: %s: reading chunk %d: %w", r.name, index, err)
+	}
+	return buf, nil
+}
+
+// reportMissing warns when fewer chunks were present than the file header
+// announces: the file was cut.
+func (r *Reader) reportMissing() {
+	if r.announced > r.chunks {
+		r.warn(Warning{File: r.name, Chunk: -1, Offset: fileHeaderSize + int64(r.chunks)*chunkSize,
+			Msg: fmt.Sprintf("file ends after %d chunks, the header announces %d: %d chunks missing (the file was cut)", r.chunks, r.announced, r.announced-r.chunks)})
+	}
 }
 
 // Warnings returns the warnings reported so far (at most the first 1000).
@@ -257,8 +365,12 @@ func (r *Reader) Next() (*Record, error) {
 		}
 		res := r.fetch()
 		if res == nil {
+			r.reportMissing()
 			r.err = io.EOF
 			return nil, io.EOF
+		}
+		if res.present {
+			r.chunks++
 		}
 		for _, w := range res.warnings {
 			r.warn(w)
@@ -303,6 +415,31 @@ func (r *Reader) getResult() *chunkResult {
 
 // fetch returns the next parsed chunk in order, or nil at the end.
 func (r *Reader) fetch() *chunkResult {
+	if r.opt.Workers == 1 && r.stream != nil {
+		if r.nchunks == 0 {
+			return nil
+		}
+		if r.p == nil {
+			r.p = getParser(r.name)
+		}
+		res := r.getResult()
+		data, err := r.readChunk(r.next, r.p.raw)
+		if err != nil {
+			res.reset()
+			res.err = err
+			r.nchunks = 0
+			return res
+		}
+		if data == nil {
+			putParser(r.p)
+			r.p = nil
+			r.nchunks = 0
+			return nil
+		}
+		r.p.parseChunkBytes(r.next, data, res)
+		r.next++
+		return res
+	}
 	if r.opt.Workers == 1 {
 		if r.next >= r.nchunks {
 			if r.p != nil {
@@ -332,7 +469,13 @@ func (r *Reader) fetch() *chunkResult {
 type job struct {
 	index int
 	slot  chan *chunkResult
+	data  []byte  // the chunk, for a stream
+	err   error   // reading the stream failed
+	buf   *[]byte // data's buffer, returned to chunkBufs
 }
+
+// chunkBufs recycles the 64 KiB buffers of stream chunks.
+var chunkBufs = sync.Pool{New: func() any { b := make([]byte, chunkSize); return &b }}
 
 func (r *Reader) start() {
 	r.started = true
@@ -345,16 +488,29 @@ func (r *Reader) start() {
 		defer r.wg.Done()
 		defer close(r.order)
 		defer close(jobs)
-		for i := 0; i < r.nchunks; i++ {
-			slot := make(chan *chunkResult, 1)
+		for i := 0; r.stream != nil || i < r.nchunks; i++ {
+			j := job{index: i}
+			if r.stream != nil {
+				// The dispatcher alone reads the stream, in order.
+				j.buf = chunkBufs.Get().(*[]byte)
+				j.data, j.err = r.readChunk(i, *j.buf)
+				if j.data == nil && j.err == nil {
+					chunkBufs.Put(j.buf)
+					return
+				}
+			}
+			j.slot = make(chan *chunkResult, 1)
 			select {
-			case r.order <- slot:
+			case r.order <- j.slot:
 			case <-r.done:
 				return
 			}
 			select {
-			case jobs <- job{i, slot}:
+			case jobs <- j:
 			case <-r.done:
+				return
+			}
+			if j.err != nil {
 				return
 			}
 		}
@@ -366,7 +522,18 @@ func (r *Reader) start() {
 			defer putParser(p)
 			for j := range jobs {
 				res := r.getResult()
-				p.parseChunk(r.ra, r.size, j.index, res)
+				switch {
+				case j.err != nil:
+					res.reset()
+					res.err = j.err
+				case j.buf != nil:
+					p.parseChunkBytes(j.index, j.data, res)
+				default:
+					p.parseChunk(r.ra, r.size, j.index, res)
+				}
+				if j.buf != nil {
+					chunkBufs.Put(j.buf)
+				}
 				j.slot <- res
 			}
 		}()

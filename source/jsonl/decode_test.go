@@ -202,7 +202,9 @@ func FuzzDecode(f *testing.F) {
 // FuzzReader checks that the reader never panics or loops, whatever the
 // stream.
 func FuzzReader(f *testing.F) {
-	for _, s := range []string{"{\"a\":1}\n{\"a\":2}\n", "[{\"a\":1},{\"a\":2}]", "{\n\"a\":1\n}{\"b\":\"}\"}", "[", "{\"a\":[}", "\"x\" 1 {\"a\":1}"} {
+	for _, s := range []string{"{\"a\":1}\n{\"a\":2}\n", "[{\"a\":1},{\"a\":2}]", "{\n\"a\":1\n}{\"b\":\"}\"}", "[", "{\"a\":[}", "\"x\" 1 {\"a\":1}",
+		// hostile: a byte-order mark, an unterminated string, an unclosed object
+		"\xef\xbb\xbf[{\"a\":1}]", "[\n  {\n    \"a\": \"x\n  },\n  {\n    \"a\": 2\n  }\n]", "[\n  {\n    \"a\": {\n  {\n    \"a\": 2\n  }\n]", "\xef\xbb"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

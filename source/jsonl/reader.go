@@ -25,6 +25,7 @@ type Reader struct {
 	br      *bufio.Reader
 	dec     Decoder
 	line    int64 // lines consumed so far
+	col     int   // bytes consumed since the last newline (document mode)
 	buf     []byte
 	problem func(*source.Problem)
 	mode    int // 0 unknown, 1 lines, 2 documents
@@ -63,6 +64,10 @@ func (r *Reader) ReadRecord() ([]byte, int64, error) {
 // stream of documents.
 func (r *Reader) detect() error {
 	r.mode = 2
+	// A UTF-8 byte-order mark (Windows tools write one) is not data.
+	if head, _ := r.br.Peek(3); bytes.Equal(head, utf8BOM) {
+		r.br.Discard(3)
+	}
 	for n := 4096; ; n *= 4 {
 		head, err := r.br.Peek(n)
 		if len(head) == 0 {
@@ -89,6 +94,8 @@ func (r *Reader) detect() error {
 		}
 	}
 }
+
+var utf8BOM = []byte("\xef\xbb\xbf")
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
@@ -158,6 +165,18 @@ func (r *Reader) readDocument() ([]byte, int64, error) {
 		start := r.line + 1
 		rec, err := r.readValue()
 		if err != nil {
+			var be *brokenError
+			if errors.As(err, &be) {
+				msg := be.why + ", record skipped"
+				if be.resync > 0 {
+					msg += fmt.Sprintf("; reading resumes at line %d", be.resync)
+				}
+				r.problem(&source.Problem{Path: r.path, Line: start, Msg: msg})
+				if be.resync == 0 {
+					return nil, r.line, io.EOF
+				}
+				continue
+			}
 			if errors.Is(err, errTooLarge) {
 				r.problem(&source.Problem{Path: r.path, Line: start, Msg: fmt.Sprintf("record larger than %d bytes, skipped", MaxRecord)})
 				continue
@@ -182,64 +201,164 @@ func (r *Reader) skipSpace() (byte, error) {
 		}
 		if c == '\n' {
 			r.line++
+			r.col = 0
+		} else {
+			r.col++
 		}
 		if !isSpace(c) {
 			r.br.UnreadByte()
+			r.col--
 			return c, nil
 		}
 	}
 }
 
+// brokenError is a record whose structure cannot be followed: a string
+// still open at the end of its line (JSON strings hold no raw line
+// breaks) or an object still open when the next one starts. resync is the
+// line reading resumes on, 0 at the end of the input.
+type brokenError struct {
+	why    string
+	resync int64
+}
+
+func (e *brokenError) Error() string { return e.why }
+
 var errTooLarge = errors.New("record too large")
 
 // readValue reads one JSON value (tracking strings and nesting, not
 // validating it: the decoder does that) into r.buf.
+//
+// A damaged record must not swallow the records after it, so readValue
+// resynchronises:
+//
+//   - a string still open at a line break (JSON strings hold no raw line
+//     breaks) breaks the record; the string is taken to end there and the
+//     nesting is followed on, so the record ends at its own closing
+//     bracket;
+//   - a line starting with '{' in the record's own column while the record
+//     is still open breaks it too: records of an array or a document
+//     stream are written in one column, the next record starts there. This
+//     applies only while every line inside the record is indented deeper
+//     than its start (output pretty-printed without indentation puts nested
+//     objects in that column too).
+//
+// A broken record is returned as a *brokenError once its end or the next
+// record is found (or the input ends); the next record is left unread.
 func (r *Reader) readValue() ([]byte, error) {
 	r.buf = r.buf[:0]
 	var st scanState
 	tooLarge := false
 	lines := int64(0)
+	startCol, col := r.col, r.col
+	lineStart := false // only white space seen since the last line break
+	deeper := true     // every line inside the record is indented past startCol
+	var broken string
 	for {
-		c, err := r.br.ReadByte()
-		if err == io.EOF {
-			r.line += lines
-			if len(r.buf) > 0 && (st.depth > 0 || st.inStr) {
-				return nil, io.ErrUnexpectedEOF
+		if r.br.Buffered() == 0 {
+			if _, err := r.br.Peek(1); err == io.EOF {
+				r.line += lines
+				r.col = col
+				if broken != "" {
+					return nil, &brokenError{why: broken}
+				}
+				if len(r.buf) > 0 && (st.depth > 0 || st.inStr) {
+					return nil, io.ErrUnexpectedEOF
+				}
+				if len(r.buf) == 0 {
+					return nil, io.EOF
+				}
+				return r.buf, nil
+			} else if err != nil {
+				return nil, err
 			}
-			if len(r.buf) == 0 {
-				return nil, io.EOF
+		}
+		// Work on the buffered bytes in place; seg is the start of those
+		// not yet copied into r.buf.
+		win, _ := r.br.Peek(r.br.Buffered())
+		seg := 0
+		keep := func(end int) {
+			if broken != "" || tooLarge {
+				return
 			}
-			return r.buf, nil
+			if len(r.buf)+end-seg > MaxRecord {
+				tooLarge = true
+				return
+			}
+			r.buf = append(r.buf, win[seg:end]...)
 		}
-		if err != nil {
-			return nil, err
-		}
-		if len(r.buf) < MaxRecord {
-			r.buf = append(r.buf, c)
-		} else {
-			tooLarge = true
-		}
-		if c == '\n' {
-			lines++
-		}
-		if st.step(c) {
-			// The byte was structure (or inside a string).
-		} else if st.depth == 0 && (isSpace(c) || c == ',') {
-			// End of a scalar at top level.
-			r.buf = r.buf[:len(r.buf)-1]
-			r.br.UnreadByte()
+		for i := 0; i < len(win); i++ {
+			c := win[i]
 			if c == '\n' {
-				lines--
+				if st.inStr {
+					if broken == "" {
+						broken = fmt.Sprintf("string not terminated on line %d", r.line+1+lines)
+					}
+					st.inStr, st.esc = false, false
+				}
+				lines++
+				col = 0
+				lineStart = true
+			} else {
+				if lineStart && !isSpace(c) {
+					lineStart = false
+					if c == '{' && col == startCol && st.depth > 0 && deeper {
+						// The next record starts here: leave it unread.
+						r.br.Discard(i)
+						r.line += lines
+						r.col = col
+						if broken == "" {
+							broken = fmt.Sprintf("object not closed before line %d", r.line+1)
+						}
+						return nil, &brokenError{why: broken, resync: r.line + 1}
+					}
+					if col <= startCol && c != '}' && c != ']' && c != ',' {
+						deeper = false
+					}
+				}
+				col++
 			}
-			st.depth = -1
-		}
-		if st.depth <= 0 && !st.inStr && (c == '}' || c == ']' || st.depth < 0) {
-			r.line += lines
-			if tooLarge {
-				return nil, errTooLarge
+			if st.step(c) || broken != "" {
+				// Structure, a string, or a broken record's bytes.
+				if broken != "" && st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
+					// The broken record ends here.
+					r.br.Discard(i + 1)
+					r.line += lines
+					r.col = col
+					return nil, &brokenError{why: broken, resync: r.line + 1}
+				}
+				if broken == "" && st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
+					keep(i + 1)
+					r.br.Discard(i + 1)
+					r.line += lines
+					r.col = col
+					if tooLarge {
+						return nil, errTooLarge
+					}
+					return r.buf, nil
+				}
+				continue
 			}
-			return r.buf, nil
+			if st.depth == 0 && (isSpace(c) || c == ',') {
+				// End of a scalar at top level: the separator is left
+				// unread.
+				if c == '\n' {
+					lines--
+				} else {
+					col--
+				}
+				keep(i)
+				r.br.Discard(i)
+				r.line += lines
+				r.col = col
+				if tooLarge {
+					return nil, errTooLarge
+				}
+				return r.buf, nil
+			}
 		}
+		keep(len(win))
+		r.br.Discard(len(win))
 	}
 }
 

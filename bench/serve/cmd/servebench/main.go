@@ -58,6 +58,7 @@ var (
 	flagHosts    = flag.Int("hosts", 200, "spread the events over this many hosts (0: keep the corpus's)")
 	flagVigil    = flag.String("vigil", "", "vigil binary (default: built from ../ into a temporary folder)")
 	flagProfile  = flag.String("cpuprofile", "", "pass --cpuprofile FILE to vigil serve")
+	flagExtra    = flag.String("serve-flags", "", "more flags for vigil serve, space-separated (e.g. --no-detect)")
 	flagRate     = flag.Float64("latency-rate", 0, "events/s of the latency measurement (default: half the sustained rate)")
 )
 
@@ -172,6 +173,7 @@ func startChild(bin, dataDir string) (*child, error) {
 	c.base, c.beats, c.natsURL = "http://"+httpAddr, beatsAddr, "nats://"+natsAddr
 	c.cmd = exec.Command(bin, "serve", "-r", *flagRules, "--data-dir", dataDir, "--http", httpAddr, "--beats", beatsAddr,
 		"--nats-listen", natsAddr, "--log-format", "json", "--log-level", "warn", "--max-body", strconv.Itoa(64<<20))
+	c.cmd.Args = append(c.cmd.Args, strings.Fields(*flagExtra)...)
 	if *flagProfile != "" {
 		c.cmd.Args = append(c.cmd.Args, "--cpuprofile", *flagProfile)
 	}
@@ -358,7 +360,7 @@ func measure(bin, tmp, input string, evs *events) error {
 	wg.Wait()
 	sent := time.Since(start)
 	total := float64(acked.Load())
-	for time.Since(start) < sent+5*time.Minute {
+	for time.Since(start) < sent+5*time.Minute && !strings.Contains(*flagExtra, "--no-detect") {
 		if c.metric("vigil_events_evaluated_total") >= total {
 			break
 		}
@@ -381,6 +383,9 @@ func measure(bin, tmp, input string, evs *events) error {
 	rate := *flagRate
 	if rate == 0 {
 		rate = sustained / 2
+	}
+	if strings.Contains(*flagExtra, "--no-detect") {
+		return c.stop()
 	}
 	lat, err := latency(c, newSender, evs, rate)
 	if err != nil {

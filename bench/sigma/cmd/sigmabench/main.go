@@ -41,6 +41,7 @@ import (
 
 type options struct {
 	corpus, rules, events, repo string
+	workload                    string
 	n, peerN, defaultSample     int64
 	compareDefault              bool
 	runs                        int
@@ -50,14 +51,17 @@ type options struct {
 	examples                    bool
 	skipCompare, skipEngine     bool
 	skipHunt, keep              bool
+	write                       string
 }
 
 func main() {
 	var o options
 	var peerHunt string
+	var peerRouted bool
 	flag.StringVar(&o.corpus, "corpus", "", "shared corpus folder (default: $VIGIL_CORPUS or ../shared/corpus beside the repository)")
 	flag.StringVar(&o.rules, "rules", "", "rules folder (default: CORPUS/sigma/rules/windows)")
-	flag.StringVar(&o.events, "otrf", "", "glob of the JSON Lines event files (default: CORPUS/otrf/*/host/*.json)")
+	flag.StringVar(&o.workload, "workload", "evtx", "distinct events: \"evtx\" flattens every record of the corpus's EVTX samples (evtx-attack-samples, hayabusa-sample-evtx) into a flat JSON object; \"otrf\" reads the OTRF JSON Lines (-otrf)")
+	flag.StringVar(&o.events, "otrf", "", "glob of the JSON Lines event files of the otrf workload (default: CORPUS/otrf/*/host/*.json)")
 	flag.StringVar(&o.repo, "repo", "", "vigil repository root, to build vigil from (default: found from the working directory)")
 	flag.Int64Var(&o.n, "events", 1_000_000, "events per vigil measurement, and in the end-to-end file (the distinct events are replicated)")
 	flag.Int64Var(&o.peerN, "peer-events", 0, "events per peer measurement, the first ones of the same sequence (default: two passes over the distinct events)")
@@ -71,12 +75,14 @@ func main() {
 	flag.BoolVar(&o.skipCompare, "skip-compare", false, "skip the per-rule match comparison")
 	flag.BoolVar(&o.skipEngine, "skip-engine", false, "skip the engine-only measurements")
 	flag.BoolVar(&o.skipHunt, "skip-hunt", false, "skip the end-to-end measurements")
+	flag.StringVar(&o.write, "write", "", "only write the -events replicated events of the workload to this JSON Lines file (for profiling vigil hunt on it) and exit")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary folder (replicated events, vigil binary, alerts)")
 	flag.StringVar(&peerHunt, "peer-hunt", "", "internal: run the peer's end-to-end harness on this file and print its result as JSON")
+	flag.BoolVar(&peerRouted, "peer-routed", false, "internal: with -peer-hunt, dispatch each event to its log-source group of rules")
 	flag.Parse()
 
 	if peerHunt != "" {
-		res, err := sb.PeerHunt(o.rules, peerHunt, o.huntCores, true, o.peerN)
+		res, err := sb.PeerHunt(o.rules, peerHunt, o.huntCores, true, peerRouted, o.peerN)
 		if err != nil {
 			fatal(err)
 		}
@@ -148,9 +154,22 @@ func run(o options) error {
 
 	fmt.Printf("machine: %d CPUs (%s), GOMAXPROCS %d, %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.GOMAXPROCS(0), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("rules:   %s\n", o.rules)
-	ev, err := sb.LoadEvents(o.events)
+	var ev *sb.Events
+	var err error
+	switch o.workload {
+	case "evtx":
+		ev, err = sb.LoadEVTXEvents(sb.DefaultEVTX(o.corpus))
+		o.events = "EVTX records flattened: " + strings.Join(sb.DefaultEVTX(o.corpus), ", ")
+	case "otrf":
+		ev, err = sb.LoadEvents(o.events)
+	default:
+		err = fmt.Errorf("-workload: %q is neither evtx nor otrf", o.workload)
+	}
 	if err != nil {
 		return err
+	}
+	if o.write != "" {
+		return ev.WriteReplicated(o.write, o.n)
 	}
 	if o.peerN <= 0 {
 		o.peerN = 2 * int64(len(ev.Lines))
@@ -158,7 +177,9 @@ func run(o options) error {
 	o.peerN = min(o.peerN, o.n)
 	fmt.Printf("events:  %d distinct events, %.1f MB, from %d files (%s); %d events per vigil measurement, %d per peer measurement\n",
 		len(ev.Lines), float64(ev.Bytes)/1e6, len(ev.Files), o.events, o.n, o.peerN)
-	fmt.Printf("peer:    go-sigma-rule-engine v0.3.0 with NoCollapseWS: true (its fastest configuration) unless marked \"default\"\n\n")
+	fmt.Printf("peer:    go-sigma-rule-engine v0.3.0 with NoCollapseWS: true (its fastest configuration) unless marked \"default\";\n")
+	fmt.Printf("         \"peer routed\": rules grouped by log source with vigil's log-source table, each event dispatched to its group by channel and event id, one rule set per core (how its users run it);\n")
+	fmt.Printf("         \"peer unrouted\": every rule tested on every event\n\n")
 
 	v, err := sb.LoadVigil(o.rules)
 	if err != nil {
@@ -295,21 +316,32 @@ func engineOnly(o options, v *sb.Vigil, peers []*sb.Peer, pd *sb.Peer, ev *sb.Ev
 	fmt.Printf("ENGINE ONLY: pre-decoded events, %d per vigil run, %d per peer run, %d runs; events/s of matching alone\n", o.n, o.peerN, o.runs)
 	fmt.Printf("(vigil re-decodes its events, untimed, before each pass over the distinct events, so that its per-event lower-case cache starts cold)\n")
 	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "engine\tcores\tevents/run\truns (events/s)\tmedian events/s\tmedian events/CPU-s\tallocs/event\tmatches/run\tvigil/peer (events/s)\tvigil/peer (events/CPU-s)\t")
+	fmt.Fprintln(tw, "engine\tcores\tevents/run\truns (events/s)\tmedian events/s\tmedian events/CPU-s\tallocs/event\tmatches/run\tvigil/this (events/s)\tvigil/this (events/CPU-s)\t")
 	for _, k := range cores {
-		var vr, pr, vc, pc, va, pa []float64
-		var vm, pm int64
+		var vr, vc, va []float64
+		var vm int64
+		type peerRuns struct {
+			r, c, a []float64
+			m       int64
+		}
+		var pr [2]peerRuns // routed, unrouted
 		for range o.runs {
 			r := sb.RunVigil(v, ev.Lines, o.n, k)
 			vr, vc, va, vm = append(vr, r.EventsPerSec()), append(vc, r.EventsPerCPUSec()), append(va, r.AllocsPerEvent()), r.Matches
-			q, err := sb.RunPeer(peers, ev.Lines, o.peerN, k)
-			if err != nil {
-				fatal(err)
+			for i, routed := range []bool{true, false} {
+				q, err := sb.RunPeer(peers, ev.Lines, o.peerN, k, routed)
+				if err != nil {
+					fatal(err)
+				}
+				p := &pr[i]
+				p.r, p.c, p.a, p.m = append(p.r, q.EventsPerSec()), append(p.c, q.EventsPerCPUSec()), append(p.a, q.AllocsPerEvent()), q.Matches
 			}
-			pr, pc, pa, pm = append(pr, q.EventsPerSec()), append(pc, q.EventsPerCPUSec()), append(pa, q.AllocsPerEvent()), q.Matches
 		}
-		fmt.Fprintf(tw, "vigil\t%d\t%d\t%s\t%s\t%s\t%.2f\t%d\t%.1fx\t%.1fx\t\n", k, o.n, fmtRates(vr), fmtRate(median(vr)), fmtRate(median(vc)), median(va), vm, median(vr)/median(pr), median(vc)/median(pc))
-		fmt.Fprintf(tw, "peer\t%d\t%d\t%s\t%s\t%s\t%.2f\t%d\t\t\t\n", k, o.peerN, fmtRates(pr), fmtRate(median(pr)), fmtRate(median(pc)), median(pa), pm)
+		fmt.Fprintf(tw, "vigil\t%d\t%d\t%s\t%s\t%s\t%.2f\t%d\t\t\t\n", k, o.n, fmtRates(vr), fmtRate(median(vr)), fmtRate(median(vc)), median(va), vm)
+		for i, name := range []string{"peer routed", "peer unrouted"} {
+			p := pr[i]
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%s\t%s\t%s\t%.2f\t%d\t%.1fx\t%.1fx\t\n", name, k, o.peerN, fmtRates(p.r), fmtRate(median(p.r)), fmtRate(median(p.c)), median(p.a), p.m, median(vr)/median(p.r), median(vc)/median(p.c))
+		}
 	}
 	if pd != nil && o.defaultSample > 0 {
 		// The default configuration is hundreds of times slower: one pass,
@@ -320,12 +352,12 @@ func engineOnly(o options, v *sb.Vigil, peers []*sb.Peer, pd *sb.Peer, ev *sb.Ev
 			sample = append(sample, ev.Lines[i])
 		}
 		vq := sb.RunVigil(v, sample, int64(len(sample)), 1)
-		q, err := sb.RunPeer([]*sb.Peer{pd}, sample, int64(len(sample)), 1)
+		q, err := sb.RunPeer([]*sb.Peer{pd}, sample, int64(len(sample)), 1, false)
 		if err != nil {
 			fatal(err)
 		}
-		fmt.Fprintf(tw, "vigil (same sample)\t1\t%d\t%s\t%s\t%s\t%.2f\t%d\t%.0fx\t%.0fx\t\n", len(sample), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerCPUSec()), vq.AllocsPerEvent(), vq.Matches, vq.EventsPerSec()/q.EventsPerSec(), vq.EventsPerCPUSec()/q.EventsPerCPUSec())
-		fmt.Fprintf(tw, "peer default (every %dth event)\t1\t%d\t%s\t%s\t%s\t%.2f\t%d\t\t\t\n", stride, len(sample), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerCPUSec()), q.AllocsPerEvent(), q.Matches)
+		fmt.Fprintf(tw, "vigil (same sample)\t1\t%d\t%s\t%s\t%s\t%.2f\t%d\t\t\t\n", len(sample), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerSec()), fmtRate(vq.EventsPerCPUSec()), vq.AllocsPerEvent(), vq.Matches)
+		fmt.Fprintf(tw, "peer unrouted default (every %dth event)\t1\t%d\t%s\t%s\t%s\t%.2f\t%d\t%.0fx\t%.0fx\t\n", stride, len(sample), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerSec()), fmtRate(q.EventsPerCPUSec()), q.AllocsPerEvent(), q.Matches, vq.EventsPerSec()/q.EventsPerSec(), vq.EventsPerCPUSec()/q.EventsPerCPUSec())
 	}
 	tw.Flush()
 	fmt.Println()
@@ -395,7 +427,7 @@ func endToEnd(o options, ev *sb.Events) error {
 	env := append(os.Environ(), fmt.Sprintf("GOMAXPROCS=%d", o.huntCores))
 	fmt.Printf("END TO END on %d cores: %d events, %.0f MB of JSON Lines (%s, page-cached; the peer reads its first %d lines), %d runs\n", o.huntCores, o.n, float64(st.Size())/1e6, data, o.peerN, o.runs)
 	fmt.Printf("  vigil: GOMAXPROCS=%d %s hunt --format jsonl --summary-json summary.json --rules %s %s > alerts.jsonl\n", o.huntCores, bin, o.rules, data)
-	fmt.Printf("  peer:  GOMAXPROCS=%d %s -peer-hunt %s -peer-events %d -hunt-cores %d -rules %s\n", o.huntCores, self, data, o.peerN, o.huntCores, o.rules)
+	fmt.Printf("  peer:  GOMAXPROCS=%d %s -peer-hunt %s -peer-events %d -hunt-cores %d -rules %s [-peer-routed]\n", o.huntCores, self, data, o.peerN, o.huntCores, o.rules)
 
 	runVigil := func() (huntRun, error) {
 		out, err := os.Create(alerts)
@@ -448,9 +480,9 @@ func endToEnd(o options, ev *sb.Events) error {
 		}
 		return r, sc.Err()
 	}
-	runPeer := func() (huntRun, error) {
+	runPeer := func(routed bool) (huntRun, error) {
 		var stdout, stderr bytes.Buffer
-		cmd := exec.Command(self, "-peer-hunt", data, "-peer-events", strconv.FormatInt(o.peerN, 10), "-hunt-cores", strconv.Itoa(o.huntCores), "-rules", o.rules)
+		cmd := exec.Command(self, "-peer-hunt", data, "-peer-events", strconv.FormatInt(o.peerN, 10), "-hunt-cores", strconv.Itoa(o.huntCores), "-rules", o.rules, "-peer-routed="+strconv.FormatBool(routed))
 		cmd.Env, cmd.Stdout, cmd.Stderr = env, &stdout, &stderr
 		start := time.Now()
 		err := cmd.Run()
@@ -465,22 +497,29 @@ func endToEnd(o options, ev *sb.Events) error {
 		return huntRun{events: res.Events, wall: wall, cpu: procCPU(cmd), inner: float64(res.Events) / res.MatchSec, load: res.LoadSec, matches: res.True, byRule: res.Rule}, nil
 	}
 
-	var vs, ps []huntRun
+	var vs, rs, us []huntRun
 	for i := range o.runs {
 		r, err := runVigil()
 		if err != nil {
 			return err
 		}
 		vs = append(vs, r)
-		q, err := runPeer()
+		q, err := runPeer(true)
 		if err != nil {
 			return err
 		}
-		ps = append(ps, q)
-		fmt.Printf("  run %d: vigil %s wall, %.1f CPU-s (%s events/s in its pipeline); peer %s wall, %.1f CPU-s (%s events/s after loading)\n",
-			i+1, r.wall.Round(10*time.Millisecond), r.cpu, fmtRate(r.inner), q.wall.Round(10*time.Millisecond), q.cpu, fmtRate(q.inner))
+		rs = append(rs, q)
+		u, err := runPeer(false)
+		if err != nil {
+			return err
+		}
+		us = append(us, u)
+		fmt.Printf("  run %d: vigil %s wall, %.1f CPU-s (%s events/s in its pipeline); peer routed %s wall, %.1f CPU-s (%s events/s after loading); peer unrouted %s wall, %.1f CPU-s (%s events/s after loading)\n",
+			i+1, r.wall.Round(10*time.Millisecond), r.cpu, fmtRate(r.inner), q.wall.Round(10*time.Millisecond), q.cpu, fmtRate(q.inner), u.wall.Round(10*time.Millisecond), u.cpu, fmtRate(u.inner))
 	}
-	stat := func(rs []huntRun) (wallRate, inner, wall, load, cpuRate []float64) {
+	type stats struct{ wallRate, inner, wall, load, cpuRate float64 }
+	stat := func(rs []huntRun) stats {
+		var wallRate, inner, wall, load, cpuRate []float64
 		for _, r := range rs {
 			cpuRate = append(cpuRate, float64(r.events)/r.cpu)
 			wallRate = append(wallRate, float64(r.events)/r.wall.Seconds())
@@ -488,17 +527,23 @@ func endToEnd(o options, ev *sb.Events) error {
 			wall = append(wall, r.wall.Seconds())
 			load = append(load, r.load)
 		}
-		return
+		return stats{median(wallRate), median(inner), median(wall), median(load), median(cpuRate)}
 	}
-	vw, vi, vwall, vload, vc := stat(vs)
-	pw, pi, pwall, pload, pc := stat(ps)
+	v, pr, pu := stat(vs), stat(rs), stat(us)
 	tw := tabwriter.NewWriter(os.Stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "engine\tevents\tmedian wall\tevents/s (wall)\tstartup+load\tevents/s (after loading)\tevents/CPU-s (whole process)\ttrue matches\t")
-	fmt.Fprintf(tw, "vigil hunt\t%d\t%.2fs\t%s\t%.2fs\t%s\t%s\t%d\t\n", o.n, median(vwall), fmtRate(median(vw)), median(vload), fmtRate(median(vi)), fmtRate(median(vc)), vs[0].matches)
-	fmt.Fprintf(tw, "peer harness\t%d\t%.2fs\t%s\t%.2fs\t%s\t%s\t%d\t\n", ps[0].events, median(pwall), fmtRate(median(pw)), median(pload), fmtRate(median(pi)), fmtRate(median(pc)), ps[0].matches)
-	fmt.Fprintf(tw, "vigil/peer\t\t\t%.1fx\t\t%.1fx\t%.1fx\t\t\n", median(vw)/median(pw), median(vi)/median(pi), median(vc)/median(pc))
+	fmt.Fprintf(tw, "vigil hunt\t%d\t%.2fs\t%s\t%.2fs\t%s\t%s\t%d\t\n", o.n, v.wall, fmtRate(v.wallRate), v.load, fmtRate(v.inner), fmtRate(v.cpuRate), vs[0].matches)
+	for _, p := range []struct {
+		name string
+		st   stats
+		runs []huntRun
+	}{{"peer routed", pr, rs}, {"peer unrouted", pu, us}} {
+		fmt.Fprintf(tw, "%s\t%d\t%.2fs\t%s\t%.2fs\t%s\t%s\t%d\t\n", p.name, p.runs[0].events, p.st.wall, fmtRate(p.st.wallRate), p.st.load, fmtRate(p.st.inner), fmtRate(p.st.cpuRate), p.runs[0].matches)
+	}
+	fmt.Fprintf(tw, "vigil/peer routed\t\t\t%.1fx\t\t%.1fx\t%.1fx\t\t\n", v.wallRate/pr.wallRate, v.inner/pr.inner, v.cpuRate/pr.cpuRate)
+	fmt.Fprintf(tw, "vigil/peer unrouted\t\t\t%.1fx\t\t%.1fx\t%.1fx\t\t\n", v.wallRate/pu.wallRate, v.inner/pu.inner, v.cpuRate/pu.cpuRate)
 	tw.Flush()
-	fmt.Printf("true matches per 1000 events: vigil %.2f, peer %.2f (the engine-only runs over the same event sequences give the same counts)\n\n",
-		1000*float64(vs[0].matches)/float64(vs[0].events), 1000*float64(ps[0].matches)/float64(ps[0].events))
+	fmt.Printf("true matches per 1000 events: vigil %.2f, peer routed %.2f, peer unrouted %.2f (the engine-only runs over the same event sequences give the same counts)\n\n",
+		1000*float64(vs[0].matches)/float64(vs[0].events), 1000*float64(rs[0].matches)/float64(rs[0].events), 1000*float64(us[0].matches)/float64(us[0].events))
 	return nil
 }

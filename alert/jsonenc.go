@@ -1,0 +1,357 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vigil-detect/vigil/event"
+)
+
+// AppendJSON appends the JSON form of a to dst: the same bytes as
+// encoding/json's Encoder with SetEscapeHTML(false) writes for it, without
+// the trailing newline. It is written out by hand because alerts are
+// frequent on attack data and reflection, map sorting through reflect
+// values and per-alert buffers made encoding a large part of a hunt; the
+// contract stays that of encoding/json (docs/alerts.md), checked by
+// TestAppendJSONMatchesEncodingJSON and FuzzAppendJSON. Values of types
+// the encoder does not know (in Context, mostly) go through encoding/json.
+func AppendJSON(dst []byte, a *Alert) ([]byte, error) {
+	var err error
+	dst = append(dst, `{"rule":`...)
+	dst = appendRule(dst, &a.Rule)
+	if a.Timestamp != nil {
+		dst = append(dst, `,"timestamp":`...)
+		if dst, err = appendTime(dst, a.Timestamp); err != nil {
+			return dst, err
+		}
+	}
+	if a.Host != "" {
+		dst = append(dst, `,"host":`...)
+		dst = appendString(dst, a.Host)
+	}
+	dst = append(dst, `,"events":`...)
+	if a.Events == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '[')
+		for i := range a.Events {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = appendEvent(dst, &a.Events[i]); err != nil {
+				return dst, err
+			}
+		}
+		dst = append(dst, ']')
+	}
+	if len(a.Group) > 0 {
+		dst = append(dst, `,"group":`...)
+		keys := make([]string, 0, len(a.Group))
+		for k := range a.Group {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for i, k := range keys {
+			if i == 0 {
+				dst = append(dst, '{')
+			} else {
+				dst = append(dst, ',')
+			}
+			dst = appendString(dst, k)
+			dst = append(dst, ':')
+			dst = appendString(dst, a.Group[k])
+		}
+		dst = append(dst, '}')
+	}
+	if a.CorrelationType != "" {
+		dst = append(dst, `,"correlation_type":`...)
+		dst = appendString(dst, a.CorrelationType)
+	}
+	if len(a.Context) > 0 {
+		dst = append(dst, `,"context":`...)
+		if dst, err = appendMap(dst, a.Context); err != nil {
+			return dst, err
+		}
+	}
+	if a.Advisory != "" {
+		dst = append(dst, `,"advisory":`...)
+		dst = appendString(dst, a.Advisory)
+	}
+	return append(dst, '}'), nil
+}
+
+func appendRule(dst []byte, r *Rule) []byte {
+	dst = append(dst, `{"id":`...)
+	dst = appendString(dst, r.ID)
+	dst = append(dst, `,"title":`...)
+	dst = appendString(dst, r.Title)
+	if r.Level != "" {
+		dst = append(dst, `,"level":`...)
+		dst = appendString(dst, r.Level)
+	}
+	if r.Status != "" {
+		dst = append(dst, `,"status":`...)
+		dst = appendString(dst, r.Status)
+	}
+	dst = append(dst, `,"tags":`...)
+	dst = appendStrings(dst, r.Tags)
+	dst = append(dst, `,"type":`...)
+	dst = appendString(dst, r.Type)
+	if r.Path != "" {
+		dst = append(dst, `,"path":`...)
+		dst = appendString(dst, r.Path)
+	}
+	return append(dst, '}')
+}
+
+func appendEvent(dst []byte, e *Event) ([]byte, error) {
+	var err error
+	dst = append(dst, `{"source":`...)
+	dst = appendSource(dst, &e.Source)
+	if e.Timestamp != nil {
+		dst = append(dst, `,"timestamp":`...)
+		if dst, err = appendTime(dst, e.Timestamp); err != nil {
+			return dst, err
+		}
+	}
+	dst = append(dst, `,"fields":`...)
+	if e.Fields == nil {
+		dst = append(dst, "null"...)
+	} else if dst, err = appendMap(dst, e.Fields); err != nil {
+		return dst, err
+	}
+	return append(dst, '}'), nil
+}
+
+func appendSource(dst []byte, s *event.Source) []byte {
+	dst = append(dst, `{"path":`...)
+	dst = appendString(dst, s.Path)
+	if s.Line != 0 {
+		dst = append(dst, `,"line":`...)
+		dst = appendInt(dst, s.Line)
+	}
+	if s.RecordID != 0 {
+		dst = append(dst, `,"record_id":`...)
+		dst = appendUint(dst, s.RecordID)
+	}
+	return append(dst, '}')
+}
+
+func appendInt(dst []byte, n int64) []byte {
+	if n < 0 {
+		dst = append(dst, '-')
+		return appendUint(dst, uint64(-n))
+	}
+	return appendUint(dst, uint64(n))
+}
+
+func appendUint(dst []byte, n uint64) []byte {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			break
+		}
+	}
+	return append(dst, b[i:]...)
+}
+
+// appendTime writes what time.Time's MarshalJSON writes: RFC 3339 with
+// nanoseconds, quoted. MarshalJSON itself handles what the fast path does
+// not (years outside 0-9999, offsets encoding/json refuses).
+func appendTime(dst []byte, t *time.Time) ([]byte, error) {
+	if y := t.Year(); y >= 0 && y <= 9999 && t.Location() == time.UTC {
+		dst = append(dst, '"')
+		dst = t.AppendFormat(dst, time.RFC3339Nano)
+		return append(dst, '"'), nil
+	}
+	return appendFallback(dst, t)
+}
+
+func appendStrings(dst []byte, ss []string) []byte {
+	if ss == nil {
+		return append(dst, "null"...)
+	}
+	dst = append(dst, '[')
+	for i, s := range ss {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, s)
+	}
+	return append(dst, ']')
+}
+
+// appendMap writes a map with its keys sorted, as encoding/json does.
+func appendMap(dst []byte, m map[string]any) ([]byte, error) {
+	if len(m) == 0 {
+		return append(dst, "{}"...), nil
+	}
+	var small [64]string
+	keys := small[:0]
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var err error
+	for i, k := range keys {
+		if i == 0 {
+			dst = append(dst, '{')
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendValue(dst, m[k]); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
+// AppendJSONValue appends v as encoding/json's Encoder with
+// SetEscapeHTML(false) writes it, without the newline: maps with sorted
+// keys, event field values (event.Event.Map) and event.Source written by
+// hand, other types through encoding/json. vigil dump writes its events
+// with it.
+func AppendJSONValue(dst []byte, v any) ([]byte, error) { return appendValue(dst, v) }
+
+func appendValue(dst []byte, v any) ([]byte, error) {
+	switch v := v.(type) {
+	case string:
+		return appendString(dst, v), nil
+	case event.Source:
+		return appendSource(dst, &v), nil
+	case nil:
+		return append(dst, "null"...), nil
+	case []any:
+		if v == nil {
+			return append(dst, "null"...), nil
+		}
+		dst = append(dst, '[')
+		var err error
+		for i, x := range v {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			if dst, err = appendValue(dst, x); err != nil {
+				return dst, err
+			}
+		}
+		return append(dst, ']'), nil
+	case map[string]any:
+		if v == nil {
+			return append(dst, "null"...), nil
+		}
+		return appendMap(dst, v)
+	case []string:
+		return appendStrings(dst, v), nil
+	case bool:
+		if v {
+			return append(dst, "true"...), nil
+		}
+		return append(dst, "false"...), nil
+	case json.Marshaler:
+		// Numbers and booleans of events keep their text (event.Map):
+		// encoding/json checks and compacts what MarshalJSON returns.
+		b, err := v.MarshalJSON()
+		if err == nil && plainToken(b) {
+			return append(dst, b...), nil
+		}
+	}
+	return appendFallback(dst, v)
+}
+
+// plainToken reports whether b is a JSON number, true, false or null:
+// encoding/json writes those unchanged.
+func plainToken(b []byte) bool {
+	switch string(b) {
+	case "true", "false", "null":
+		return true
+	}
+	if len(b) == 0 || len(b) > 64 {
+		return false
+	}
+	for _, c := range b {
+		if !(c >= '0' && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
+			return false
+		}
+	}
+	return json.Valid(b)
+}
+
+// appendFallback encodes a value of a type the fast path does not handle
+// with encoding/json.
+func appendFallback(dst []byte, v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return dst, err
+	}
+	return append(dst, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...), nil
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendString writes s as a JSON string the way encoding/json does with
+// HTML escaping off: quote, backslash and control characters escaped
+// (\b \f \n \r \t by name), invalid UTF-8 replaced by \ufffd, and U+2028
+// and U+2029 escaped.
+func appendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		b := s[i]
+		if b < utf8.RuneSelf {
+			if b >= 0x20 && b != '"' && b != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		c, size := utf8.DecodeRuneInString(s[i:])
+		if c == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i += size
+			start = i
+			continue
+		}
+		if c == '\u2028' || c == '\u2029' {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xF])
+			i += size
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}

@@ -1,0 +1,190 @@
+package alert
+
+import (
+	"bytes"
+	"encoding/json"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vigil-detect/vigil/event"
+)
+
+// stdJSON is what encoding/json writes for a, as JSONLines did before
+// AppendJSON: an Encoder with HTML escaping off, without the newline.
+func stdJSON(a *Alert) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(a); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+func checkSame(t *testing.T, a *Alert) {
+	t.Helper()
+	want, werr := stdJSON(a)
+	got, gerr := AppendJSON(nil, a)
+	if (werr != nil) != (gerr != nil) {
+		t.Fatalf("error %v, encoding/json %v", gerr, werr)
+	}
+	if werr == nil && !bytes.Equal(got, want) {
+		t.Fatalf("AppendJSON differs from encoding/json:\n got: %s\nwant: %s", got, want)
+	}
+}
+
+// eventFields builds an event's field map the way alerts get it
+// (event.Map): strings, numbers and booleans kept as text, nulls, and
+// repeated names as lists.
+func eventFields(fields ...event.Field) map[string]any {
+	e := event.New(event.NewSchema(nil))
+	for _, f := range fields {
+		e.Add(f.Name, f.Str, f.Kind)
+	}
+	return e.Map()
+}
+
+var awkward = []string{
+	"", "plain", `quote " and \ backslash`, "tab\tnew\nline\rcr", "\b\f\x00\x01\x1f\x7f",
+	"<html> & </html>", "caf\u00e9 \u65e5\u672c", "\u2028\u2029", "bad \xff\xfe utf8 \xe2\x82", "emoji \U0001F600",
+	"C:\\Windows\\System32\\cmd.exe /c \"echo\"", strings.Repeat("x", 300),
+}
+
+func TestAppendJSONMatchesEncodingJSON(t *testing.T) {
+	ts := time.Date(2024, 3, 4, 9, 15, 11, 902000000, time.UTC)
+	tsNano := time.Date(2019, 5, 12, 17, 20, 1, 980574000, time.UTC)
+	zoned := time.Date(2024, 3, 4, 9, 15, 11, 0, time.FixedZone("x", 3600+30*60))
+	farFuture := time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)
+	cases := []*Alert{
+		{},
+		{Rule: Rule{ID: "id", Title: "t", Tags: []string{}, Type: "detection"}, Events: []Event{}},
+		{Rule: Rule{ID: "id", Title: "t", Level: "high", Status: "test", Tags: []string{"attack.t1059", "attack.execution"}, Type: "detection", Path: "rules/x.yml"},
+			Timestamp: &ts, Host: "WS-1",
+			Events: []Event{{Source: event.Source{Path: "a.evtx", RecordID: 42}, Timestamp: &tsNano, Fields: eventFields(
+				event.Field{Name: "EventID", Str: "4688", Kind: event.Number},
+				event.Field{Name: "Enabled", Str: "true", Kind: event.Bool},
+				event.Field{Name: "Gone", Kind: event.Null},
+				event.Field{Name: "Image", Str: `C:\Windows\cmd.exe`},
+				event.Field{Name: "Multi", Str: "a"}, event.Field{Name: "Multi", Str: "2", Kind: event.Number}, event.Field{Name: "Multi", Kind: event.Null},
+			)}}},
+		{Rule: Rule{ID: "c", Title: "corr", Tags: []string{}, Type: "correlation"}, Timestamp: &zoned,
+			Events:          []Event{{Source: event.Source{Path: "x.jsonl", Line: 7}}, {Source: event.Source{Path: "y", Line: -1}, Fields: map[string]any{}}},
+			Group:           map[string]string{"User": "bob", "Computer": "ws", "": "empty"},
+			CorrelationType: "event_count",
+			Context: map[string]any{"count": 3, "ratio": 0.5, "big": 1e21, "ok": true, "list": []string{"a", "b"}, "none": nil,
+				"nested": map[string]any{"z": []any{1, "two", nil}}, "ancestry": []map[string]string{{"image": "w.exe"}}, "when": ts},
+			Advisory: "VIGIL-2026-0001"},
+		{Rule: Rule{ID: "far"}, Timestamp: &farFuture},
+		{Rule: Rule{ID: "bad"}, Context: map[string]any{"f": func() {}}},
+	}
+	for _, s := range awkward {
+		cases = append(cases, &Alert{Rule: Rule{ID: s, Title: s, Level: s, Tags: []string{s}, Path: s}, Host: s,
+			Events: []Event{{Source: event.Source{Path: s}, Fields: map[string]any{s: s, s + "k": []any{s}}}},
+			Group:  map[string]string{s: s}, CorrelationType: s, Advisory: s})
+	}
+	for _, a := range cases {
+		checkSame(t, a)
+	}
+	// Random alerts: random strings of awkward bytes everywhere.
+	r := rand.New(rand.NewPCG(1, 2))
+	randString := func() string {
+		var b strings.Builder
+		for range r.IntN(12) {
+			if r.IntN(3) == 0 {
+				b.WriteString(awkward[r.IntN(len(awkward))])
+			} else {
+				b.WriteByte(byte(r.IntN(256)))
+			}
+		}
+		return b.String()
+	}
+	for range 3000 {
+		a := &Alert{Rule: Rule{ID: randString(), Title: randString(), Level: randString(), Type: randString()}}
+		if r.IntN(2) == 0 {
+			a.Rule.Tags = []string{randString(), randString()}
+		}
+		for range r.IntN(3) {
+			var fields []event.Field
+			for range r.IntN(6) {
+				fields = append(fields, event.Field{Name: randString(), Str: randString(), Kind: event.String})
+			}
+			ev := Event{Source: event.Source{Path: randString(), Line: r.Int64N(1 << 40), RecordID: r.Uint64()}, Fields: eventFields(fields...)}
+			if r.IntN(2) == 0 {
+				tt := time.Unix(r.Int64N(1<<34), r.Int64N(1e9)).UTC()
+				ev.Timestamp = &tt
+			}
+			a.Events = append(a.Events, ev)
+		}
+		if r.IntN(4) == 0 {
+			a.Group = map[string]string{randString(): randString()}
+			a.Context = map[string]any{randString(): randString(), "n": r.Int64()}
+		}
+		checkSame(t, a)
+	}
+}
+
+// TestJSONLinesWriter checks the writer: one line per alert, each the
+// encoding/json form.
+func TestJSONLinesWriter(t *testing.T) {
+	var buf bytes.Buffer
+	w := NewJSONLines(&buf)
+	var want []byte
+	for _, s := range awkward {
+		a := &Alert{Rule: Rule{ID: s, Tags: []string{}}, Host: s, Events: []Event{{Fields: map[string]any{"k": s}}}}
+		if err := w.Write(a); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := stdJSON(a)
+		want = append(append(want, b...), '\n')
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), want) {
+		t.Fatalf("JSON Lines output differs:\n got: %s\nwant: %s", buf.Bytes(), want)
+	}
+}
+
+func FuzzAppendJSON(f *testing.F) {
+	for _, s := range awkward {
+		f.Add(s, s, "1", int64(3), uint64(4))
+	}
+	f.Add("k", "v", "-1.5e3", int64(-1), uint64(0))
+	f.Fuzz(func(t *testing.T, k, v, num string, line int64, rec uint64) {
+		ts := time.Unix(line%(1<<35), int64(rec%1e9)).UTC()
+		a := &Alert{Rule: Rule{ID: k, Title: v, Tags: []string{k, v}, Type: "detection", Path: v}, Timestamp: &ts, Host: v,
+			Events: []Event{{Source: event.Source{Path: k, Line: line, RecordID: rec}, Timestamp: &ts, Fields: eventFields(
+				event.Field{Name: k, Str: v}, event.Field{Name: v, Str: k}, event.Field{Name: "n", Str: num, Kind: event.Number})}},
+			Group: map[string]string{k: v}}
+		checkSame(t, a)
+	})
+}
+
+func BenchmarkAppendJSON(b *testing.B) {
+	ts := time.Date(2024, 3, 4, 9, 15, 11, 902000000, time.UTC)
+	var fields []event.Field
+	for i := range 30 {
+		fields = append(fields, event.Field{Name: "Field" + string(rune('A'+i)), Str: `C:\Windows\System32\cmd.exe /c "echo hello"`})
+	}
+	a := &Alert{Rule: Rule{ID: "5d8ad1b2-f0a8-4b6d-98d9-7a38b01a3795", Title: "Title", Level: "high", Tags: []string{"attack.t1059"}, Type: "detection", Path: "rules/x.yml"},
+		Timestamp: &ts, Host: "WS", Events: []Event{{Source: event.Source{Path: "x.evtx", RecordID: 1}, Timestamp: &ts, Fields: eventFields(fields...)}}}
+	b.Run("AppendJSON", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf []byte
+		for b.Loop() {
+			buf, _ = AppendJSON(buf[:0], a)
+		}
+	})
+	b.Run("encoding/json", func(b *testing.B) {
+		b.ReportAllocs()
+		var buf bytes.Buffer
+		enc := json.NewEncoder(&buf)
+		enc.SetEscapeHTML(false)
+		for b.Loop() {
+			buf.Reset()
+			enc.Encode(a)
+		}
+	})
+}

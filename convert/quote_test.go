@@ -1,0 +1,951 @@
+package convert_test
+
+// Property tests of each target's quoting (issue: injection through
+// converted queries). Random values and field names, made of every
+// control character, quotes, backslashes, brackets, pipes, every Unicode
+// white-space class and the operator words of each language, are
+// converted by every target in every format; the query is then read back
+// with a tokenizer of the target's own grammar (written below, one per
+// target, from the language's lexical rules) and must have exactly the
+// tokens of the same query written for a harmless value and field name,
+// with the value and the field name coming back out as one literal each,
+// equal to what went in. No query may hold a blank line (vigil separates
+// queries with one).
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"unicode"
+	"unicode/utf8"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/vigil-detect/vigil/convert"
+	"github.com/vigil-detect/vigil/sigma"
+)
+
+// hostileRunes are the characters values and names are made of.
+var hostileRunes = func() []rune {
+	var rs []rune
+	for r := rune(0); r < 0x20; r++ {
+		rs = append(rs, r)
+	}
+	rs = append(rs, 0x7f)
+	for r := rune(0x80); r < 0xa0; r++ {
+		rs = append(rs, r)
+	}
+	for r := rune(0); r <= 0x3000; r++ {
+		if unicode.IsSpace(r) {
+			rs = append(rs, r)
+		}
+	}
+	rs = append(rs, 0x200b, 0x200d, 0x202e, 0xfeff, 0xe0001)
+	rs = append(rs, []rune("'\"`\\[]{}()<>|&!^~*?:=/;,#@$%+-._ aZ9éΩ")...)
+	return rs
+}()
+
+// hostileWords are fragments that are syntax in some target.
+var hostileWords = []string{" or true //", "'] or true //", "\n\n", " OR ", "\r\n", "| delete", "*", "\\", "\"", "\n| where 1==1", "AND", "NOT", "]", "[x]"}
+
+// hostileString returns a random string of at least minLen characters;
+// half of them printable only (no control or line-breaking character),
+// which the targets refuse less often in field names.
+func hostileString(r *rand.Rand, minLen int) string {
+	printable := r.IntN(2) == 0
+	var b strings.Builder
+	n := minLen + r.IntN(10)
+	for b.Len() < n || utf8.RuneCountInString(b.String()) < minLen {
+		if r.IntN(6) == 0 {
+			w := hostileWords[r.IntN(len(hostileWords))]
+			if !printable || !convert.HasBreaking(w) {
+				b.WriteString(w)
+			}
+			continue
+		}
+		c := hostileRunes[r.IntN(len(hostileRunes))]
+		if !printable || !convert.IsBreaking(c) {
+			b.WriteRune(c)
+		}
+	}
+	return b.String()
+}
+
+// qtok is a token: its kind, its text (decoded for names and string
+// literals) and, for string literals, the text between the quotes as
+// written.
+type qtok struct{ kind, text, raw string }
+
+type tokenizer func(q string) ([]qtok, error)
+
+// The shape of the queries tested.
+const (
+	shapeExact = iota
+	shapeContains
+	shapeFieldRef
+	shapeRegex
+	shapeCount
+)
+
+// quoteCase is one query: a field name, a value (or a second field for
+// fieldref) and its shape.
+type quoteCase struct {
+	shape  int
+	f, v   string
+	fields bool // the rule lists f in fields:
+}
+
+func (c quoteCase) String() string {
+	return fmt.Sprintf("{shape %d field %+q value %+q fields %v}", c.shape, c.f, c.v, c.fields)
+}
+
+func (c quoteCase) prepared(title string) *convert.Prepared {
+	cond := &convert.Cond{Field: c.f, Op: convert.OpString}
+	switch c.shape {
+	case shapeExact:
+		cond.Pat = convert.Pattern{{Kind: convert.Lit, Lit: c.v}}
+	case shapeContains:
+		cond.Pat = convert.Pattern{{Kind: convert.Star}, {Kind: convert.Lit, Lit: c.v}, {Kind: convert.Star}}
+	case shapeFieldRef:
+		cond.Op, cond.Ref = convert.OpFieldRef, c.v
+	case shapeRegex:
+		cond.Op, cond.Regex, cond.RegexBody = convert.OpRegex, regexSource(c.v), regexSource(c.v)
+	}
+	p := &convert.Prepared{
+		Rule: &sigma.Rule{Meta: sigma.Meta{Title: title, ID: "11111111-2222-3333-4444-555555555555", Level: "high", Description: title}},
+		Tree: cond, State: map[string]any{"query_table": "T"}, FieldMap: map[string][]string{},
+	}
+	if c.fields {
+		p.Fields = []string{c.f}
+	}
+	return p
+}
+
+// quoteTarget says how to read one target's queries back.
+type quoteTarget struct {
+	name  string
+	tok   tokenizer
+	query func(format, out string) (string, error) // the query inside a format's document
+	// benign returns the harmless value taking the same path through
+	// the target as v (regular expression, case folding, ...).
+	benign func(c quoteCase) string
+	// want returns the literal the value must come back as, given the
+	// literal read back for the benign value; ok false: check with
+	// match instead.
+	want func(c quoteCase, t qtok) (string, bool)
+	// match checks a literal that is a regular expression by meaning.
+	refuse func(c quoteCase) bool
+}
+
+func jsonQuery(format, out string) (string, error) {
+	if format == "default" {
+		return out, nil
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(out), &doc); err != nil {
+		return "", err
+	}
+	switch format {
+	case "siem_rule":
+		return doc["params"].(map[string]any)["query"].(string), nil
+	case "siem_rule_ndjson", "eqlapi":
+		return doc["query"].(string), nil
+	case "dsl_lucene":
+		must := doc["query"].(map[string]any)["bool"].(map[string]any)["must"].([]any)
+		return must[0].(map[string]any)["query_string"].(map[string]any)["query"].(string), nil
+	case "kibana_ndjson":
+		src := doc["attributes"].(map[string]any)["kibanaSavedObjectMeta"].(map[string]any)["searchSourceJSON"].(string)
+		var s map[string]any
+		if err := json.Unmarshal([]byte(src), &s); err != nil {
+			return "", err
+		}
+		return s["query"].(map[string]any)["query"].(string), nil
+	}
+	return out, nil
+}
+
+// regexSource is a regular expression (Go syntax) matching v, with the
+// quotes escaped (\", which Go reads as a quote) as rule authors write
+// them.
+func regexSource(v string) string {
+	return strings.ReplaceAll(regexp.QuoteMeta(v), `"`, `\"`)
+}
+
+// luceneRegex is the Lucene regular expression the Elastic targets write
+// for case c's expression.
+func luceneRegex(c quoteCase) (string, bool) {
+	re, err := convert.LuceneRegex(regexSource(c.v))
+	if err != nil {
+		return "!" + err.Error(), true
+	}
+	return re, true
+}
+
+func hasCase(s string) bool { return strings.ToLower(s) != strings.ToUpper(s) }
+
+func TestQuotingProperty(t *testing.T) {
+	targets := []quoteTarget{
+		{
+			name: "kql", tok: kqlTokens, query: jsonQuery,
+			benign: func(quoteCase) string { return "a" },
+			want: func(c quoteCase, _ qtok) (string, bool) {
+				if c.shape == shapeRegex {
+					return regexSource(c.v), true
+				}
+				return c.v, true
+			},
+			refuse: func(c quoteCase) bool { return false },
+		},
+		{
+			name: "lucene", tok: luceneTokens, query: jsonQuery,
+			benign: func(quoteCase) string { return "a" },
+			want: func(c quoteCase, t qtok) (string, bool) {
+				switch c.shape {
+				case shapeContains:
+					return luceneStar + c.v + luceneStar, true
+				case shapeRegex:
+					return luceneRegex(c)
+				}
+				return c.v, true
+			},
+			refuse: func(c quoteCase) bool { return c.shape == shapeFieldRef },
+		},
+		{
+			name: "splunk", tok: splunkTokens, query: func(_, out string) (string, error) { return out, nil },
+			benign: func(c quoteCase) string {
+				if strings.Contains(c.v, "*") || convert.HasBreaking(c.v) {
+					return "a*"
+				}
+				return "a"
+			},
+			want: func(c quoteCase, _ qtok) (string, bool) {
+				if strings.Contains(c.v, "*") || convert.HasBreaking(c.v) || c.shape == shapeRegex {
+					return "", false
+				}
+				if c.shape == shapeContains {
+					return "*" + c.v + "*", true
+				}
+				return c.v, true
+			},
+			refuse: func(c quoteCase) bool {
+				return convert.HasBreaking(c.f) || c.shape == shapeFieldRef && convert.HasBreaking(c.v) ||
+					c.fields && !regexp.MustCompile(`^[\w.:@/ -]+$`).MatchString(c.f) || c.fields && strings.TrimSpace(c.f) != c.f
+			},
+		},
+		{
+			name: "eql", tok: eqlTokens, query: jsonQuery,
+			benign: func(c quoteCase) string {
+				if strings.ContainsAny(c.v, "*?") {
+					return "a*"
+				}
+				return "a"
+			},
+			want: func(c quoteCase, _ qtok) (string, bool) {
+				if c.shape == shapeRegex {
+					return luceneRegex(c)
+				}
+				pat := c.prepared("").Tree.(*convert.Cond).Pat
+				if strings.ContainsAny(c.v, "*?") {
+					re, err := convert.LuceneRegex(convert.PatternRegex(pat, false))
+					if err != nil {
+						return "!" + err.Error(), true
+					}
+					return re, true
+				}
+				return pat.Plain(), true
+			},
+			refuse: func(c quoteCase) bool { return convert.HasBreaking(c.f) || c.shape == shapeFieldRef },
+		},
+		{
+			name: "esql", tok: esqlTokens, query: jsonQuery,
+			benign: func(c quoteCase) string {
+				if hasCase(c.v) || c.shape == shapeRegex {
+					return "a"
+				}
+				return "1"
+			},
+			want: func(c quoteCase, _ qtok) (string, bool) {
+				if c.shape == shapeRegex {
+					return luceneRegex(c)
+				}
+				v := strings.ToLower(c.v)
+				if c.shape == shapeContains {
+					return "*" + strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`).Replace(v) + "*", true
+				}
+				return v, true
+			},
+			refuse: func(c quoteCase) bool {
+				return convert.HasBreaking(c.f) || c.shape == shapeFieldRef && convert.HasBreaking(c.v)
+			},
+		},
+	}
+	seed := uint64(20261206)
+	r := rand.New(rand.NewPCG(seed, seed))
+	iterations := 150
+	if testing.Short() {
+		iterations = 30
+	}
+	for _, tg := range targets {
+		b, ok := convert.Lookup(tg.name)
+		if !ok {
+			t.Fatalf("no target %s", tg.name)
+		}
+		for _, format := range b.Formats() {
+			if tg.name == "splunk" && format == "data_model" {
+				continue // needs a data model pipeline; its quoting is field and quote, tested in the default format
+			}
+			t.Run(tg.name+"/"+format, func(t *testing.T) {
+				checked := 0
+				for i := 0; i < iterations; i++ {
+					c := quoteCase{shape: r.IntN(shapeCount), f: hostileString(r, 1), v: hostileString(r, 1), fields: tg.name == "splunk" && r.IntN(2) == 0}
+					if c.shape == shapeFieldRef && tg.name == "esql" && c.v == c.f {
+						continue
+					}
+					title := hostileString(r, 1)
+					if checkQuoting(t, b, tg, format, c, title) {
+						checked++
+					}
+				}
+				if checked < iterations/4 {
+					t.Errorf("only %d of %d queries were written (the others refused): the property was hardly tested", checked, iterations)
+				}
+			})
+		}
+	}
+}
+
+// checkQuoting converts one case and checks it; it reports whether a
+// query was written (false: refused as expected).
+func checkQuoting(t *testing.T, b convert.Backend, tg quoteTarget, format string, c quoteCase, title string) bool {
+	t.Helper()
+	write := func(c quoteCase, title string) (string, error) {
+		out, err := b.Rule(c.prepared(title), format)
+		if err != nil {
+			return "", err
+		}
+		if f, ok := b.(convert.Finisher); ok {
+			if doc, ok := f.Finish([]convert.Query{{Title: title, Text: out, Meta: &sigma.Meta{Description: title}}}, format); ok {
+				if format == "sentinel_rule" {
+					return sentinelRule(doc, title)
+				}
+				if strings.Contains(doc, "\n\n\n") || strings.Count(doc, "\n\n") != 1 {
+					return "", fmt.Errorf("document has a blank line inside a stanza:\n%s", doc)
+				}
+				return savedSearch(doc, title)
+			}
+		}
+		return tg.query(format, out)
+	}
+	q, err := write(c, title)
+	if tg.refuse(c) {
+		if err == nil {
+			t.Errorf("%s/%s: %s: written, want refused:\n%s", tg.name, format, c, q)
+		} else if !strings.Contains(err.Error(), tg.name+":") {
+			t.Errorf("%s/%s: %s: %v, want a refusal naming the target", tg.name, format, c, err)
+		}
+		return false
+	}
+	if err != nil {
+		t.Errorf("%s/%s: %s: %v", tg.name, format, c, err)
+		return false
+	}
+	if blankLine(q) {
+		t.Errorf("%s/%s: %s: query has a blank line:\n%s", tg.name, format, c, q)
+	}
+	ben := quoteCase{shape: c.shape, f: "F", v: tg.benign(c), fields: c.fields}
+	if c.shape == shapeFieldRef {
+		ben.v = "G"
+	}
+	bq, err := write(ben, "T")
+	if err != nil {
+		t.Fatalf("%s/%s: benign %s: %v", tg.name, format, ben, err)
+	}
+	got, err := tg.tok(q)
+	if err != nil {
+		t.Errorf("%s/%s: %s: %v in\n%s", tg.name, format, c, err, q)
+		return true
+	}
+	want, err := tg.tok(bq)
+	if err != nil {
+		t.Fatalf("%s/%s: benign query %q: %v", tg.name, format, bq, err)
+	}
+	if len(got) != len(want) {
+		t.Errorf("%s/%s: %s: %d tokens, want %d (as for %q):\n%s\ngot  %q\nwant %q", tg.name, format, c, len(got), len(want), bq, q, got, want)
+		return true
+	}
+	for i, w := range want {
+		g := got[i]
+		switch {
+		case w.text == "F" && (w.kind == "word" || w.kind == "name" || w.kind == "str"):
+			if g.kind != "word" && g.kind != "name" && g.kind != "str" || g.text != c.f {
+				t.Errorf("%s/%s: %s: field token %d is %q, want the field name %q in\n%s", tg.name, format, c, i, g, c.f, q)
+			}
+		case c.shape == shapeFieldRef && w.text == "G" && (w.kind == "word" || w.kind == "name" || w.kind == "str"):
+			if g.kind != "word" && g.kind != "name" && g.kind != "str" || g.text != c.v {
+				t.Errorf("%s/%s: %s: fieldref token %d is %q, want the field name %q in\n%s", tg.name, format, c, i, g, c.v, q)
+			}
+		case w.kind == "str" || w.kind == "term":
+			if g.kind != w.kind {
+				t.Errorf("%s/%s: %s: token %d is %q, want a %s in\n%s", tg.name, format, c, i, g, w.kind, q)
+				continue
+			}
+			if w.text == g.text {
+				continue // a literal the value does not change (a title, an index)
+			}
+			lit, ok := tg.want(c, g)
+			if !ok {
+				checkRegex(t, tg.name+"/"+format, c, g)
+			} else if g.text != lit {
+				t.Errorf("%s/%s: %s: literal %d reads back as %q, want %q in\n%s", tg.name, format, c, i, g.text, lit, q)
+			}
+		default:
+			if g.kind != w.kind || g.text != w.text {
+				t.Errorf("%s/%s: %s: token %d is %q, want %q (as for %q) in\n%s", tg.name, format, c, i, g, w, bq, q)
+			}
+		}
+	}
+	return true
+}
+
+// blankLine reports whether q has an empty line (lines end with \r\n,
+// \n or \r, as some editors and SIEM consoles read them).
+func blankLine(q string) bool {
+	lines := regexp.MustCompile("\r\n|\r|\n").Split(q, -1)
+	for i := 1; i < len(lines)-1; i++ {
+		if lines[i] == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRegex checks a Splunk regular expression literal by meaning: SPL
+// hands the escape pairs of the quoted string to PCRE as they are
+// (except that \" is a quote), and PCRE reads \x{…} and the rest of what
+// vigil writes as Go does.
+func checkRegex(t *testing.T, where string, c quoteCase, g qtok) {
+	t.Helper()
+	var b strings.Builder
+	for i := 0; i < len(g.raw); i++ {
+		if g.raw[i] == '\\' && i+1 < len(g.raw) {
+			if g.raw[i+1] != '"' {
+				b.WriteByte('\\')
+			}
+			b.WriteByte(g.raw[i+1])
+			i++
+			continue
+		}
+		b.WriteByte(g.raw[i])
+	}
+	re, err := regexp.Compile(b.String())
+	if err != nil {
+		t.Errorf("%s: %s: regular expression %q: %v", where, c, b.String(), err)
+		return
+	}
+	if !re.MatchString(c.v) || c.shape != shapeRegex && !re.MatchString(strings.ToUpper(c.v)) {
+		t.Errorf("%s: %s: regular expression %q does not match the value", where, c, b.String())
+	}
+	if c.shape == shapeExact && (re.MatchString(c.v+"x") || re.MatchString("x"+c.v)) {
+		t.Errorf("%s: %s: regular expression %q matches more than the value", where, c, b.String())
+	}
+}
+
+// savedSearch reads a savedsearches.conf document as Splunk does
+// (stanzas, "key = value" settings, a backslash ending a line continuing
+// the value on the next one) and returns the search of the one stanza
+// besides [default], checking its header and description.
+// sentinelRule reads a Sentinel analytics rule document back as YAML:
+// one document whose name and description are the title unchanged; it
+// returns the query.
+func sentinelRule(doc, title string) (string, error) {
+	dec := yaml.NewDecoder(strings.NewReader(doc))
+	var r struct {
+		Name        string `yaml:"name"`
+		Description string `yaml:"description"`
+		Query       string `yaml:"query"`
+	}
+	if err := dec.Decode(&r); err != nil {
+		return "", fmt.Errorf("sentinel rule is not YAML: %w:\n%s", err, doc)
+	}
+	var extra any
+	if err := dec.Decode(&extra); err == nil {
+		return "", fmt.Errorf("sentinel rule is more than one YAML document:\n%s", doc)
+	}
+	// The title may lose its surrounding white space, nothing else: a
+	// title with line breaks or quotes cannot add keys to the rule.
+	if strings.TrimSpace(r.Name) != strings.TrimSpace(title) {
+		return "", fmt.Errorf("sentinel rule name %q, want %q:\n%s", r.Name, title, doc)
+	}
+	if strings.TrimSpace(r.Description) != strings.TrimSpace(title) {
+		return "", fmt.Errorf("sentinel rule description %q, want %q:\n%s", r.Description, title, doc)
+	}
+	return strings.TrimSuffix(r.Query, "\n"), nil
+}
+
+func savedSearch(doc, title string) (string, error) {
+	lines := strings.Split(doc, "\n")
+	type stanza struct {
+		name     string
+		settings map[string]string
+	}
+	var stanzas []*stanza
+	for i := 0; i < len(lines); i++ {
+		l := lines[i]
+		if strings.ContainsAny(l, "\r\u2028\u2029\u0085") {
+			return "", fmt.Errorf("line %d has a line break Splunk may read: %q", i+1, l)
+		}
+		switch {
+		case l == "":
+		case strings.HasPrefix(l, "["):
+			if !strings.HasSuffix(l, "]") || strings.Count(l, "]") != 1 {
+				return "", fmt.Errorf("stanza header %q", l)
+			}
+			stanzas = append(stanzas, &stanza{name: l[1 : len(l)-1], settings: map[string]string{}})
+		default:
+			k, v, ok := strings.Cut(l, " = ")
+			if !ok || len(stanzas) == 0 {
+				return "", fmt.Errorf("line %d: not a setting: %q", i+1, l)
+			}
+			for strings.HasSuffix(v, `\`) && i+1 < len(lines) {
+				i++
+				v = v[:len(v)-1] + "\n" + lines[i]
+			}
+			if _, dup := stanzas[len(stanzas)-1].settings[k]; dup {
+				return "", fmt.Errorf("setting %q twice", k)
+			}
+			stanzas[len(stanzas)-1].settings[k] = v
+		}
+	}
+	if len(stanzas) != 2 || stanzas[0].name != "default" {
+		return "", fmt.Errorf("%d stanzas, want [default] and the rule's", len(stanzas))
+	}
+	s := stanzas[1]
+	if len(s.settings) != 2 || s.settings["search"] == "" {
+		return "", fmt.Errorf("stanza [%s] has settings %q, want description and search", s.name, s.settings)
+	}
+	if strings.ContainsAny(s.name, "[]") || convert.HasBreaking(s.name) || s.name == "" {
+		return "", fmt.Errorf("stanza name %q", s.name)
+	}
+	// The continuation keeps the line break; vigil writes a space before
+	// the backslash.
+	return strings.ReplaceAll(s.settings["search"], " \n", "\n"), nil
+}
+
+func readQuoted(q string, i int, quote byte, escape func(q string, i int) (string, int, error)) (text, raw string, end int, err error) {
+	var b strings.Builder
+	j := i + 1
+	for j < len(q) {
+		switch c := q[j]; {
+		case c == quote:
+			return b.String(), q[i+1 : j], j + 1, nil
+		case c == '\n' || c == '\r':
+			return "", "", 0, fmt.Errorf("raw line break in a string at %d", j)
+		case c == '\\' && escape != nil:
+			s, n, err := escape(q, j)
+			if err != nil {
+				return "", "", 0, err
+			}
+			b.WriteString(s)
+			j += n
+		default:
+			b.WriteByte(c)
+			j++
+		}
+	}
+	return "", "", 0, fmt.Errorf("unterminated string at %d", i)
+}
+
+// kqlTokens reads Kusto: identifiers, bracketed names ['…'] and ["…"],
+// string literals ("…" and '…' with backslash escapes, @"…" and @'…'
+// verbatim), comments and operators.
+func kqlTokens(q string) ([]qtok, error) {
+	esc := func(q string, i int) (string, int, error) {
+		if i+1 >= len(q) {
+			return "", 0, fmt.Errorf("escape at the end")
+		}
+		switch c := q[i+1]; c {
+		case '\\', '\'', '"':
+			return string(c), 2, nil
+		case 't':
+			return "\t", 2, nil
+		case 'n':
+			return "\n", 2, nil
+		case 'r':
+			return "\r", 2, nil
+		case 'u', 'U':
+			n := 4
+			if c == 'U' {
+				n = 8
+			}
+			if i+2+n > len(q) {
+				return "", 0, fmt.Errorf("short \\%c escape", c)
+			}
+			v, err := strconv.ParseUint(q[i+2:i+2+n], 16, 32)
+			if err != nil {
+				return "", 0, err
+			}
+			return string(rune(v)), 2 + n, nil
+		}
+		return "", 0, fmt.Errorf("unknown escape \\%c", q[i+1])
+	}
+	verbatim := func(q string, i int, quote byte) (string, int, error) {
+		var b strings.Builder
+		for j := i + 1; j < len(q); j++ {
+			switch q[j] {
+			case '\n', '\r':
+				return "", 0, fmt.Errorf("raw line break in a verbatim string")
+			case quote:
+				if j+1 < len(q) && q[j+1] == quote {
+					b.WriteByte(quote)
+					j++
+					continue
+				}
+				return b.String(), j + 1, nil
+			}
+			b.WriteByte(q[j])
+		}
+		return "", 0, fmt.Errorf("unterminated verbatim string")
+	}
+	var out []qtok
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case strings.HasPrefix(q[i:], "//"):
+			return nil, fmt.Errorf("comment at %d", i)
+		case strings.HasPrefix(q[i:], "['") || strings.HasPrefix(q[i:], `["`):
+			s, _, end, err := readQuoted(q, i+1, q[i+1], esc)
+			if err != nil {
+				return nil, err
+			}
+			if end >= len(q) || q[end] != ']' {
+				return nil, fmt.Errorf("bracketed name not closed at %d", end)
+			}
+			out = append(out, qtok{"name", s, ""})
+			i = end + 1
+		case c == '@' && i+1 < len(q) && (q[i+1] == '"' || q[i+1] == '\''):
+			s, end, err := verbatim(q, i+1, q[i+1])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, qtok{"str", s, ""})
+			i = end
+		case c == '"' || c == '\'':
+			s, raw, end, err := readQuoted(q, i, c, esc)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, qtok{"str", s, raw})
+			i = end
+		case c == '_' || c < utf8.RuneSelf && (unicode.IsLetter(rune(c)) || unicode.IsDigit(rune(c))):
+			j := i
+			for j < len(q) && (q[j] == '_' || q[j] < utf8.RuneSelf && (unicode.IsLetter(rune(q[j])) || unicode.IsDigit(rune(q[j])))) {
+				j++
+			}
+			out = append(out, qtok{"word", q[i:j], ""})
+			i = j
+		default:
+			op := ""
+			for _, o := range []string{"==", "=~", "!=", "!~", "<=", ">=", "|", "(", ")", ",", ";", "=", "<", ">", "-", "+", "."} {
+				if strings.HasPrefix(q[i:], o) {
+					op = o
+					break
+				}
+			}
+			if op == "" {
+				return nil, fmt.Errorf("unexpected %q at %d", q[i:min(i+4, len(q))], i)
+			}
+			out = append(out, qtok{"op", op, ""})
+			i += len(op)
+		}
+	}
+	return out, nil
+}
+
+// The unescaped wildcards of a Lucene term, as luceneTokens reads them.
+const (
+	luceneStar = "\uE000"
+	luceneOne  = "\uE001"
+)
+
+// luceneTokens reads a Lucene query string as the classic query parser
+// does, more strictly: every Unicode white-space, control, line or
+// paragraph separator and format character separates terms (analyzers
+// may split on them) unless escaped.
+func luceneTokens(q string) ([]qtok, error) {
+	sep := func(r rune) bool {
+		return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.In(r, unicode.Zl, unicode.Zp, unicode.Cf)
+	}
+	var out []qtok
+	for i := 0; i < len(q); {
+		r, n := utf8.DecodeRuneInString(q[i:])
+		switch {
+		case sep(r):
+			i += n
+		case strings.HasPrefix(q[i:], "&&") || strings.HasPrefix(q[i:], "||"):
+			out = append(out, qtok{"op", q[i : i+2], ""})
+			i += 2
+		case strings.ContainsRune("+-!():^[]{}~", r):
+			out = append(out, qtok{"op", string(r), ""})
+			i += n
+		case r == '"':
+			s, raw, end, err := readQuoted(q, i, '"', func(q string, i int) (string, int, error) {
+				r, n := utf8.DecodeRuneInString(q[i+1:])
+				return string(r), 1 + n, nil
+			})
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, qtok{"str", s, raw})
+			i = end
+		case r == '/':
+			// A regular expression: up to the next slash not escaped.
+			j := i + 1
+			for j < len(q) && q[j] != '/' {
+				if q[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(q) {
+				return nil, fmt.Errorf("unterminated regular expression at %d", i)
+			}
+			out = append(out, qtok{"term", q[i+1 : j], q[i+1 : j]})
+			i = j + 1
+		default:
+			var b strings.Builder
+			j := i
+			for j < len(q) {
+				r, n := utf8.DecodeRuneInString(q[j:])
+				if r == '\\' {
+					if j+1 >= len(q) {
+						return nil, fmt.Errorf("escape at the end")
+					}
+					e, m := utf8.DecodeRuneInString(q[j+1:])
+					b.WriteRune(e)
+					j += 1 + m
+					continue
+				}
+				if sep(r) || strings.ContainsRune(`!():^[]{}~"/`, r) || j == i && strings.ContainsRune("+-", r) {
+					break
+				}
+				switch r {
+				case '*':
+					b.WriteString(luceneStar)
+				case '?':
+					b.WriteString(luceneOne)
+				default:
+					b.WriteRune(r)
+				}
+				j += n
+			}
+			word := q[i:j]
+			if word == "AND" || word == "OR" || word == "NOT" || word == "TO" {
+				out = append(out, qtok{"op", word, ""})
+			} else {
+				out = append(out, qtok{"term", b.String(), word})
+			}
+			i = j
+		}
+	}
+	// Field names are terms too.
+	for k := range out {
+		if out[k].kind == "term" && k+1 < len(out) && out[k+1].text == ":" {
+			out[k].kind = "word"
+		}
+	}
+	return out, nil
+}
+
+// splunkTokens reads SPL: double-quoted strings (\\ and \" are escapes,
+// other backslash pairs are kept as written), single-quoted field names
+// in eval expressions, pipes, operators and unquoted words.
+func splunkTokens(q string) ([]qtok, error) {
+	esc := func(q string, i int) (string, int, error) {
+		if i+1 >= len(q) {
+			return "", 0, fmt.Errorf("escape at the end")
+		}
+		if q[i+1] == '\\' || q[i+1] == '"' || q[i+1] == '\'' {
+			return q[i+1 : i+2], 2, nil
+		}
+		return q[i : i+2], 2, nil
+	}
+	var out []qtok
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n':
+			i++
+		case c == '"' || c == '\'':
+			s, raw, end, err := readQuoted(q, i, c, esc)
+			if err != nil {
+				return nil, err
+			}
+			kind := "str"
+			if c == '\'' {
+				kind = "name"
+			}
+			out = append(out, qtok{kind, s, raw})
+			i = end
+		case strings.HasPrefix(q[i:], "!=") || strings.HasPrefix(q[i:], "<=") || strings.HasPrefix(q[i:], ">="):
+			out = append(out, qtok{"op", q[i : i+2], ""})
+			i += 2
+		case strings.ContainsRune("|=(),[]<>", rune(c)):
+			out = append(out, qtok{"op", string(c), ""})
+			i++
+		default:
+			j := i
+			for j < len(q) && !strings.ContainsRune(" \t\n\r\"'|=!(),[]<>", rune(q[j])) {
+				j++
+			}
+			if j == i {
+				return nil, fmt.Errorf("unexpected %q at %d", q[i:i+1], i)
+			}
+			out = append(out, qtok{"word", q[i:j], ""})
+			i = j
+		}
+	}
+	return out, nil
+}
+
+// elasticEscape reads the backslash escapes of EQL and ES|QL strings.
+func elasticEscape(q string, i int) (string, int, error) {
+	if i+1 >= len(q) {
+		return "", 0, fmt.Errorf("escape at the end")
+	}
+	switch c := q[i+1]; c {
+	case '\\', '"', '\'':
+		return string(c), 2, nil
+	case 't':
+		return "\t", 2, nil
+	case 'n':
+		return "\n", 2, nil
+	case 'r':
+		return "\r", 2, nil
+	}
+	return "", 0, fmt.Errorf("unknown escape \\%c", q[i+1])
+}
+
+// elasticTokens reads EQL and ES|QL: identifiers (dotted, @), backquoted
+// names (“ for a backquote), double-quoted strings, comments and
+// operators.
+func elasticTokens(q string, ops []string) ([]qtok, error) {
+	ident := func(c byte, first bool) bool {
+		return c == '_' || c == '@' || c < utf8.RuneSelf && unicode.IsLetter(rune(c)) || !first && (c == '.' || c < utf8.RuneSelf && unicode.IsDigit(rune(c)))
+	}
+	var out []qtok
+	for i := 0; i < len(q); {
+		c := q[i]
+		switch {
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			i++
+		case strings.HasPrefix(q[i:], "//") || strings.HasPrefix(q[i:], "/*"):
+			return nil, fmt.Errorf("comment at %d", i)
+		case strings.HasPrefix(q[i:], `"""`):
+			return nil, fmt.Errorf("triple-quoted string at %d", i)
+		case c == '"':
+			s, raw, end, err := readQuoted(q, i, '"', elasticEscape)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, qtok{"str", s, raw})
+			i = end
+		case c == '`':
+			var b strings.Builder
+			j := i + 1
+			for ; j < len(q); j++ {
+				if q[j] == '`' {
+					if j+1 < len(q) && q[j+1] == '`' {
+						b.WriteByte('`')
+						j++
+						continue
+					}
+					break
+				}
+				b.WriteByte(q[j])
+			}
+			if j >= len(q) {
+				return nil, fmt.Errorf("unterminated quoted name at %d", i)
+			}
+			out = append(out, qtok{"name", b.String(), ""})
+			i = j + 1
+		case ident(c, true) || c < utf8.RuneSelf && unicode.IsDigit(rune(c)):
+			j := i + 1
+			for j < len(q) && ident(q[j], false) {
+				j++
+			}
+			out = append(out, qtok{"word", q[i:j], ""})
+			i = j
+		default:
+			op := ""
+			for _, o := range ops {
+				if strings.HasPrefix(q[i:], o) {
+					op = o
+					break
+				}
+			}
+			if op == "" {
+				return nil, fmt.Errorf("unexpected %q at %d", q[i:min(i+4, len(q))], i)
+			}
+			out = append(out, qtok{"op", op, ""})
+			i += len(op)
+		}
+	}
+	return out, nil
+}
+
+func eqlTokens(q string) ([]qtok, error) {
+	return elasticTokens(q, []string{"==", "!=", "<=", ">=", "like~", ":", "?", "(", ")", ",", "[", "]", "<", ">", "~"})
+}
+
+func esqlTokens(q string) ([]qtok, error) {
+	return elasticTokens(q, []string{"==", "!=", "<=", ">=", "|", "(", ")", ",", "*", "<", ">", "="})
+}
+
+// TestQuotingIssueProbes are the probes of the issue that found the
+// injections, as regressions.
+func TestQuotingIssueProbes(t *testing.T) {
+	cases := []struct {
+		target string
+		c      quoteCase
+		title  string
+		format string
+	}{
+		{"kql", quoteCase{shape: shapeExact, f: `x\'] or true //`, v: "a"}, "T", "default"},
+		{"kql", quoteCase{shape: shapeExact, f: "F", v: "a\n\nb"}, "T", "default"},
+		{"lucene", quoteCase{shape: shapeExact, f: "F", v: "a\nOR\nb"}, "T", "default"},
+		{"lucene", quoteCase{shape: shapeExact, f: "a\tOR\u3000b", v: "x\ry"}, "T", "default"},
+		{"splunk", quoteCase{shape: shapeExact, f: "CommandLine | delete", v: "a", fields: true}, "T", "default"},
+		{"splunk", quoteCase{shape: shapeExact, f: "F", v: "a\n\nb"}, "T", "default"},
+		{"splunk", quoteCase{shape: shapeFieldRef, f: "F", v: "a') OR 1=1 OR ('"}, "T", "default"},
+		{"splunk", quoteCase{shape: shapeExact, f: "F", v: `a\"b`}, "x]\naction.script = 1\n[y", "savedsearches"},
+	}
+	for _, k := range cases {
+		b, _ := convert.Lookup(k.target)
+		var tg quoteTarget
+		switch k.target {
+		case "kql":
+			tg = quoteTarget{name: "kql", tok: kqlTokens, query: jsonQuery, benign: func(quoteCase) string { return "a" },
+				want: func(c quoteCase, _ qtok) (string, bool) { return c.v, true }, refuse: func(quoteCase) bool { return false }}
+		case "lucene":
+			tg = quoteTarget{name: "lucene", tok: luceneTokens, query: jsonQuery, benign: func(quoteCase) string { return "a" },
+				want: func(c quoteCase, _ qtok) (string, bool) { return c.v, true }, refuse: func(quoteCase) bool { return false }}
+		case "splunk":
+			tg = quoteTarget{name: "splunk", tok: splunkTokens, query: func(_, out string) (string, error) { return out, nil },
+				benign: func(c quoteCase) string {
+					if convert.HasBreaking(c.v) {
+						return "a*"
+					}
+					return "a"
+				},
+				want:   func(c quoteCase, _ qtok) (string, bool) { return c.v, !convert.HasBreaking(c.v) },
+				refuse: func(c quoteCase) bool { return c.fields }}
+		}
+		checkQuoting(t, b, tg, k.format, k.c, k.title)
+	}
+}
