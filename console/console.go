@@ -73,6 +73,8 @@ type Handler struct {
 	log  *slog.Logger
 	done chan struct{}
 	once sync.Once
+	// failures slows down token guessing at sign-in.
+	failures failures
 }
 
 // Close ends every open event stream (http.Server.Shutdown waits for

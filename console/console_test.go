@@ -436,8 +436,18 @@ func TestRequireSignIn(t *testing.T) {
 	if resp, _ := do(t, c, "GET", srv.URL+"/", nil, ""); resp.StatusCode != 200 {
 		t.Errorf("the page (with its sign-in form): %d, want 200", resp.StatusCode)
 	}
-	do(t, c, "POST", srv.URL+"/login", map[string]string{"Origin": srv.URL, "Content-Type": "application/x-www-form-urlencoded"}, "user=bo&token="+token)
+	form := map[string]string{"Origin": srv.URL, "Content-Type": "application/x-www-form-urlencoded"}
+	do(t, c, "POST", srv.URL+"/login", form, "user=bo&token="+token)
 	if resp, body := do(t, c, "GET", srv.URL+"/api/alerts", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, `"alerts":[]`) {
 		t.Errorf("api/alerts signed in: %d %s", resp.StatusCode, body)
+	}
+	// Guessing tokens: ten failures, then 429 even for the right token.
+	for i := range 10 {
+		if resp, _ := do(t, c, "POST", srv.URL+"/login", form, "user=bo&token=guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, c, "POST", srv.URL+"/login", form, "user=bo&token="+token); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("sign-in after 10 failures: %d, want 429", resp.StatusCode)
 	}
 }
