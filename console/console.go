@@ -131,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	p := web.Page{Mode: web.ModeConsole, Title: "vigil " + h.opts.Title, Heading: h.opts.Title}
+	p := web.Page{Mode: web.ModeConsole, Title: "vigil " + h.opts.Title, Heading: h.opts.Title, NoSignIn: h.opts.Authorize == nil}
 	if s, ok := h.session(r); ok {
 		p.User, p.CSRF = s.user, h.csrf(s.cookie)
 	}
