@@ -233,7 +233,7 @@ func TestBrokenInputSkipped(t *testing.T) {
 func TestFormatFromOutput(t *testing.T) {
 	t.Chdir("..")
 	dir := t.TempDir()
-	for ext, prefix := range map[string]string{".csv": "Timestamp,Computer,", ".json": "[\n{", ".jsonl": `{"rule":`, ".txt": "TIME ", ".out": `{"rule":`} {
+	for ext, prefix := range map[string]string{".csv": "Timestamp,Computer,", ".json": "[\n{", ".jsonl": `{"rule":`, ".txt": "TIME ", ".out": `{"rule":`, ".html": "<!DOCTYPE html>", ".HTM": "<!DOCTYPE html>"} {
 		out := filepath.Join(dir, "alerts"+ext)
 		if code, _, stderr := runMain(t, "hunt", "-q", "-o", out, "testdata/example/events.jsonl"); code != ExitOK {
 			t.Fatalf("%s: exit %d: %s", ext, code, stderr)
