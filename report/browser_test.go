@@ -296,7 +296,7 @@ func TestBrowserLarge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("100,000-alert report: skipped with -short")
 	}
-	b := browser.Start(t, 55*time.Second)
+	b := browser.Start(t, 80*time.Second)
 	const n = 100_000
 	alerts, ix := synthetic(n)
 	path := filepath.Join(t.TempDir(), "large.html")
