@@ -350,6 +350,20 @@ func TestBrowserLarge(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	searched := time.Since(start)
-	t.Logf("%d alerts, %.1f MiB: loaded and rendered in %v, host filter %v, sort %v, first text search %v", n, float64(st.Size())/(1<<20), loaded, filtered, sorted, searched)
+	// Again, once the search text is built (the time includes the
+	// 150 ms the page waits for typing to pause).
+	start = time.Now()
+	if _, err := browser.Eval[string](b, `(function(){var t=document.getElementById("f-text");t.value="user7\\appdata";t.dispatchEvent(new Event("input"));return ""})()`); err != nil {
+		t.Fatal(err)
+	}
+	for count(t, b) != n/100 {
+		if time.Now().After(deadline) {
+			t.Fatalf("second text search: %d rows, want %d", count(t, b), n/100)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	searched2 := time.Since(start)
+	t.Logf("%d alerts, %.1f MiB: loaded and rendered in %v, host filter %v, sort %v, first text search %v, second %v",
+		n, float64(st.Size())/(1<<20), loaded, filtered, sorted, searched, searched2)
 	checkClean(t, b, path)
 }

@@ -129,8 +129,23 @@
     if (it.rank < 0) it.rank = LEVELS.length;
     return it;
   }
+  // itemText is what the free-text search reads: every key and value of
+  // the alert and its events as written (not JSON-escaped, so that
+  // C:\Windows\System32 matches as typed), lower-cased.
   function itemText(it) {
-    if (it.text === null) it.text = JSON.stringify(it.a).toLowerCase();
+    if (it.text === null) {
+      var parts = [];
+      (function walk(v) {
+        if (v === null || v === undefined) return;
+        if (Array.isArray(v)) { for (var i = 0; i < v.length; i++) walk(v[i]); return; }
+        if (typeof v === "object") {
+          for (var k in v) { parts.push(k); walk(v[k]); }
+          return;
+        }
+        parts.push(String(v));
+      })(it.a);
+      it.text = parts.join("\n").toLowerCase();
+    }
     return it.text;
   }
   // warmText builds the search text of every alert in slices while the
