@@ -41,9 +41,10 @@ type serveFlags struct {
 	noIngest, noDetect     bool
 	maxLateness, failover  time.Duration
 	maxGroups              int
+	sinks                  sinkFlags
 	logFormat, logLevel    string
 	drainTimeout           time.Duration
-	cpuprof                string
+	cpuprof, memprof       string
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -133,6 +134,8 @@ See docs/serve.md.`,
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "bound of each shutdown step")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
+	fl.StringVar(&f.memprof, "memprofile", "", "write a heap profile to this file when stopping")
+	_ = fl.MarkHidden("memprofile")
 	addDetectFlags(fl, &f)
 	return cmd
 }
@@ -255,6 +258,9 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		if err != nil {
 			return err
 		}
+		if d.stdout, err = alertsOnStdout(env, f.sinks.stdout); err != nil {
+			return err
+		}
 		o.NewDetector, o.Reload = d.newDetector, d.reload
 		ruleInfos = d.infos
 	}
@@ -312,6 +318,12 @@ loop:
 		case err := <-srv.Err():
 			runErr = err
 			break loop
+		}
+	}
+	if f.memprof != "" {
+		if pf, err := os.Create(f.memprof); err == nil {
+			pprof.WriteHeapProfile(pf)
+			pf.Close()
 		}
 	}
 	if con != nil {

@@ -184,7 +184,20 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	} else {
 		log.Info("connected to NATS", "url", s.broker.Conn.ConnectedUrlRedacted())
 	}
-	s.info, err = streams.Ensure(ctx, s.broker.JS, o.Streams)
+	// A cluster that has just started may not place streams yet: retry
+	// for a while, except on a conflict, which waiting does not solve.
+	for wait, start := 250*time.Millisecond, time.Now(); ; wait = min(2*wait, 2*time.Second) {
+		s.info, err = streams.Ensure(ctx, s.broker.JS, o.Streams)
+		var ce *streams.ConflictError
+		if err == nil || errors.As(err, &ce) || ctx.Err() != nil || time.Since(start) > 30*time.Second {
+			break
+		}
+		log.Warn("streams not ready, retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
+	}
 	if err != nil {
 		return s, err
 	}
@@ -238,7 +251,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 			ln = tls.NewListener(ln, tlsConf)
 		}
 		s.httpLn = ln
-		s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		s.httpSrv = &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 		go func() {
 			if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.fatal <- fmt.Errorf("http: %w", err)

@@ -148,6 +148,14 @@ func TestOperations(t *testing.T) {
 	if !f.det.running.Load() {
 		t.Error("detector not running")
 	}
+	// Without a token file, HTTP reload is refused (SIGHUP still works).
+	g := start(t, func(o *serve.Options) { o.TokenFile = "" })
+	if code, body := g.do(t, "POST", "/v1/reload", "", nil); code != 403 || !strings.Contains(body, "SIGHUP") {
+		t.Errorf("reload without tokens: %d %s", code, body)
+	}
+	if _, err := g.srv.Reload(context.Background()); err != nil {
+		t.Errorf("Reload without tokens: %v", err)
+	}
 }
 
 // TestReload checks that a broken rule set is reported and the running one

@@ -185,6 +185,14 @@ func startEmbedded(o Options, log *slog.Logger) (*server.Server, error) {
 		}
 		if p == 0 {
 			p = server.RANDOM_PORT
+		} else {
+			// The server only logs a port it cannot bind and is then never
+			// ready: find out now, with the reason.
+			l, err := net.Listen("tcp", o.Listen)
+			if err != nil {
+				return nil, fmt.Errorf("--nats-listen: %w", err)
+			}
+			l.Close()
 		}
 		sopts.Host, sopts.Port = host, p
 	}

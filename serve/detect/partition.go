@@ -33,11 +33,14 @@ var errLost = errors.New("partition taken over by another worker")
 
 // part is one partition as a worker sees it.
 type part struct {
-	w      *Worker
-	p      int
-	cons   jetstream.Consumer
-	stream jetstream.Stream
-	st     *pstate // nil until the partition is delivered to this worker
+	// coolUntil: a partition this worker released is left to the others
+	// until then.
+	coolUntil time.Time
+	w         *Worker
+	p         int
+	cons      jetstream.Consumer
+	stream    jetstream.Stream
+	st        *pstate // nil until the partition is delivered to this worker
 	// ackable is the newest delivered message whose sequence the state
 	// covers; acknowledging it (AckAll) acknowledges every older one.
 	ackable jetstream.Msg
@@ -59,6 +62,7 @@ type pstate struct {
 	pin        string    // Nats-Pin-Id the partition was delivered under
 	gen, rev   uint64    // snapshot generation and its pointer's revision
 	lastSave   time.Time
+	loaded     time.Time
 
 	pending  []pendingAlert
 	received time.Time // receipt time of the event being evaluated
@@ -83,6 +87,15 @@ func (pt *part) run(ctx context.Context) error {
 	wait := min(time.Second, w.opts.Failover/3)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if d := time.Until(pt.coolUntil); d > 0 {
+			sleep(ctx, d)
+			continue
+		}
+		if pt.st == nil && w.atShare() {
+			// Holding its share already: let the workers below
+			// theirs ask first.
+			sleep(ctx, wait)
+		}
 		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(Group))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -118,6 +131,11 @@ func (pt *part) run(ctx context.Context) error {
 		if err != nil {
 			pt.fail(err)
 		}
+		if pt.st != nil && pt.st.saved == pt.st.seq && len(pt.st.pending) == 0 &&
+			time.Since(pt.st.loaded) > w.opts.Failover && w.shouldRelease() {
+			pt.release(ctx)
+			continue
+		}
 		if r := w.rules.Load(); pt.st != nil && r != pt.st.rules {
 			if err := pt.switchRules(r); err != nil {
 				pt.fail(err)
@@ -126,13 +144,13 @@ func (pt *part) run(ctx context.Context) error {
 	}
 	if pt.st != nil {
 		// Let another worker take the partition now rather than after
-		// --failover.
+		// --failover (the state is saved and acknowledged above).
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := pt.stream.UnpinConsumer(uctx, ConsumerName(pt.p), Group); err != nil {
 			w.log.Debug("unpin", "partition", pt.p, "err", err)
 		}
-		w.m.owned.Dec()
+		w.hold(-1)
 	}
 	return nil
 }
@@ -146,6 +164,21 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// release gives a saved partition up to the other workers: this worker
+// holds more than its share.
+func (pt *part) release(ctx context.Context) {
+	w := pt.w
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pt.stream.UnpinConsumer(uctx, ConsumerName(pt.p), Group); err != nil {
+		w.log.Debug("unpin", "partition", pt.p, "err", err)
+		return
+	}
+	w.log.Info("partition released to balance the workers", "partition", pt.p)
+	pt.drop()
+	pt.coolUntil = time.Now().Add(min(w.opts.Failover, 5*time.Second))
+}
+
 // fail drops the partition's state after an error: it is loaded again
 // from its last snapshot when the partition is next delivered.
 func (pt *part) fail(err error) {
@@ -154,8 +187,13 @@ func (pt *part) fail(err error) {
 	} else {
 		pt.w.log.Warn("partition state dropped, reloading from its snapshot", "partition", pt.p, "err", err)
 	}
+	pt.drop()
+}
+
+// drop forgets the partition's state.
+func (pt *part) drop() {
 	if pt.st != nil {
-		pt.w.m.owned.Dec()
+		pt.w.hold(-1)
 		pt.w.m.open.DeleteLabelValues(label(pt.p))
 	}
 	pt.st, pt.ackable = nil, nil
@@ -262,7 +300,8 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	st.saved = st.seq
 	st.lastSave = time.Now()
 	pt.st = st
-	w.m.owned.Inc()
+	w.hold(1)
+	st.loaded = time.Now()
 	w.m.takeovers.Inc()
 	info, err := pt.cons.Info(ctx)
 	if err != nil {
@@ -311,10 +350,22 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 		if err := pt.publish(ctx); err != nil {
 			return err
 		}
-		if n == 0 || pending == 0 && pt.st.seq < target {
+		if n > 0 && pending == 0 && pt.st.seq < target {
 			// The events up to target are gone (stream limits).
 			w.log.Warn("catch-up ended before the last delivered event", "partition", pt.p, "at", pt.st.seq, "target", target)
 			break
+		}
+		if n == 0 {
+			// Nothing yet: a new consumer on a cluster can take a
+			// while. Give up only when the events are gone.
+			info, err := pt.stream.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("catch-up: %w", err)
+			}
+			if info.State.FirstSeq > target || info.State.Msgs == 0 {
+				w.log.Warn("catch-up: the events up to the last delivered one are gone", "partition", pt.p, "at", pt.st.seq, "target", target)
+				break
+			}
 		}
 	}
 	return nil
