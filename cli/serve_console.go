@@ -32,14 +32,21 @@ func (m *consoleMount) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // startConsole builds the live console on the running server: alerts from
-// the alerts stream, triage in the vigil_triage bucket, sign-in with the
+// the alerts stream, triage in the vigil_triage bucket (with the events
+// stream's replicas), sign-in with the
 // tokens of --token-file (read at each sign-in, so a reload's tokens
 // apply), which, as for /v1/alerts, are then needed to see the alerts too;
 // without --token-file, HTTP has no authentication and any token signs
 // in, as any request may post events.
 func startConsole(ctx context.Context, srv *serve.Server, f *serveFlags, m *consoleMount, rules map[string]web.RuleInfo, log *slog.Logger) (*console.Handler, error) {
 	js := srv.JetStream()
-	kv, err := console.OpenKV(ctx, js, f.replicas)
+	// The bucket is as durable as the events stream (--replicas, or the
+	// cluster default serve chose).
+	replicas := f.replicas
+	if st, err := js.Stream(ctx, streams.Events); err == nil {
+		replicas = st.CachedInfo().Config.Replicas
+	}
+	kv, err := console.OpenKV(ctx, js, replicas)
 	if err != nil {
 		return nil, err
 	}
