@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-detect/vigil/serve"
 	"github.com/vigil-detect/vigil/serve/streams"
+	"github.com/vigil-detect/vigil/web"
 )
 
 type serveFlags struct {
@@ -254,6 +255,7 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 	if stdin {
 		o.Stdin = env.Stdin
 	}
+	var ruleInfos map[string]web.RuleInfo
 	if !f.noDetect {
 		f.load.builtin = f.builtin || len(f.load.paths) == 0
 		f.load.sel = &f.sel
@@ -265,6 +267,12 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 			return err
 		}
 		o.NewDetector, o.Reload = d.newDetector, d.reload
+		ruleInfos = d.infos
+	}
+	var mount *consoleMount
+	if f.httpAddr != "" {
+		mount = &consoleMount{}
+		o.Console = mount
 	}
 
 	if f.cpuprof != "" {
@@ -287,6 +295,16 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 	srv, err := serve.Start(ctx, o)
 	if err != nil {
 		return &exitError{ExitFailure, err}
+	}
+	var con interface{ Close() error }
+	if mount != nil {
+		h, err := startConsole(ctx, srv, f, mount, ruleInfos, log)
+		if err != nil {
+			// Detection goes on without the console.
+			log.Error("console unavailable", "err", err)
+		} else {
+			con = h
+		}
 	}
 	var runErr error
 loop:
@@ -312,6 +330,9 @@ loop:
 			pprof.WriteHeapProfile(pf)
 			pf.Close()
 		}
+	}
+	if con != nil {
+		con.Close() // its event streams would hold the HTTP server's drain
 	}
 	if err := srv.Shutdown(context.Background()); err != nil && runErr == nil {
 		runErr = err

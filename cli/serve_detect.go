@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-detect/vigil/serve"
 	"github.com/vigil-detect/vigil/serve/detect"
 	"github.com/vigil-detect/vigil/serve/sink"
+	"github.com/vigil-detect/vigil/web"
 )
 
 // serveDetection loads the rules as vigil hunt does (loadRules) and builds
@@ -31,6 +32,8 @@ type serveDetection struct {
 	worker *detect.Worker
 	// stdout gets the alerts with --stdout (or when it is a terminal).
 	stdout io.Writer
+	// infos describe the rules for the live console.
+	infos map[string]web.RuleInfo
 }
 
 // sinkFlags are the alert outputs of vigil serve besides the alerts
@@ -158,7 +161,7 @@ func newServeDetection(f *serveFlags, log *slog.Logger) (*serveDetection, error)
 		return nil, &exitError{ExitFailure, errors.New("no rule loaded (" + rs.summary() + ")")}
 	}
 	log.Info("rules loaded", "summary", rs.summary())
-	return &serveDetection{f: f, log: log, rules: detectRules(rs, f.load.builtin)}, nil
+	return &serveDetection{f: f, log: log, rules: detectRules(rs, f.load.builtin), infos: rs.ruleInfos()}, nil
 }
 
 func (d *serveDetection) newDetector(ctx context.Context, env serve.DetectorEnv) (serve.Detector, error) {
