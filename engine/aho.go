@@ -6,6 +6,7 @@ import "github.com/vigil-detect/vigil/event"
 // classes: scanning costs one table load per input byte whatever the number
 // of literals. Bytes that occur in no literal share one class.
 type acMatcher struct {
+	id      int // index among the pre-filter's automata (value caches)
 	classes [256]uint8
 	nclass  int
 	// trans is the DFA: trans[s*nclass+class] is the next state, stored
