@@ -19,7 +19,41 @@ import (
 // contract stays that of encoding/json (docs/alerts.md), checked by
 // TestAppendJSONMatchesEncodingJSON and FuzzAppendJSON. Values of types
 // the encoder does not know (in Context, mostly) go through encoding/json.
-func AppendJSON(dst []byte, a *Alert) ([]byte, error) {
+func AppendJSON(dst []byte, a *Alert) ([]byte, error) { return appendAlert(dst, a, nil) }
+
+// keyCache holds the sorted keys of the last event fields encoded: events
+// of one kind have the same fields, so the next alert's keys are usually
+// the same set, which checking costs less than sorting.
+type keyCache struct {
+	keys []string
+}
+
+// sorted returns m's keys in order.
+func (c *keyCache) sorted(m map[string]any) []string {
+	if c != nil && len(c.keys) == len(m) {
+		same := true
+		for _, k := range c.keys {
+			if _, ok := m[k]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return c.keys
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if c != nil {
+		c.keys = keys
+	}
+	return keys
+}
+
+func appendAlert(dst []byte, a *Alert, kc *keyCache) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"rule":`...)
 	dst = appendRule(dst, &a.Rule)
@@ -42,7 +76,7 @@ func AppendJSON(dst []byte, a *Alert) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, err = appendEvent(dst, &a.Events[i]); err != nil {
+			if dst, err = appendEvent(dst, &a.Events[i], kc); err != nil {
 				return dst, err
 			}
 		}
@@ -108,7 +142,7 @@ func appendRule(dst []byte, r *Rule) []byte {
 	return append(dst, '}')
 }
 
-func appendEvent(dst []byte, e *Event) ([]byte, error) {
+func appendEvent(dst []byte, e *Event, kc *keyCache) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"source":`...)
 	dst = appendSource(dst, &e.Source)
@@ -121,7 +155,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	dst = append(dst, `,"fields":`...)
 	if e.Fields == nil {
 		dst = append(dst, "null"...)
-	} else if dst, err = appendMap(dst, e.Fields); err != nil {
+	} else if dst, err = appendFields(dst, e.Fields, kc); err != nil {
 		return dst, err
 	}
 	return append(dst, '}'), nil
@@ -187,6 +221,27 @@ func appendStrings(dst []byte, ss []string) []byte {
 		dst = appendString(dst, s)
 	}
 	return append(dst, ']')
+}
+
+// appendFields writes an event's fields, keys sorted, with the key cache.
+func appendFields(dst []byte, m map[string]any, kc *keyCache) ([]byte, error) {
+	if len(m) == 0 || kc == nil {
+		return appendMap(dst, m)
+	}
+	var err error
+	for i, k := range kc.sorted(m) {
+		if i == 0 {
+			dst = append(dst, '{')
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendValue(dst, m[k]); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
 }
 
 // appendMap writes a map with its keys sorted, as encoding/json does.

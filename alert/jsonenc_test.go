@@ -140,6 +140,20 @@ func TestJSONLinesWriter(t *testing.T) {
 		b, _ := stdJSON(a)
 		want = append(append(want, b...), '\n')
 	}
+	// Field sets that change, keep their size, or come back: the writer
+	// reuses the previous event's sorted keys only when they are the same.
+	for i, keys := range [][]string{{"a", "b"}, {"b", "a"}, {"a", "c"}, {"c", "d"}, {"a", "b", "c"}, {"a", "b"}, {}, {"x"}} {
+		f := map[string]any{}
+		for _, k := range keys {
+			f[k] = k + string(rune('0'+i))
+		}
+		a := &Alert{Rule: Rule{ID: "r", Tags: []string{}}, Events: []Event{{Fields: f}}}
+		if err := w.Write(a); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := stdJSON(a)
+		want = append(append(want, b...), '\n')
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
