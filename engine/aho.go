@@ -156,7 +156,8 @@ func (m *acMatcher) scan(s string, hits []int32) []int32 {
 	return hits
 }
 
-// contains reports whether any literal occurs in s.
+// contains reports whether any literal occurs in s (ASCII upper-case
+// letters folded).
 func (m *acMatcher) contains(s string) bool {
 	trans, classes := m.trans, &m.classes
 	var st int32
