@@ -68,8 +68,9 @@ type Writer interface {
 
 // JSONLines writes one JSON object per alert per line.
 type JSONLines struct {
-	w   io.Writer
-	buf []byte
+	w    io.Writer
+	buf  []byte
+	keys keyCache
 }
 
 // NewJSONLines returns a JSON Lines writer on w. Each alert is one Write
@@ -78,7 +79,7 @@ func NewJSONLines(w io.Writer) *JSONLines { return &JSONLines{w: w} }
 
 // Write writes one alert.
 func (j *JSONLines) Write(a *Alert) error {
-	b, err := AppendJSON(j.buf[:0], a)
+	b, err := appendAlert(j.buf[:0], a, &j.keys)
 	if err != nil {
 		return err
 	}

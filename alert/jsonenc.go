@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -18,7 +19,41 @@ import (
 // contract stays that of encoding/json (docs/alerts.md), checked by
 // TestAppendJSONMatchesEncodingJSON and FuzzAppendJSON. Values of types
 // the encoder does not know (in Context, mostly) go through encoding/json.
-func AppendJSON(dst []byte, a *Alert) ([]byte, error) {
+func AppendJSON(dst []byte, a *Alert) ([]byte, error) { return appendAlert(dst, a, nil) }
+
+// keyCache holds the sorted keys of the last event fields encoded: events
+// of one kind have the same fields, so the next alert's keys are usually
+// the same set, which checking costs less than sorting.
+type keyCache struct {
+	keys []string
+}
+
+// sorted returns m's keys in order.
+func (c *keyCache) sorted(m map[string]any) []string {
+	if c != nil && len(c.keys) == len(m) {
+		same := true
+		for _, k := range c.keys {
+			if _, ok := m[k]; !ok {
+				same = false
+				break
+			}
+		}
+		if same {
+			return c.keys
+		}
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	if c != nil {
+		c.keys = keys
+	}
+	return keys
+}
+
+func appendAlert(dst []byte, a *Alert, kc *keyCache) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"rule":`...)
 	dst = appendRule(dst, &a.Rule)
@@ -41,7 +76,7 @@ func AppendJSON(dst []byte, a *Alert) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			if dst, err = appendEvent(dst, &a.Events[i]); err != nil {
+			if dst, err = appendEvent(dst, &a.Events[i], kc); err != nil {
 				return dst, err
 			}
 		}
@@ -107,7 +142,7 @@ func appendRule(dst []byte, r *Rule) []byte {
 	return append(dst, '}')
 }
 
-func appendEvent(dst []byte, e *Event) ([]byte, error) {
+func appendEvent(dst []byte, e *Event, kc *keyCache) ([]byte, error) {
 	var err error
 	dst = append(dst, `{"source":`...)
 	dst = appendSource(dst, &e.Source)
@@ -120,7 +155,7 @@ func appendEvent(dst []byte, e *Event) ([]byte, error) {
 	dst = append(dst, `,"fields":`...)
 	if e.Fields == nil {
 		dst = append(dst, "null"...)
-	} else if dst, err = appendMap(dst, e.Fields); err != nil {
+	} else if dst, err = appendFields(dst, e.Fields, kc); err != nil {
 		return dst, err
 	}
 	return append(dst, '}'), nil
@@ -188,6 +223,27 @@ func appendStrings(dst []byte, ss []string) []byte {
 	return append(dst, ']')
 }
 
+// appendFields writes an event's fields, keys sorted, with the key cache.
+func appendFields(dst []byte, m map[string]any, kc *keyCache) ([]byte, error) {
+	if len(m) == 0 || kc == nil {
+		return appendMap(dst, m)
+	}
+	var err error
+	for i, k := range kc.sorted(m) {
+		if i == 0 {
+			dst = append(dst, '{')
+		} else {
+			dst = append(dst, ',')
+		}
+		dst = appendString(dst, k)
+		dst = append(dst, ':')
+		if dst, err = appendValue(dst, m[k]); err != nil {
+			return dst, err
+		}
+	}
+	return append(dst, '}'), nil
+}
+
 // appendMap writes a map with its keys sorted, as encoding/json does.
 func appendMap(dst []byte, m map[string]any) ([]byte, error) {
 	if len(m) == 0 {
@@ -214,13 +270,6 @@ func appendMap(dst []byte, m map[string]any) ([]byte, error) {
 	}
 	return append(dst, '}'), nil
 }
-
-// AppendJSONValue appends v as encoding/json's Encoder with
-// SetEscapeHTML(false) writes it, without the newline: maps with sorted
-// keys, event field values (event.Event.Map) and event.Source written by
-// hand, other types through encoding/json. vigil dump writes its events
-// with it.
-func AppendJSONValue(dst []byte, v any) ([]byte, error) { return appendValue(dst, v) }
 
 func appendValue(dst []byte, v any) ([]byte, error) {
 	switch v := v.(type) {
@@ -284,6 +333,49 @@ func plainToken(b []byte) bool {
 		}
 	}
 	return json.Valid(b)
+}
+
+// plainText reports whether s is true, false, null or a JSON number:
+// encoding/json writes those unchanged.
+func plainText(s string) bool {
+	switch s {
+	case "true", "false", "null":
+		return true
+	}
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		n := 0
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+			n++
+		}
+		return n
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case digits() == 0:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
 }
 
 // appendFallback encodes a value of a type the fast path does not handle
@@ -354,4 +446,153 @@ func appendString(dst []byte, s string) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// Entry is a key and value added to an event's fields by AppendEventJSON.
+type Entry struct {
+	Key   string
+	Value any
+}
+
+// EventEncoder writes events as JSON objects, the bytes encoding/json
+// writes for the map e.Map() with entries added, without building the map.
+// It keeps the sorted field order of the previous event, which the next
+// event usually shares (EVTX records of one kind list the same fields in
+// the same order). Not safe for concurrent use.
+type EventEncoder struct {
+	names []string // field names of the previous event, in event order
+	order []int    // field indexes (entries: -1-j) sorted by key, stably
+	extra []string // entry keys of the previous call
+}
+
+// Append appends e's fields and the entries (keys distinct; an entry
+// replaces the fields of its name) as one JSON object with sorted keys; a
+// name the event holds several times becomes a list.
+func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]byte, error) {
+	if !x.sameLayout(e, entries) {
+		x.names = x.names[:0]
+		x.order = x.order[:0]
+		x.extra = x.extra[:0]
+		// Copies of the names (one string holding them all): the event's
+		// may point into buffers its decoder reuses.
+		n := 0
+		for i := range e.Fields {
+			n += len(e.Fields[i].Name)
+		}
+		var all strings.Builder
+		all.Grow(n)
+		for i := range e.Fields {
+			all.WriteString(e.Fields[i].Name)
+		}
+		names := all.String()
+		for i := range e.Fields {
+			l := len(e.Fields[i].Name)
+			x.names = append(x.names, names[:l])
+			names = names[l:]
+			x.order = append(x.order, i)
+		}
+		for j, en := range entries {
+			x.extra = append(x.extra, en.Key)
+			x.order = append(x.order, -1-j)
+		}
+		key := func(k int) string {
+			if k < 0 {
+				return x.extra[-1-k]
+			}
+			return x.names[k]
+		}
+		slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(key(a), key(b)) })
+	}
+	var err error
+	dst = append(dst, '{')
+	first := true
+	for g := 0; g < len(x.order); {
+		k := x.order[g]
+		name := x.keyOf(k)
+		if k >= 0 {
+			name = e.Fields[k].Name
+		}
+		end := g + 1
+		for end < len(x.order) && x.keyOf(x.order[end]) == name {
+			end++
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = appendString(dst, name)
+		dst = append(dst, ':')
+		entry := -1
+		for _, k := range x.order[g:end] {
+			if k < 0 {
+				entry = -1 - k
+			}
+		}
+		switch {
+		case entry >= 0:
+			dst, err = appendValue(dst, entries[entry].Value)
+		case end-g == 1:
+			dst, err = appendField(dst, &e.Fields[k])
+		default:
+			dst = append(dst, '[')
+			for n, k := range x.order[g:end] {
+				if n > 0 {
+					dst = append(dst, ',')
+				}
+				if dst, err = appendField(dst, &e.Fields[k]); err != nil {
+					break
+				}
+			}
+			dst = append(dst, ']')
+		}
+		if err != nil {
+			return dst, err
+		}
+		g = end
+	}
+	return append(dst, '}'), nil
+}
+
+func (x *EventEncoder) keyOf(k int) string {
+	if k < 0 {
+		return x.extra[-1-k]
+	}
+	return x.names[k]
+}
+
+// sameLayout reports whether e and entries have the names, in the same
+// order, of the previous call.
+func (x *EventEncoder) sameLayout(e *event.Event, entries []Entry) bool {
+	if len(x.names) != len(e.Fields) || len(x.extra) != len(entries) || len(x.order) == 0 {
+		return false
+	}
+	for i := range e.Fields {
+		if e.Fields[i].Name != x.names[i] {
+			return false
+		}
+	}
+	for j := range entries {
+		if entries[j].Key != x.extra[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// appendField writes one field value as event.Event.Map gives it to
+// encoding/json: a string, null, or a number or boolean kept as its text.
+func appendField(dst []byte, f *event.Field) ([]byte, error) {
+	switch f.Kind {
+	case event.Null:
+		return append(dst, "null"...), nil
+	case event.Number, event.Bool:
+		if plainText(f.Str) {
+			return append(dst, f.Str...), nil
+		}
+		// What encoding/json makes of other text (compacted, or an
+		// error), through the map value event.Map builds.
+		m := (&event.Event{Fields: []event.Field{*f}}).Map()
+		return appendFallback(dst, m[f.Name])
+	}
+	return appendString(dst, f.Str), nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/vigil-detect/vigil/event"
 )
@@ -139,6 +140,20 @@ func TestJSONLinesWriter(t *testing.T) {
 		b, _ := stdJSON(a)
 		want = append(append(want, b...), '\n')
 	}
+	// Field sets that change, keep their size, or come back: the writer
+	// reuses the previous event's sorted keys only when they are the same.
+	for i, keys := range [][]string{{"a", "b"}, {"b", "a"}, {"a", "c"}, {"c", "d"}, {"a", "b", "c"}, {"a", "b"}, {}, {"x"}} {
+		f := map[string]any{}
+		for _, k := range keys {
+			f[k] = k + string(rune('0'+i))
+		}
+		a := &Alert{Rule: Rule{ID: "r", Tags: []string{}}, Events: []Event{{Fields: f}}}
+		if err := w.Write(a); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := stdJSON(a)
+		want = append(append(want, b...), '\n')
+	}
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -187,4 +202,76 @@ func BenchmarkAppendJSON(b *testing.B) {
 			enc.Encode(a)
 		}
 	})
+}
+
+// TestEventEncoder compares EventEncoder with encoding/json writing the
+// map event.Map gives plus the entries, on random events that often
+// repeat the previous layout (the cached key order), with repeated names,
+// every kind, names the entries replace, and names in a buffer that is
+// overwritten between events, as decoders do.
+func TestEventEncoder(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	names := []string{"EventID", "Channel", "source", "timestamp", "Image", "a", "B", "é", "x\ny", ""}
+	values := []struct {
+		s    string
+		kind event.Kind
+	}{{"1", event.Number}, {"-0.5e+3", event.Number}, {"01", event.Number}, {"1 ", event.Number}, {"true", event.Bool},
+		{"", event.Null}, {"C:\\x", event.String}, {"\u2028<&>\xff", event.String}, {"", event.String}}
+	var x EventEncoder
+	var buf []byte
+	var prev []event.Field
+	arena := make([]byte, 0, 4096)
+	for n := range 5000 {
+		var fields []event.Field
+		if prev != nil && r.IntN(3) > 0 {
+			fields = prev // same layout, new values
+			for i := range fields {
+				v := values[r.IntN(len(values))]
+				fields[i].Str, fields[i].Kind = v.s, v.kind
+			}
+		} else {
+			arena = arena[:0]
+			for range r.IntN(8) {
+				nm := names[r.IntN(len(names))]
+				start := len(arena)
+				arena = append(arena, nm...)
+				v := values[r.IntN(len(values))]
+				fields = append(fields, event.Field{Name: unsafeString(arena[start:]), Str: v.s, Kind: v.kind})
+			}
+		}
+		prev = fields
+		e := event.New(event.NewSchema(nil))
+		for _, f := range fields {
+			e.Add(f.Name, f.Str, f.Kind)
+		}
+		var entries []Entry
+		if n%2 == 0 {
+			entries = []Entry{{"source", event.Source{Path: "p", Line: int64(n)}}, {"timestamp", "2024-01-01T00:00:00Z"}}
+		}
+		m := e.Map()
+		for _, en := range entries {
+			m[en.Key] = en.Value
+		}
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		werr := enc.Encode(m)
+		var gerr error
+		buf, gerr = x.Append(buf[:0], e, entries...)
+		if (werr != nil) != (gerr != nil) {
+			t.Fatalf("event %d: error %v, encoding/json %v", n, gerr, werr)
+		}
+		if werr == nil && !bytes.Equal(buf, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+			t.Fatalf("event %d: EventEncoder differs from encoding/json:\n got: %s\nwant: %s", n, buf, want.Bytes())
+		}
+	}
+}
+
+// unsafeString makes a string sharing b's memory, as decoders' field
+// names do.
+func unsafeString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }

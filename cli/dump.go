@@ -149,8 +149,9 @@ func (d *dumper) start() *dumpRun {
 		r.wg.Go(func() {
 			ev := event.New(d.schema)
 			var dec jsonl.Decoder
+			var enc alert.EventEncoder
 			for b := range r.work {
-				d.encode(b, ev, &dec)
+				d.encode(b, ev, &dec, &enc)
 				close(b.done)
 			}
 		})
@@ -332,13 +333,13 @@ func (r *dumpRun) jsonl(name string, in io.Reader) error {
 }
 
 // encode decodes, normalizes and prints the batch's records into b.out.
-func (d *dumper) encode(b *dumpBatch, ev *event.Event, dec *jsonl.Decoder) {
+func (d *dumper) encode(b *dumpBatch, ev *event.Event, dec *jsonl.Decoder, enc *alert.EventEncoder) {
 	if b.err != nil {
 		return // an input's failure, nothing to encode
 	}
 	for _, rec := range b.recs {
 		hunt.RecordEvent(ev, b.path, rec.id, rec.fields)
-		if b.print(d.norm, ev) != nil {
+		if b.print(d.norm, ev, enc) != nil {
 			return
 		}
 	}
@@ -351,22 +352,24 @@ func (d *dumper) encode(b *dumpBatch, ev *event.Event, dec *jsonl.Decoder) {
 			continue
 		}
 		ev.Source = event.Source{Path: b.path, Line: b.lines[k]}
-		if b.print(d.norm, ev) != nil {
+		if b.print(d.norm, ev, enc) != nil {
 			return
 		}
 	}
 }
 
 // print appends one event as a JSON object on its own line: its
-// normalized fields, "source" and "timestamp".
-func (b *dumpBatch) print(norm *mapping.Normalizer, ev *event.Event) error {
+// normalized fields, "source" and "timestamp" (the bytes encoding/json
+// writes for the map event.Event.Map gives with those two added).
+func (b *dumpBatch) print(norm *mapping.Normalizer, ev *event.Event, enc *alert.EventEncoder) error {
 	norm.Apply(ev)
-	m := ev.Map()
-	m["source"] = ev.Source
+	entries := [2]alert.Entry{{Key: "source", Value: ev.Source}}
+	n := 1
 	if !ev.Time.IsZero() {
-		m["timestamp"] = ev.Time.Format(time.RFC3339Nano)
+		entries[1] = alert.Entry{Key: "timestamp", Value: ev.Time.Format(time.RFC3339Nano)}
+		n = 2
 	}
-	out, err := alert.AppendJSONValue(b.out, m)
+	out, err := enc.Append(b.out, ev, entries[:n]...)
 	if err != nil {
 		b.err = fmt.Errorf("%s: %w", b.path, err)
 		return b.err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -233,7 +234,7 @@ func TestBrokenInputSkipped(t *testing.T) {
 func TestFormatFromOutput(t *testing.T) {
 	t.Chdir("..")
 	dir := t.TempDir()
-	for ext, prefix := range map[string]string{".csv": "Timestamp,Computer,", ".json": "[\n{", ".jsonl": `{"rule":`, ".txt": "TIME ", ".out": `{"rule":`} {
+	for ext, prefix := range map[string]string{".csv": "Timestamp,Computer,", ".json": "[\n{", ".jsonl": `{"rule":`, ".txt": "TIME ", ".out": `{"rule":`, ".html": "<!DOCTYPE html>", ".HTM": "<!DOCTYPE html>"} {
 		out := filepath.Join(dir, "alerts"+ext)
 		if code, _, stderr := runMain(t, "hunt", "-q", "-o", out, "testdata/example/events.jsonl"); code != ExitOK {
 			t.Fatalf("%s: exit %d: %s", ext, code, stderr)
@@ -248,5 +249,30 @@ func TestFormatFromOutput(t *testing.T) {
 	}
 	if _, stdout, _ := runMain(t, "hunt", "-q", "testdata/example/events.jsonl"); !strings.HasPrefix(stdout, `{"rule":`) {
 		t.Errorf("piped stdout: %.60q", stdout)
+	}
+}
+
+// TestHTMLSummaryCounts: the report's process-tree context rules are
+// vigil's, not the user's: the summary counts the same rules and alerts
+// with --format html as with jsonl.
+func TestHTMLSummaryCounts(t *testing.T) {
+	t.Chdir("..")
+	dir := t.TempDir()
+	var sums [2]huntSummary
+	for i, out := range []string{"alerts.jsonl", "report.html"} {
+		sj := filepath.Join(dir, out+".summary.json")
+		if code, _, stderr := runMain(t, "hunt", "-q", "-o", filepath.Join(dir, out), "--summary-json", sj, "testdata/example/events.jsonl"); code != ExitOK {
+			t.Fatalf("%s: exit %d: %s", out, code, stderr)
+		}
+		data, err := os.ReadFile(sj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &sums[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !reflect.DeepEqual(sums[0].Rules, sums[1].Rules) || sums[0].Alerts.Total != sums[1].Alerts.Total || sums[1].Alerts.Total == 0 {
+		t.Errorf("jsonl summary %+v %d alerts, html %+v %d alerts", sums[0].Rules, sums[0].Alerts.Total, sums[1].Rules, sums[1].Alerts.Total)
 	}
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vigil-detect/vigil/serve"
 	"github.com/vigil-detect/vigil/serve/streams"
+	"github.com/vigil-detect/vigil/web"
 )
 
 type serveFlags struct {
@@ -28,6 +29,7 @@ type serveFlags struct {
 	strictRules bool
 
 	dataDir, natsURL, natsCreds, natsListen string
+	natsCA                                  string
 	replicas, partitions                    int
 	eventsMaxAge, alertsMaxAge              time.Duration
 	eventsMaxBytes                          int64
@@ -40,9 +42,10 @@ type serveFlags struct {
 	noIngest, noDetect     bool
 	maxLateness, failover  time.Duration
 	maxGroups              int
+	sinks                  sinkFlags
 	logFormat, logLevel    string
 	drainTimeout           time.Duration
-	cpuprof                string
+	cpuprof, memprof       string
 }
 
 func newServeCmd(env *Env) *cobra.Command {
@@ -106,6 +109,7 @@ See docs/serve.md.`,
 	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", `the embedded NATS server's client address, loopback only ("" for none)`)
 	fl.StringVar(&f.natsURL, "nats", "", "use this NATS cluster (comma-separated URLs) instead of the embedded server")
 	fl.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
+	fl.StringVar(&f.natsCA, "nats-ca", "", "CA certificates (PEM) of the --nats cluster's TLS (default: the system's)")
 	fl.IntVar(&f.replicas, "replicas", 0, "stream replicas when creating them (default 1; 3 on a cluster)")
 	fl.IntVar(&f.partitions, "partitions", 0, "partitions of the events stream, fixed when it is created (default 16)")
 	fl.DurationVar(&f.eventsMaxAge, "events-max-age", 0, "how long the events stream keeps events (default 168h)")
@@ -132,6 +136,8 @@ See docs/serve.md.`,
 	fl.DurationVar(&f.drainTimeout, "drain-timeout", 20*time.Second, "bound of each shutdown step")
 	fl.StringVar(&f.cpuprof, "cpuprofile", "", "write a CPU profile of the run to this file")
 	_ = fl.MarkHidden("cpuprofile")
+	fl.StringVar(&f.memprof, "memprofile", "", "write a heap profile to this file when stopping")
+	_ = fl.MarkHidden("memprofile")
 	addDetectFlags(fl, &f)
 	return cmd
 }
@@ -228,7 +234,7 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		return err
 	}
 	o := serve.Options{
-		DataDir: f.dataDir, NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSListen: f.natsListen,
+		DataDir: f.dataDir, NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSCA: f.natsCA, NATSListen: f.natsListen,
 		Streams: streams.Options{Partitions: f.partitions, Replicas: f.replicas, EventsMaxAge: f.eventsMaxAge,
 			EventsMaxBytes: f.eventsMaxBytes, AlertsMaxAge: f.alertsMaxAge},
 		HTTPAddr: f.httpAddr, BeatsAddr: f.beatsAddr,
@@ -236,6 +242,9 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		TokenFile: f.tokenFile, Insecure: f.insecure, MaxBody: f.maxBody,
 		NoIngest: f.noIngest, NoDetect: f.noDetect,
 		Logger: log, DrainTimeout: f.drainTimeout,
+	}
+	if f.natsURL == "" && (f.natsCreds != "" || f.natsCA != "") {
+		return usageErr("--nats-creds and --nats-ca are for --nats")
 	}
 	if f.natsURL != "" && cmd.Flags().Changed("nats-listen") {
 		return usageErr("--nats-listen is for the embedded server; with --nats there is none")
@@ -246,6 +255,7 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 	if stdin {
 		o.Stdin = env.Stdin
 	}
+	var ruleInfos map[string]web.RuleInfo
 	if !f.noDetect {
 		f.load.builtin = f.builtin || len(f.load.paths) == 0
 		f.load.sel = &f.sel
@@ -253,7 +263,16 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		if err != nil {
 			return err
 		}
+		if d.stdout, err = alertsOnStdout(env, f.sinks.stdout); err != nil {
+			return err
+		}
 		o.NewDetector, o.Reload = d.newDetector, d.reload
+		ruleInfos = d.infos
+	}
+	var mount *consoleMount
+	if f.httpAddr != "" {
+		mount = &consoleMount{}
+		o.Console = mount
 	}
 
 	if f.cpuprof != "" {
@@ -277,6 +296,16 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 	if err != nil {
 		return &exitError{ExitFailure, err}
 	}
+	var con interface{ Close() error }
+	if mount != nil {
+		h, err := startConsole(ctx, srv, f, mount, ruleInfos, log)
+		if err != nil {
+			// Detection goes on without the console.
+			log.Error("console unavailable", "err", err)
+		} else {
+			con = h
+		}
+	}
 	var runErr error
 loop:
 	for {
@@ -295,6 +324,15 @@ loop:
 			runErr = err
 			break loop
 		}
+	}
+	if f.memprof != "" {
+		if pf, err := os.Create(f.memprof); err == nil {
+			pprof.WriteHeapProfile(pf)
+			pf.Close()
+		}
+	}
+	if con != nil {
+		con.Close() // its event streams would hold the HTTP server's drain
 	}
 	if err := srv.Shutdown(context.Background()); err != nil && runErr == nil {
 		runErr = err

@@ -1,3 +1,5 @@
+//go:build linux
+
 package cli
 
 import (
@@ -307,4 +309,117 @@ func TestReadmeServe(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, got)
 		}
 	}
+}
+
+// TestServeStdinAndReload runs vigil serve in-process on the example rules
+// with the example events on standard input, reads the alerts over HTTP,
+// then reloads a broken rule set (refused, the running one stays) and a
+// good one, and stops it by cancelling its context (exit 0).
+func TestServeStdinAndReload(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "rules")
+	os.MkdirAll(rules, 0o700)
+	for _, f := range []string{"net_connection_cmd_public.yml", "proc_creation_cmd_office_parent.yml"} {
+		data, err := os.ReadFile(filepath.Join("../testdata/example/rules", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.WriteFile(filepath.Join(rules, f), data, 0o600)
+	}
+	events, err := os.ReadFile("../testdata/example/events.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	tokens := filepath.Join(dir, "tokens")
+	os.WriteFile(tokens, []byte("t0k\n"), 0o600)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr syncBuffer
+	code := make(chan int, 1)
+	go func() {
+		code <- Main(ctx, []string{"serve", "-r", rules, "--data-dir", filepath.Join(dir, "data"), "--http", addr,
+			"--nats-listen", "", "--max-lateness", "1s", "--token-file", tokens, "-"}, Env{Stdin: bytes.NewReader(events), Stdout: io.Discard, Stderr: &stderr})
+	}()
+	base := "http://" + addr
+	waitReady(t, base, 30*time.Second)
+	get := func(path string) (int, string) {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer t0k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	post := func(path string) (int, string) {
+		req, _ := http.NewRequest("POST", base+path, nil)
+		req.Header.Set("Authorization", "Bearer t0k")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	// The example's single-event rules fire on the events read from stdin.
+	deadline := time.Now().Add(30 * time.Second)
+	var body string
+	for time.Now().Before(deadline) {
+		_, body = get("/v1/alerts?wait=5s")
+		if strings.Count(body, "\n") >= 2 {
+			break
+		}
+	}
+	for _, want := range []string{"Command Prompt Started by an Office Application", `"source":{"path":"stdin"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("alerts lack %q:\n%s", want, body)
+		}
+	}
+
+	// A broken rule set is refused and the running one stays.
+	os.WriteFile(filepath.Join(rules, "broken.yml"), []byte("title: broken\nlogsource: {product: windows}\ndetection:\n  sel: {Image|nosuchmodifier: x}\n  condition: sel\n"), 0o600)
+	c, b := post("/v1/reload")
+	if c != 422 || !strings.Contains(b, "broken.yml") {
+		t.Errorf("broken reload: %d %s", c, b)
+	}
+	if c, _ := get("/readyz"); c != 200 {
+		t.Errorf("readyz after a broken reload: %d", c)
+	}
+	os.Remove(filepath.Join(rules, "broken.yml"))
+	os.Remove(filepath.Join(rules, "net_connection_cmd_public.yml"))
+	c, b = post("/v1/reload")
+	if c != 200 || !strings.Contains(b, "1 rules loaded") {
+		t.Errorf("good reload: %d %s", c, b)
+	}
+	_, m := get("/metrics")
+	if !strings.Contains(m, `vigil_rule_reloads_total{result="failed"} 1`) || !strings.Contains(m, `vigil_rule_reloads_total{result="ok"} 1`) ||
+		!strings.Contains(m, `vigil_events_accepted_total{input="stdin"} 6`) {
+		t.Errorf("metrics:\n%s", grepLines(m, "reloads", "stdin"))
+	}
+	cancel()
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Errorf("exit %d:\n%s", c, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("vigil serve did not stop")
+	}
+}
+
+func grepLines(s string, words ...string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		for _, w := range words {
+			if strings.Contains(l, w) {
+				out = append(out, l)
+				break
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }

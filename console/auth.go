@@ -4,10 +4,12 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -114,7 +116,16 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "a name of 1 to 64 characters is required", http.StatusBadRequest)
 		return
 	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	if h.failures.blocked(host, h.opts.Now()) {
+		http.Error(w, "too many failed sign-ins: wait a minute", http.StatusTooManyRequests)
+		return
+	}
 	if token == "" || !h.opts.Authorize(token) {
+		h.failures.add(host, h.opts.Now())
 		h.log.Warn("console: sign-in refused", "user", user, "remote", r.RemoteAddr)
 		http.Error(w, "sign-in refused: wrong API token", http.StatusUnauthorized)
 		return
@@ -134,4 +145,42 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 	}
 	h.setCookie(w, r, "", -1)
 	http.Redirect(w, r, "./", http.StatusSeeOther)
+}
+
+// Failed sign-ins allowed per client address and minute; beyond, sign-in
+// answers 429 until the minute is over.
+const maxFailures = 10
+
+// failures counts failed sign-ins per client address over a minute, to
+// slow down guessing tokens. It holds at most 10,000 addresses (then it
+// starts over).
+type failures struct {
+	mu sync.Mutex
+	m  map[string]*failCount
+}
+
+type failCount struct {
+	n     int
+	since time.Time
+}
+
+func (f *failures) blocked(addr string, now time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.m[addr]
+	return c != nil && now.Sub(c.since) < time.Minute && c.n >= maxFailures
+}
+
+func (f *failures) add(addr string, now time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil || len(f.m) >= 10_000 {
+		f.m = map[string]*failCount{}
+	}
+	c := f.m[addr]
+	if c == nil || now.Sub(c.since) >= time.Minute {
+		c = &failCount{since: now}
+		f.m[addr] = c
+	}
+	c.n++
 }

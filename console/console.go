@@ -7,7 +7,9 @@
 // TriageStore — KV, a JetStream key-value bucket, so that every worker and
 // every restart sees it.
 //
-// Reading needs nothing; changing a triage state needs a session: the
+// Reading needs nothing unless Options.RequireSignIn is set (vigil serve
+// sets it when its API has tokens); changing a triage state needs a
+// session: the
 // sign-in form takes a name and an API token (checked by
 // Options.Authorize) and sets an HttpOnly, SameSite=Strict cookie signed
 // with Options.SessionKey. Every state-changing request must also carry
@@ -43,6 +45,10 @@ type Options struct {
 	// Authorize reports whether an API token may sign in; nil: nobody can
 	// (a read-only console).
 	Authorize func(token string) bool
+	// RequireSignIn keeps the alerts from anyone not signed in (the page
+	// then shows only the sign-in form): set it when the service's own
+	// alerts API requires a token.
+	RequireSignIn bool
 	// SessionKey signs session cookies and CSRF tokens: at least 32
 	// bytes, the same on every worker (KV.SessionKey).
 	SessionKey []byte
@@ -67,6 +73,8 @@ type Handler struct {
 	log  *slog.Logger
 	done chan struct{}
 	once sync.Once
+	// failures slows down token guessing at sign-in.
+	failures failures
 }
 
 // Close ends every open event stream (http.Server.Shutdown waits for
@@ -123,7 +131,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
-	p := web.Page{Mode: web.ModeConsole, Title: "vigil " + h.opts.Title, Heading: h.opts.Title}
+	p := web.Page{Mode: web.ModeConsole, Title: "vigil " + h.opts.Title, Heading: h.opts.Title, NoSignIn: h.opts.Authorize == nil}
 	if s, ok := h.session(r); ok {
 		p.User, p.CSRF = s.user, h.csrf(s.cookie)
 	}
@@ -166,7 +174,23 @@ func advisoryOf(raw []byte) *advisory.Advisory {
 	return advisory.Get(a.Advisory)
 }
 
+// mayRead reports whether the request may read alerts, answering 401 when
+// not.
+func (h *Handler) mayRead(w http.ResponseWriter, r *http.Request) bool {
+	if !h.opts.RequireSignIn {
+		return true
+	}
+	if _, ok := h.session(r); ok {
+		return true
+	}
+	http.Error(w, "sign in to see the alerts", http.StatusUnauthorized)
+	return false
+}
+
 func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) {
+	if !h.mayRead(w, r) {
+		return
+	}
 	recs, err := h.opts.Source.Recent(r.Context(), h.opts.Recent)
 	if err != nil {
 		h.log.Error("console: recent alerts", "err", err)
@@ -206,6 +230,9 @@ func (h *Handler) alerts(w http.ResponseWriter, r *http.Request) {
 const keepalive = 15 * time.Second
 
 func (h *Handler) stream(w http.ResponseWriter, r *http.Request) {
+	if !h.mayRead(w, r) {
+		return
+	}
 	fl, ok := w.(http.Flusher)
 	if !ok {
 		http.Error(w, "streaming unsupported", http.StatusInternalServerError)

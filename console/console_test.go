@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -355,5 +356,98 @@ func TestStream(t *testing.T) {
 	}
 	if len(list.Alerts) != 2 || list.Alerts[1].Triage == nil || list.Alerts[1].Triage.State != console.StateResolved {
 		t.Errorf("api/alerts: %s", body)
+	}
+}
+
+func TestStreamSource(t *testing.T) {
+	ctx := ctxT(t)
+	js, _ := startNATS(t, t.TempDir())
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T_ALERTS", Subjects: []string{"t.alerts.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	pub := func(i int, withID bool) {
+		body := `{"rule":{"id":"r","title":"t","tags":[],"type":"detection"},"events":[],"n":` + string(rune('0'+i)) + `}`
+		msg := &nats.Msg{Subject: "t.alerts.p1", Data: []byte(body + "\n"), Header: nats.Header{}}
+		if withID {
+			msg.Data = []byte(`{"id":"id` + string(rune('0'+i)) + `",` + body[1:] + "\n")
+		} else {
+			msg.Header.Set(jetstream.MsgIDHeader, "hdr"+string(rune('0'+i)))
+		}
+		if _, err := js.PublishMsg(ctx, msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src := console.NewStream(js, "T_ALERTS", "t.alerts.>")
+	if recs, err := src.Recent(ctx, 10); err != nil || len(recs) != 0 {
+		t.Fatalf("empty stream: %v %v", recs, err)
+	}
+	for i := 1; i <= 5; i++ {
+		pub(i, i != 4)
+	}
+	recs, err := src.Recent(ctx, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, r := range recs {
+		ids = append(ids, r.ID)
+		if bytes.HasSuffix(r.Alert, []byte("\n")) || !json.Valid(r.Alert) {
+			t.Errorf("record %s: %q", r.ID, r.Alert)
+		}
+	}
+	if strings.Join(ids, ",") != "id3,hdr4,id5" {
+		t.Errorf("recent ids %v, want id3,hdr4,id5", ids)
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	ch, err := src.Subscribe(sctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	pub(6, true)
+	select {
+	case r := <-ch:
+		if r.ID != "id6" {
+			t.Errorf("subscribed record %s, want id6", r.ID)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no record in 5 s")
+	}
+	cancel()
+	for range ch {
+	}
+}
+
+func TestRequireSignIn(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, 32)
+	h, err := console.New(console.Options{Source: console.NewFeed(0), SessionKey: key, RequireSignIn: true,
+		Authorize: func(tok string) bool { return tok == token }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(h)
+	defer func() { h.Close(); srv.Close() }()
+	c := client(t)
+	for _, p := range []string{"/api/alerts", "/api/stream"} {
+		if resp, _ := do(t, c, "GET", srv.URL+p, nil, ""); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s before signing in: %d, want 401", p, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, c, "GET", srv.URL+"/", nil, ""); resp.StatusCode != 200 {
+		t.Errorf("the page (with its sign-in form): %d, want 200", resp.StatusCode)
+	}
+	form := map[string]string{"Origin": srv.URL, "Content-Type": "application/x-www-form-urlencoded"}
+	do(t, c, "POST", srv.URL+"/login", form, "user=bo&token="+token)
+	if resp, body := do(t, c, "GET", srv.URL+"/api/alerts", nil, ""); resp.StatusCode != 200 || !strings.Contains(body, `"alerts":[]`) {
+		t.Errorf("api/alerts signed in: %d %s", resp.StatusCode, body)
+	}
+	// Guessing tokens: ten failures, then 429 even for the right token.
+	for i := range 10 {
+		if resp, _ := do(t, c, "POST", srv.URL+"/login", form, "user=bo&token=guess"); resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i, resp.StatusCode)
+		}
+	}
+	if resp, _ := do(t, c, "POST", srv.URL+"/login", form, "user=bo&token="+token); resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("sign-in after 10 failures: %d, want 429", resp.StatusCode)
 	}
 }

@@ -21,28 +21,31 @@ func (a Absent) Error(target string) *Error {
 // A table without the field never holds a value for it, so over that
 // table the condition has the value it has on an absent field, as in
 // vigil's engine: false, except exists: false and null, which hold.
-// These constants are folded into the tree:
-//   - a false alternative of an or is left out: the query loses only
-//     matches the table cannot produce (the item is dropped, and
-//     reported in dropped);
-//   - a false operand of an and makes the and false (and so one
-//     alternative less, or the whole rule);
-//   - a true constant that would absorb real conditions (an and
-//     operand: a filter under "not" that can never match, so the rule
-//     would lose its exclusion; an or operand: the rule would match
-//     everything) widens the query beyond the rule's meaning: the rule
-//     is refused;
-//   - a rule left with nothing (always false: it can never match on the
-//     table; always true) is refused.
+// Written into the rule, that constant either narrows the query (it can
+// only lose matches the rule would have had if the field were there) or
+// widens it (it can match what the rule, with the field there, would
+// not): false where the condition counts positively (under an even
+// number of "not"s) narrows, and so does true under an odd number;
+// the other two widen. So:
+//   - narrowing conditions are folded in and reported in dropped: an
+//     alternative of an or that can never hold is left out, an and with
+//     an operand that can never hold is false (one alternative less);
+//   - a widening condition refuses the rule: typically a filter ("not
+//     filter") whose item names a missing column, which would lose its
+//     exclusion, or an "exists: false" that would always hold;
+//   - a rule left with nothing (it can never match on the table, or
+//     would match every event) is refused.
 //
-// The refusal names every absent condition (err holds the first's
-// position). The tree returned is flattened (nested and/or of the same
-// operator spliced in).
+// Over the table's own events the query kept matches exactly what the
+// rule matches; it never matches an event the rule would not match with
+// the fields present. The refusal names every absent condition (err
+// holds the first's position). The tree returned is flattened (nested
+// and/or of the same operator spliced in).
 func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out Node, dropped []Absent, err error) {
 	var all []Absent
 	widened := ""
-	var eval func(n Node) (Node, *bool)
-	eval = func(n Node) (Node, *bool) {
+	var eval func(n Node, pos bool) (Node, *bool)
+	eval = func(n Node, pos bool) (Node, *bool) {
 		switch n := n.(type) {
 		case *Cond:
 			reason, ok := absent(n)
@@ -51,9 +54,16 @@ func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out N
 			}
 			all = append(all, Absent{n, reason})
 			v := n.Op == OpNull || (n.Op == OpExists && !n.Exists)
+			if v == pos && widened == "" {
+				if pos {
+					widened = "the condition would always hold there, so the query would match what the rule does not"
+				} else {
+					widened = "it is in a filter (under \"not\") that can never match there, so the query would lose the rule's exclusion"
+				}
+			}
 			return nil, &v
 		case *Not:
-			x, c := eval(n.Arg)
+			x, c := eval(n.Arg, !pos)
 			if c != nil {
 				v := !*c
 				return nil, &v
@@ -69,7 +79,7 @@ func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out N
 			}
 			var keep []Node
 			for _, a := range args {
-				x, c := eval(a)
+				x, c := eval(a, pos)
 				switch {
 				case c == nil:
 					keep = append(keep, x)
@@ -77,11 +87,8 @@ func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out N
 					// false in an and, true in an or: decides it
 					v := *c
 					return nil, &v
-				case isAnd && widened == "":
-					// a true operand of an and: dropped, the and widens
-					widened = "a filter or condition on it can never hold there, so leaving it out would widen the query beyond the rule"
 				}
-				// a false operand of an or: dropped
+				// true in an and, false in an or: left out
 			}
 			if len(keep) == 0 {
 				v := isAnd
@@ -94,7 +101,7 @@ func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out N
 		}
 		return n, nil
 	}
-	x, c := eval(n)
+	x, c := eval(n, true)
 	if len(all) == 0 {
 		return simplify(n), nil, nil
 	}
@@ -104,12 +111,12 @@ func DropAbsent(n Node, target string, absent func(*Cond) (string, bool)) (out N
 	}
 	list := strings.Join(dedup(reasons), "; ")
 	switch {
+	case widened != "":
+		return nil, nil, Unsupported(all[0].Cond.Pos, target, "%s: %s; not converted", list, widened)
 	case c != nil && !*c:
 		return nil, nil, Unsupported(all[0].Cond.Pos, target, "%s: the rule can never match there (every alternative needs it); not converted", list)
 	case c != nil && *c:
 		return nil, nil, Unsupported(all[0].Cond.Pos, target, "%s: the rule would match every event; not converted", list)
-	case widened != "":
-		return nil, nil, Unsupported(all[0].Cond.Pos, target, "%s: %s; not converted", list, widened)
 	}
 	return simplify(x), all, nil
 }

@@ -90,7 +90,7 @@ func TestKQLPipelines(t *testing.T) {
 		{"sentinel_asim", rule("image_load", "    sel:\n        Image: x\n    condition: sel\n"), "!not yet supported by the Sentinel ASIM pipeline"},
 		{"azure_monitor", proc, "SecurityEvent\n| where EventID == 4688 and NewProcessName endswith @\"\\cmd.exe\" and NewProcessId =~ @\"0x1a2c\""},
 		{"azure_monitor", "title: T\nlogsource:\n    product: windows\n    service: security\ndetection:\n    sel:\n        EventID: 4624\n        LogonType: 3\n    condition: sel\n", "SecurityEvent\n| where EventID == 4624 and LogonType == 3"},
-		{"azure_monitor", rule("network_connection", "    sel:\n        DestinationPort: 443\n    condition: sel\n"), "SecurityEvent\n| where EventID == 5156\n| mv-apply _d = (parse_xml(EventData).EventData.Data) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))\n| extend DestPort = tostring(_EventData[@\"DestPort\"])\n| where DestPort == @\"443\""},
+		{"azure_monitor", rule("network_connection", "    sel:\n        DestinationPort: 443\n    condition: sel\n"), "SecurityEvent\n| where EventID == 5156\n| extend _Data = parse_xml(EventData).EventData.Data\n| mv-apply _d = iff(gettype(_Data) == \"array\", _Data, pack_array(_Data)) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))\n| extend DestPort = tostring(_EventData[@\"DestPort\"])\n| project-away _Data, _EventData\n| where DestPort == @\"443\""},
 		{"azure_monitor", rule("process_creation", "    sel:\n        ProcessId|gt: 4\n    condition: sel\n"), "!hex string"},
 	}
 	for _, tc := range cases {

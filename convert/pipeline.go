@@ -18,8 +18,8 @@ import (
 // list of transformations applied to each rule before a back end writes
 // it. The supported transformation types are field_name_mapping,
 // field_name_prefix, add_condition, change_logsource,
-// drop_detection_item, set_state, rule_failure and
-// detection_item_failure; their rule_conditions may test the log source
+// drop_detection_item, set_state, rule_failure, detection_item_failure,
+// convert_type and map_string; their rule_conditions may test the log source
 // and their field_name_conditions may be include_fields, exclude_fields
 // or processing_item_applied.
 type Pipeline struct {
@@ -113,6 +113,7 @@ var knownTransformations = map[string]bool{
 	"field_name_mapping": true, "field_name_prefix": true, "add_condition": true,
 	"change_logsource": true, "drop_detection_item": true, "set_state": true,
 	"rule_failure": true, "detection_item_failure": true, "convert_type": true,
+	"map_string": true,
 }
 
 // ParsePipeline parses a pipeline in pySigma's YAML format.
@@ -124,7 +125,7 @@ func ParsePipeline(source string, data []byte) (*Pipeline, error) {
 	p.Source = source
 	for i, t := range p.Transformations {
 		if !knownTransformations[t.Type] {
-			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): type %q is not supported by vigil convert (supported: field_name_mapping, field_name_prefix, add_condition, change_logsource, drop_detection_item, set_state, rule_failure, detection_item_failure, convert_type)", source, i+1, t.ID, t.Type)
+			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): type %q is not supported by vigil convert (supported: field_name_mapping, field_name_prefix, add_condition, change_logsource, drop_detection_item, set_state, rule_failure, detection_item_failure, convert_type, map_string)", source, i+1, t.ID, t.Type)
 		}
 		if t.Type == "convert_type" && t.TargetType != "str" && t.TargetType != "num" {
 			return nil, fmt.Errorf("pipeline %s: transformation %d (%s): convert_type target_type must be str or num, not %q", source, i+1, t.ID, t.TargetType)
@@ -163,6 +164,10 @@ type Prepared struct {
 
 type prepState struct {
 	applied map[*Cond]map[string]bool
+	// refApplied records the transformations applied to a field
+	// reference's other field (Cond.Ref), which a mapping may map
+	// when it leaves Field alone, or the reverse.
+	refApplied map[*Cond]map[string]bool
 }
 
 // Prepare resolves a rule's detection (and the filters that name it) and
@@ -183,7 +188,7 @@ func Prepare(r *sigma.Rule, filters []*sigma.Filter, pipes []*Pipeline) (*Prepar
 		tree = simplify(&And{[]Node{tree, ft}})
 	}
 	p := &Prepared{Rule: r, Tree: tree, LogSource: r.LogSource, State: map[string]any{}, Fields: append([]string(nil), r.Fields...), FieldMap: map[string][]string{}}
-	st := &prepState{applied: map[*Cond]map[string]bool{}}
+	st := &prepState{applied: map[*Cond]map[string]bool{}, refApplied: map[*Cond]map[string]bool{}}
 	sorted := append([]*Pipeline(nil), pipes...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Priority < sorted[j].Priority })
 	for _, pl := range sorted {
@@ -336,6 +341,38 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 		if len(args) > 0 {
 			p.Tree = &And{append(args, p.Tree)}
 		}
+	case "map_string":
+		// pySigma's MapStringTransformation: a plain string value
+		// (no wildcards) the mapping names becomes its replacement
+		// (several: any of them), compared case-insensitively as
+		// Sigma compares values.
+		p.Tree, err = Rewrite(p.Tree, func(c *Cond) (Node, error) {
+			if c.Field == "" || c.Op != OpString || !t.fieldMatches(c.Field, st.applied[c]) {
+				return c, nil
+			}
+			shape, lit := c.Pat.Shape()
+			if shape != ShapeExact {
+				return c, nil
+			}
+			for k, v := range t.Mapping {
+				if !strings.EqualFold(k, lit) {
+					continue
+				}
+				var alts []Node
+				for _, to := range toStrings(v) {
+					x := *c
+					x.Pat = Pattern{{Kind: Lit, Lit: to}}
+					nc := &x
+					st.applied[nc] = st.applied[c]
+					mark(nc)
+					alts = append(alts, nc)
+				}
+				if len(alts) > 0 {
+					return orOf(alts), nil
+				}
+			}
+			return c, nil
+		})
 	case "convert_type":
 		// pySigma's ConvertTypeTransformation: numbers become strings
 		// (str) for keyword fields such as ECS event.code, or literal
@@ -363,6 +400,19 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 			if c.Field == "" && t.Type != "detection_item_failure" {
 				return c, nil
 			}
+			if t.Type == "field_name_prefix" && c.Op == OpFieldRef {
+				// The referenced field is prefixed by its own
+				// conditions (a mapping may have named one and not
+				// the other).
+				if t.fieldMatches(c.Ref, st.refApplied[c]) {
+					c.Ref = t.Prefix + c.Ref
+				}
+				if t.fieldMatches(c.Field, st.applied[c]) {
+					c.Field = t.Prefix + c.Field
+					mark(c)
+				}
+				return c, nil
+			}
 			if !t.fieldMatches(c.Field, st.applied[c]) {
 				return c, nil
 			}
@@ -377,22 +427,26 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 				return nil, errorf(c.Pos, "pipeline %s: field %q: %s", pl.Name, name, t.Message)
 			case "field_name_prefix":
 				c.Field = t.Prefix + c.Field
-				if c.Op == OpFieldRef {
-					c.Ref = t.Prefix + c.Ref
-				}
 				mark(c)
 				return c, nil
 			}
-			targets := toStrings(t.Mapping[c.Field])
-			if len(targets) == 0 {
-				return c, nil
-			}
+			mappedRef := false
 			if c.Op == OpFieldRef {
 				if refs := toStrings(t.Mapping[c.Ref]); len(refs) == 1 {
-					c.Ref = refs[0]
+					c.Ref, mappedRef = refs[0], true
 				} else if len(refs) > 1 {
 					return nil, errorf(c.Pos, "pipeline %s maps field %q to several fields; a field reference cannot use them", pl.Name, c.Ref)
 				}
+			}
+			targets := toStrings(t.Mapping[c.Field])
+			if len(targets) == 0 {
+				if mappedRef && t.ID != "" {
+					if st.refApplied[c] == nil {
+						st.refApplied[c] = map[string]bool{}
+					}
+					st.refApplied[c][t.ID] = true
+				}
+				return c, nil
 			}
 			var alts []Node
 			for _, f := range targets {
@@ -402,6 +456,13 @@ func (p *Prepared) apply(pl *Pipeline, t *Transformation, st *prepState) error {
 				st.applied[nc] = map[string]bool{}
 				for k := range st.applied[c] {
 					st.applied[nc][k] = true
+				}
+				st.refApplied[nc] = map[string]bool{}
+				for k := range st.refApplied[c] {
+					st.refApplied[nc][k] = true
+				}
+				if mappedRef && t.ID != "" {
+					st.refApplied[nc][t.ID] = true
 				}
 				mark(nc)
 				alts = append(alts, nc)

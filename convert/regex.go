@@ -22,11 +22,81 @@ func LuceneRegex(src string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if err := luceneComplexity(re); err != nil {
+		return "", err
+	}
+	return luceneTranslate(re)
+}
+
+func luceneTranslate(re *syntax.Regexp) (string, error) {
 	var b strings.Builder
 	if err := luceneNode(&b, re, true, true); err != nil {
 		return "", err
 	}
+	if b.Len() == 0 {
+		// "^$": only the empty value; "//" would end a query
+		// string's expression before it starts.
+		return "()", nil
+	}
 	return b.String(), nil
+}
+
+// maxBroadRepeat bounds a counted repetition of a broad class (".",
+// "[^x]") inside an unanchored expression.
+const maxBroadRepeat = 32
+
+// luceneComplexity refuses expressions whose Lucene automaton would
+// exceed Elasticsearch's 10,000 determinized states
+// (max_determinized_states), where Elasticsearch rejects the query: an
+// unanchored expression (Lucene's leading ".*") with a counted
+// repetition of a broad class ("[^\n]{2,128}") followed by more of the
+// expression. The bound is measured, not derived: TestLuceneRegexes runs
+// every SigmaHQ expression through Lucene's RegExp, and those it refuses
+// as too complex are exactly the ones refused here.
+func luceneComplexity(re *syntax.Regexp) error {
+	seq := []*syntax.Regexp{re}
+	if re.Op == syntax.OpConcat {
+		seq = re.Sub
+	}
+	if len(seq) > 0 && seq[0].Op == syntax.OpBeginText {
+		return nil
+	}
+	var bad *syntax.Regexp
+	var walk func(r *syntax.Regexp, last bool)
+	walk = func(r *syntax.Regexp, last bool) {
+		if r.Op == syntax.OpRepeat && r.Max-r.Min >= maxBroadRepeat && broad(r.Sub[0]) && !last {
+			bad = r
+		}
+		for i, s := range r.Sub {
+			walk(s, last && (r.Op != syntax.OpConcat || i == len(r.Sub)-1))
+		}
+	}
+	// Trailing "$" adds no content after a repetition.
+	end := len(seq)
+	for end > 0 && seq[end-1].Op == syntax.OpEndText {
+		end--
+	}
+	for i, s := range seq {
+		walk(s, i >= end-1)
+	}
+	if bad != nil {
+		return fmt.Errorf("%s in an unanchored expression: Lucene's automaton would exceed Elasticsearch's 10,000 determinized states", bad)
+	}
+	return nil
+}
+
+// broad reports whether a repeated expression matches most characters.
+func broad(r *syntax.Regexp) bool {
+	for r.Op == syntax.OpCapture {
+		r = r.Sub[0]
+	}
+	switch r.Op {
+	case syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return true
+	case syntax.OpCharClass:
+		return len(r.Rune) > 0 && r.Rune[len(r.Rune)-1] == unicode.MaxRune
+	}
+	return false
 }
 
 const luceneReserved = `.?+*|{}[]()"\#@&<>~/`
@@ -75,11 +145,17 @@ func luceneNode(b *strings.Builder, re *syntax.Regexp, lead, trail bool) error {
 		}
 		return nil
 	case syntax.OpCapture:
-		b.WriteByte('(')
+		n := b.Len()
 		if err := luceneNode(b, re.Sub[0], lead, trail); err != nil {
 			return err
 		}
-		b.WriteByte(')')
+		if sub := b.String()[n:]; !strings.HasPrefix(sub, "(") || !balancedGroup(sub) {
+			// Group what the sub-expression wrote (an alternation
+			// writes its own parentheses).
+			rest := b.String()[:n]
+			b.Reset()
+			b.WriteString(rest + "(" + sub + ")")
+		}
 		return nil
 	case syntax.OpAlternate:
 		b.WriteByte('(')
@@ -87,8 +163,15 @@ func luceneNode(b *strings.Builder, re *syntax.Regexp, lead, trail bool) error {
 			if i > 0 {
 				b.WriteByte('|')
 			}
+			n := b.Len()
 			if err := luceneNode(b, s, lead, trail); err != nil {
 				return err
+			}
+			if b.Len() == n {
+				// An anchor that holds where it stands ("^" first,
+				// "$" last) matches the empty string: Lucene writes
+				// that "()", an empty branch is a syntax error.
+				b.WriteString("()")
 			}
 		}
 		b.WriteByte(')')
@@ -146,6 +229,33 @@ func luceneNode(b *strings.Builder, re *syntax.Regexp, lead, trail bool) error {
 		return wrapAtom(func() error { luceneClass(b, re.Rune); return nil })
 	}
 	return fmt.Errorf("regular expression construct %v has no Lucene equivalent", re.Op)
+}
+
+// balancedGroup reports whether s is one parenthesised group: its first
+// "(" closes at its last character.
+func balancedGroup(s string) bool {
+	depth := 0
+	inClass := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '\\':
+			i++
+		case inClass:
+			if c == ']' {
+				inClass = false
+			}
+		case c == '[':
+			inClass = true
+		case c == '(':
+			depth++
+		case c == ')':
+			depth--
+			if depth == 0 && i != len(s)-1 {
+				return false
+			}
+		}
+	}
+	return depth == 0
 }
 
 func luceneRune(b *strings.Builder, r rune, fold bool) {

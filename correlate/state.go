@@ -25,12 +25,14 @@ import (
 // or rules the Set no longer has is dropped (after a rule reload).
 
 type stateItem struct {
-	T      time.Time `json:"t"`
-	Seq    uint64    `json:"seq"`
-	Events []int     `json:"ev"`
-	Host   string    `json:"host,omitempty"`
-	Val    string    `json:"val,omitempty"`
-	Num    float64   `json:"num,omitempty"`
+	T      time.Time         `json:"t"`
+	Seq    uint64            `json:"seq"`
+	Events []int             `json:"ev"`
+	Host   string            `json:"host,omitempty"`
+	Inst   string            `json:"inst,omitempty"`
+	IDF    map[string]string `json:"idf,omitempty"`
+	Val    string            `json:"val,omitempty"`
+	Num    float64           `json:"num,omitempty"`
 }
 
 type stateGroup struct {
@@ -79,7 +81,7 @@ func (w *stateWriter) item(it *item) int {
 	if i, ok := w.items[it]; ok {
 		return i
 	}
-	si := stateItem{T: it.t, Seq: it.seq, Host: it.host, Val: it.val, Num: it.num}
+	si := stateItem{T: it.t, Seq: it.seq, Host: it.host, Inst: it.inst, IDF: it.idf, Val: it.val, Num: it.num}
 	for _, e := range it.events {
 		k := reflect.ValueOf(e.Fields).Pointer()
 		j, ok := w.events[k]
@@ -150,7 +152,7 @@ func (p *Processor) UnmarshalState(data []byte) error {
 	}
 	items := make([]*item, len(st.Items))
 	for i, si := range st.Items {
-		it := &item{t: si.T, seq: si.Seq, host: si.Host, val: si.Val, num: si.Num}
+		it := &item{t: si.T, seq: si.Seq, host: si.Host, inst: si.Inst, idf: si.IDF, val: si.Val, num: si.Num}
 		for _, j := range si.Events {
 			if j < 0 || j >= len(st.Events) {
 				return fmt.Errorf("correlation state: event %d of %d", j, len(st.Events))
@@ -160,14 +162,16 @@ func (p *Processor) UnmarshalState(data []byte) error {
 		items[i] = it
 	}
 	var bad error
-	list := func(idx []int) []*item {
+	// list resolves item numbers; -1 (an empty slot) only where holes
+	// are allowed.
+	list := func(idx []int, holes bool) []*item {
 		if idx == nil {
 			return nil
 		}
 		out := make([]*item, len(idx))
 		for i, j := range idx {
 			switch {
-			case j == -1:
+			case j == -1 && holes:
 			case j < 0 || j >= len(items):
 				bad = fmt.Errorf("correlation state: item %d of %d", j, len(items))
 			default:
@@ -189,9 +193,9 @@ func (p *Processor) UnmarshalState(data []byte) error {
 			continue
 		}
 		for _, sg := range sc.Groups {
-			g := &group{key: sg.Key, vals: sg.Vals, last: sg.Last, items: list(sg.Items), start: sg.Start}
+			g := &group{key: sg.Key, vals: sg.Vals, last: sg.Last, items: list(sg.Items, false), start: sg.Start}
 			if sg.Slots != nil {
-				g.slots = list(sg.Slots)
+				g.slots = list(sg.Slots, true)
 				if len(g.slots) != len(cs.c.Inputs) {
 					return fmt.Errorf("correlation state: %s: %d slots for %d inputs", cs.c.ID(), len(g.slots), len(cs.c.Inputs))
 				}
@@ -202,9 +206,19 @@ func (p *Processor) UnmarshalState(data []byte) error {
 				}
 				g.seqs = make([][]*item, len(sg.Seqs))
 				for i, s := range sg.Seqs {
-					g.seqs[i] = list(s)
+					if s != nil && len(s) == 0 {
+						return fmt.Errorf("correlation state: %s: an empty sequence", cs.c.ID())
+					}
+					g.seqs[i] = list(s, false)
 				}
 			}
+			if bad != nil {
+				return bad
+			}
+			if cs.groups[g.key] != nil {
+				return fmt.Errorf("correlation state: %s: group %q twice", cs.c.ID(), g.key)
+			}
+			g.held = g.count() // already in the restored Stats.Held
 			cs.groups[g.key] = g
 			cs.pushBack(g)
 			p.st.Open++
@@ -259,11 +273,8 @@ func (r *Reorderer) UnmarshalState(data []byte, s *Set) error {
 		if rule == nil {
 			continue
 		}
-		// the heap order is kept: the slice is written in heap order
 		r.h = append(r.h, Match{Rule: rule, Time: m.Time, Seq: m.Seq, Event: m.Event, Host: m.Host})
 	}
-	if len(r.h) != len(st.Held) {
-		heap.Init(&r.h)
-	}
+	heap.Init(&r.h)
 	return nil
 }

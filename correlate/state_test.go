@@ -15,7 +15,7 @@ import (
 
 // matches decodes a case's events into the matches of the rules its
 // correlations read, in line order.
-func (tc *testCase) matches(t *testing.T) []correlate.Match {
+func (tc *testCase) matches(t testing.TB) []correlate.Match {
 	var dec jsonl.Decoder
 	ev := event.New(tc.eng.Schema())
 	var ms []correlate.Match
@@ -98,10 +98,40 @@ func TestStateRoundTrip(t *testing.T) {
 	}
 }
 
-func jsonOf(t *testing.T, a *alert.Alert) string {
+func jsonOf(t testing.TB, a *alert.Alert) string {
 	b, err := json.Marshal(a)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// FuzzUnmarshalState restores arbitrary bytes as a processor's and a
+// reorderer's state, then correlates a case's matches: a bad snapshot is
+// an error, never a crash.
+func FuzzUnmarshalState(f *testing.F) {
+	tc := loadCase(f, "testdata/temporal_ordered")
+	ms := tc.matches(f)
+	p := correlate.NewProcessor(tc.set, correlate.Options{})
+	r := &correlate.Reorderer{Lateness: time.Minute}
+	for _, m := range ms[:len(ms)/2] {
+		r.Add(m, p.Process)
+	}
+	ps, _ := p.MarshalState()
+	rs, _ := r.MarshalState()
+	f.Add(ps, rs)
+	f.Add([]byte(`{"items":[{"ev":[5]}]}`), []byte(`{"held":[{"rule":"x"}]}`))
+	f.Add([]byte(`{"corrs":[{"key":"","groups":[{"key":"a","items":[-1]}]}]}`), []byte(`{}`))
+	f.Fuzz(func(t *testing.T, ps, rs []byte) {
+		p := correlate.NewProcessor(tc.set, correlate.Options{})
+		r := &correlate.Reorderer{Lateness: time.Minute}
+		if p.UnmarshalState(ps) != nil || r.UnmarshalState(rs, tc.set) != nil {
+			return
+		}
+		for _, m := range ms {
+			r.Add(m, p.Process)
+		}
+		r.Flush(p.Process)
+		p.Flush()
+	})
 }

@@ -6,6 +6,7 @@ import "github.com/vigil-detect/vigil/event"
 // classes: scanning costs one table load per input byte whatever the number
 // of literals. Bytes that occur in no literal share one class.
 type acMatcher struct {
+	id      int // index among the pre-filter's automata (value caches)
 	classes [256]uint8
 	nclass  int
 	// trans is the DFA: trans[s*nclass+class] is the next state, stored
@@ -155,7 +156,8 @@ func (m *acMatcher) scan(s string, hits []int32) []int32 {
 	return hits
 }
 
-// contains reports whether any literal occurs in s.
+// contains reports whether any literal occurs in s (ASCII upper-case
+// letters folded).
 func (m *acMatcher) contains(s string) bool {
 	trans, classes := m.trans, &m.classes
 	var st int32

@@ -148,7 +148,7 @@ func TestRegexGuardNecessary(t *testing.T) {
 
 var examples = map[string][]string{
 	`(?i)(set).*&&\s?set.*(environment|invoke|\$\{?input).*&&.*"`: {`set x && set y invoke && "z"`, `SET a&&set ${input} && "`},
-	`"(?:\{\d\})+"\s*-f`: {`"{0}{1}" -f 'a'`},
+	`"(?:\{\d\})+"\s*-f`:                      {`"{0}{1}" -f 'a'`},
 	"(?i)\\$\\{`?e`?n`?v`?:`?p`?a`?t`?h`?\\}": {"${e`nv:path}", "${env:PATH}"},
-	`ab(?i:CD)ef`:        {`abcdef`, `abCDef`},
+	`ab(?i:CD)ef`:                             {`abcdef`, `abCDef`},
 }

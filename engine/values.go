@@ -568,7 +568,7 @@ func (ic *itemCompiler) stringTest(v *sigma.Value) (valueTest, error) {
 			return false
 		}, nil
 	}
-	if !cased && !keyword && !slices.ContainsFunc(pats, func(p pattern) bool { return p.kind != patContains }) {
+	if !cased && !keyword && !slices.ContainsFunc(pats, func(p pattern) bool { return p.kind != patContains || p.lit == "" }) {
 		ic.containsVals++
 		for _, p := range pats {
 			ic.contains = append(ic.contains, p.lit)
@@ -630,13 +630,18 @@ func (ic *itemCompiler) expandValue(v *sigma.Value) ([]sigmaString, error) {
 	return out, nil
 }
 
+// maxDenseContains is the largest dense automaton (bytes) built for one
+// field item's substrings; larger lists use a litSet, a few bytes per
+// state, so that the rule set's memory stays small.
+const maxDenseContains = 16 << 10
+
 // minACLiterals is the number of substrings from which one automaton scan
 // of a field beats a strings.Contains per substring.
 const minACLiterals = 3
 
 // anyContains returns a test of whether the lower-case text of a field
 // contains any of lits (lower-case, none empty): the same result as a
-// strings.Contains per literal, in one pass over the text.
+// strings.Contains per literal, in one pass over the text (see litSet).
 func anyContains(lits []string) valueTest {
 	var uniq []string
 	for _, l := range lits {
@@ -644,11 +649,34 @@ func anyContains(lits []string) valueTest {
 			uniq = append(uniq, l)
 		}
 	}
-	ac := newAC(uniq)
-	return func(e *event.Event, i int) bool {
-		if s := e.Fields[i].Str; ac.fold && isASCII(s) {
-			return ac.contains(s)
+	states, used := 1, [256]bool{}
+	for _, l := range uniq {
+		states += len(l)
+		for k := 0; k < len(l); k++ {
+			used[l[k]] = true
 		}
-		return ac.contains(e.Lower(i))
+	}
+	classes := 1
+	for _, u := range used {
+		if u {
+			classes++
+		}
+	}
+	if states*classes*4 <= maxDenseContains {
+		// Small enough for a dense table: one load per byte.
+		ac := newAC(uniq)
+		return func(e *event.Event, i int) bool {
+			if s := e.Fields[i].Str; isASCII(s) {
+				return ac.contains(s)
+			}
+			return ac.contains(e.Lower(i))
+		}
+	}
+	set := newLitSet(uniq)
+	return func(e *event.Event, i int) bool {
+		if s := e.Fields[i].Str; isASCII(s) {
+			return set.containsFold(s)
+		}
+		return set.containsFold(e.Lower(i))
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/json"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
@@ -211,7 +212,11 @@ func (r *Writer) Close() error {
 		st := ix.Stats()
 		head.Index = &indexStats{st.Starts, st.Connections, st.DroppedStarts, st.DroppedConnections}
 	}
-	return web.WritePage(r.w, web.Page{Mode: web.ModeReport, Title: "vigil report: " + r.opts.Title, Heading: r.opts.Title, Gzip: true},
+	heading := r.opts.Title
+	if utf8.RuneCountInString(heading) > 160 { // a shell glob of many files
+		heading = string([]rune(heading)[:159]) + "…"
+	}
+	return web.WritePage(r.w, web.Page{Mode: web.ModeReport, Title: "vigil report: " + heading, Heading: heading, Gzip: true},
 		func(w io.Writer) error {
 			b, err := json.Marshal(head)
 			if err != nil {

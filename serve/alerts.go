@@ -152,18 +152,36 @@ func (f *alertFeed) stop() {
 	f.closeSubscribers()
 }
 
-// seqOf returns the stream sequence of alert id, waiting (a little) for
-// the feed to have read the stream once.
+// seqOf returns the stream sequence of alert id. An id not in the index
+// yet may be of an alert the feed has not read: it then waits (a little)
+// for the feed to reach the stream's last sequence and looks again.
 func (f *alertFeed) seqOf(ctx context.Context, id string) (uint64, bool) {
 	select {
 	case <-f.caughtUp:
 	case <-ctx.Done():
 	case <-time.After(5 * time.Second):
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	seq, ok := f.index[id]
-	return seq, ok
+	lookup := func() (uint64, uint64, bool) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		seq, ok := f.index[id]
+		return seq, f.last, ok
+	}
+	seq, last, ok := lookup()
+	if ok {
+		return seq, true
+	}
+	info, err := f.stream.Info(ctx)
+	if err != nil || info.State.LastSeq <= last {
+		return 0, false
+	}
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && ctx.Err() == nil; {
+		time.Sleep(5 * time.Millisecond)
+		if seq, last, ok = lookup(); ok || last >= info.State.LastSeq {
+			return seq, ok
+		}
+	}
+	return 0, false
 }
 
 // each calls fn with the alerts from sequence from on, at most limit (0:

@@ -30,7 +30,7 @@ func (s *Server) handler(pub *ingest.Publisher) http.Handler {
 			writeJSON(w, http.StatusNotFound, map[string]string{"error": "this node does not ingest (--no-ingest)"})
 		})
 	}
-	mux.Handle("POST /v1/reload", s.auth(http.HandlerFunc(s.serveReload)))
+	mux.Handle("POST /v1/reload", s.requireToken(s.auth(http.HandlerFunc(s.serveReload))))
 	mux.Handle("GET /v1/alerts", s.auth(http.HandlerFunc(s.alerts.serveList)))
 	mux.Handle("GET /v1/alerts/stream", s.auth(http.HandlerFunc(s.alerts.serveStream)))
 	mux.HandleFunc("GET /healthz", s.serveHealth)
@@ -47,6 +47,18 @@ func (s *Server) auth(h http.Handler) http.Handler {
 		if !s.tokens.Allow(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "a valid Authorization: Bearer token is required"})
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// requireToken refuses a request when there is no token at all: reloading
+// over HTTP always needs one (SIGHUP does not).
+func (s *Server) requireToken(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.tokens.Empty() {
+			writeJSON(w, http.StatusForbidden, map[string]string{"error": "reloading over HTTP needs --token-file; send SIGHUP instead"})
 			return
 		}
 		h.ServeHTTP(w, r)

@@ -148,6 +148,14 @@ func TestOperations(t *testing.T) {
 	if !f.det.running.Load() {
 		t.Error("detector not running")
 	}
+	// Without a token file, HTTP reload is refused (SIGHUP still works).
+	g := start(t, func(o *serve.Options) { o.TokenFile = "" })
+	if code, body := g.do(t, "POST", "/v1/reload", "", nil); code != 403 || !strings.Contains(body, "SIGHUP") {
+		t.Errorf("reload without tokens: %d %s", code, body)
+	}
+	if _, err := g.srv.Reload(context.Background()); err != nil {
+		t.Errorf("Reload without tokens: %v", err)
+	}
 }
 
 // TestReload checks that a broken rule set is reported and the running one
@@ -363,12 +371,6 @@ func TestExposure(t *testing.T) {
 			t.Errorf("%+v: %v, want %q", c.o, err, c.want)
 		}
 	}
-	// --insecure allows it.
-	srv, err := serve.Start(ctx, serve.Options{DataDir: filepath.Join(dir, "data"), HTTPAddr: "0.0.0.0:0", Insecure: true, NoDetect: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv.Shutdown(ctx)
 }
 
 // TestTLS serves HTTP and Beats over TLS with a self-signed certificate.
@@ -458,4 +460,95 @@ func TestShutdownDrains(t *testing.T) {
 	if !strings.Contains(body, `"nats":true`) {
 		t.Errorf("restart: %s", body)
 	}
+}
+
+// TestMutualTLS: with --tls-client-ca, HTTP and Beats accept only clients
+// with a certificate signed by that CA (which lets them listen beyond
+// loopback without tokens: TestCheckExposure).
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca, caKey := newCert(t, nil, nil, "vigil test CA", true, nil)
+	srvCert, srvKey := newCert(t, ca, caKey, "vigil", false, []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth})
+	cliCert, cliKey := newCert(t, ca, caKey, "winlogbeat", false, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth})
+	write := func(name string, blocks ...*pem.Block) string {
+		var b []byte
+		for _, bl := range blocks {
+			b = append(b, pem.EncodeToMemory(bl)...)
+		}
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, b, 0o600)
+		return p
+	}
+	keyBlock := func(k *ecdsa.PrivateKey) *pem.Block {
+		b, _ := x509.MarshalECPrivateKey(k)
+		return &pem.Block{Type: "EC PRIVATE KEY", Bytes: b}
+	}
+	caFile := write("ca.pem", &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw})
+	f := start(t, func(o *serve.Options) {
+		o.TLSCert = write("srv.pem", &pem.Block{Type: "CERTIFICATE", Bytes: srvCert.Raw})
+		o.TLSKey = write("srv.key", keyBlock(srvKey))
+		o.TLSClientCA = caFile
+		o.TokenFile = ""
+		o.BeatsAddr = "127.0.0.1:0"
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	clientPair := tls.Certificate{Certificate: [][]byte{cliCert.Raw}, PrivateKey: cliKey}
+	port := func(a net.Addr) string { return fmt.Sprint(a.(*net.TCPAddr).Port) }
+	url := "https://127.0.0.1:" + port(f.srv.HTTPAddr()) + "/v1/events"
+	for _, c := range []struct {
+		name  string
+		certs []tls.Certificate
+		ok    bool
+	}{{"with a client certificate", []tls.Certificate{clientPair}, true}, {"without", nil, false}} {
+		client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: c.certs}}}
+		resp, err := client.Post(url, "application/x-ndjson", strings.NewReader(`{"Computer":"m"}`))
+		if c.ok && (err != nil || resp.StatusCode != 200) {
+			t.Errorf("HTTP %s: %v %v", c.name, err, resp)
+		}
+		if !c.ok && err == nil {
+			resp.Body.Close()
+			t.Errorf("HTTP %s: accepted (%d)", c.name, resp.StatusCode)
+		}
+		if err == nil && c.ok {
+			resp.Body.Close()
+		}
+		cl, err := lumber.SyncDialWith(func(network, addr string) (net.Conn, error) {
+			return tls.Dial(network, addr, &tls.Config{RootCAs: pool, Certificates: c.certs, ServerName: "127.0.0.1"})
+		}, "127.0.0.1:"+port(f.srv.BeatsAddr()), lumber.Timeout(5*time.Second))
+		if err == nil {
+			_, err = cl.Send([]any{map[string]any{"Computer": "m"}})
+			cl.Close()
+		}
+		if (err == nil) != c.ok {
+			t.Errorf("Beats %s: %v", c.name, err)
+		}
+	}
+}
+
+func newCert(t *testing.T, parent *x509.Certificate, parentKey *ecdsa.PrivateKey, cn string, isCA bool, usage []x509.ExtKeyUsage) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, _ := rand.Int(rand.Reader, big.NewInt(1<<62))
+	tmpl := &x509.Certificate{
+		SerialNumber: serial, Subject: pkix.Name{CommonName: cn},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: usage,
+		KeyUsage: x509.KeyUsageDigitalSignature, IsCA: isCA, BasicConstraintsValid: true,
+	}
+	if isCA {
+		tmpl.KeyUsage |= x509.KeyUsageCertSign
+	}
+	if parent == nil {
+		parent, parentKey = tmpl, key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &key.PublicKey, parentKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	return c, key
 }

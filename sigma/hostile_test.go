@@ -1,3 +1,5 @@
+//go:build unix
+
 package sigma_test
 
 import (

@@ -93,6 +93,8 @@ type Page struct {
 	// CSRF is the console's anti-CSRF token of the signed-in session
 	// (empty: not signed in); User the signed-in name.
 	CSRF, User string
+	// NoSignIn hides the console's sign-in form (nobody can sign in).
+	NoSignIn bool
 	// Gzip writes the data gzipped and base64-encoded; the script
 	// decompresses it (DecompressionStream). A report's JSON shrinks about
 	// tenfold: event fields repeat from alert to alert.

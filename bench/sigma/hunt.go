@@ -16,8 +16,9 @@ type HuntResult struct {
 	Routed   bool    `json:"routed"`
 	Events   int64   `json:"events"`
 	Bad      int64   `json:"bad_lines"`
-	LoadSec  float64 `json:"load_seconds"`  // loading one rule set per worker, in parallel
-	MatchSec float64 `json:"match_seconds"` // reading, decoding and matching
+	LoadSec  float64 `json:"load_seconds"`      // loading one rule set per worker, in parallel
+	MatchSec float64 `json:"match_seconds"`     // reading, decoding and matching
+	MatchCPU float64 `json:"match_cpu_seconds"` // process CPU time (user + system) while reading, decoding and matching
 	// Raw counts every match; True only those on events the rule's log
 	// source covers.
 	Raw  int64            `json:"matches_raw"`
@@ -57,6 +58,7 @@ func PeerHunt(rulesDir, path string, workers int, noCollapseWS, routed bool, lim
 	res.LoadSec = time.Since(start).Seconds()
 
 	start = time.Now()
+	cpu0 := cpuTime()
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -145,6 +147,7 @@ func PeerHunt(rulesDir, path string, workers int, noCollapseWS, routed bool, lim
 	close(work)
 	wg.Wait()
 	res.MatchSec = time.Since(start).Seconds()
+	res.MatchCPU = (cpuTime() - cpu0).Seconds()
 	if readErr != nil {
 		return nil, readErr
 	}

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 
+	"github.com/vigil-detect/vigil/convert"
 	"github.com/vigil-detect/vigil/sigma"
 )
 
@@ -157,4 +158,27 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
+}
+
+// MaxClauses is Elasticsearch's lowest limit on the clauses of one query
+// (indices.query.bool.max_clause_count: 1024 before 8.0, the floor of
+// the limit 8.0 computes from the heap and thread pool since).
+const MaxClauses = 1024
+
+// Clauses counts the clauses a query tree becomes in Elasticsearch: one
+// per comparison (an IN list's values each count).
+func Clauses(n convert.Node) int {
+	count := 0
+	convert.Walk(n, func(*convert.Cond) { count++ })
+	return count
+}
+
+// CheckClauses implements convert.Checker for the Elastic targets: a rule
+// whose query has more clauses than MaxClauses is converted with a
+// warning (a cluster with a larger limit runs it; the lowest refuses it).
+func CheckClauses(p *convert.Prepared, target string) ([]*convert.Warning, error) {
+	if n := Clauses(p.Tree); n > MaxClauses {
+		return []*convert.Warning{convert.Unsupported(p.Rule.Pos, target, "the query has %d clauses, more than Elasticsearch's lowest limit of %d (indices.query.bool.max_clause_count): a cluster with that limit refuses it", n, MaxClauses)}, nil
+	}
+	return nil, nil
 }

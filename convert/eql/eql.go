@@ -241,3 +241,9 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	m := c.Meta
 	return wrap(m, strings.TrimSuffix(b.String(), "\n"), nil, format)
 }
+
+// Check implements convert.Checker: a warning when the query has more
+// clauses than Elasticsearch's lowest limit.
+func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
+	return elastic.CheckClauses(p, "eql")
+}

@@ -382,3 +382,9 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	b.WriteString("| where " + strings.Join(parts, " and "))
 	return wrap(c.Meta, b.String(), format)
 }
+
+// Check implements convert.Checker: a warning when the query has more
+// clauses than Elasticsearch's lowest limit.
+func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
+	return elastic.CheckClauses(p, "esql")
+}

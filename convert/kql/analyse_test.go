@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,7 +66,8 @@ func analyse(t *testing.T, script string, qs []query) map[string][]diagnostic {
 	t.Helper()
 	in, err := json.Marshal(qs)
 	if err != nil {
-		t.Fatal(err)
+		t.Error(err)
+		return nil
 	}
 	cmd := exec.Command("node", script, "schemas.json")
 	cmd.Stdin = bytes.NewReader(in)
@@ -79,11 +81,13 @@ func analyse(t *testing.T, script string, qs []query) map[string][]diagnostic {
 	out, err := cmd.Output()
 	timer.Stop()
 	if err != nil {
-		t.Fatalf("analyse.mjs: %v\n%s", err, stderr.String())
+		t.Errorf("analyse.mjs: %v\n%s", err, stderr.String())
+		return nil
 	}
 	var rs []result
 	if err := json.Unmarshal(out, &rs); err != nil {
-		t.Fatalf("analyse.mjs output: %v", err)
+		t.Errorf("analyse.mjs output: %v", err)
+		return nil
 	}
 	m := map[string][]diagnostic{}
 	for _, r := range rs {
@@ -117,20 +121,48 @@ func TestKustoAnalyser(t *testing.T) {
 	script := analyser(t)
 	coll := rules(t)
 	b, _ := convert.Lookup("kql")
+	// Each pipeline's queries go to one node process; the three run
+	// side by side.
+	type run struct {
+		name  string
+		qs    []convert.Query
+		errs  []error
+		diags map[string][]diagnostic
+		took  time.Duration
+	}
+	var runs []*run
 	for _, name := range []string{"microsoft_xdr", "sentinel_asim", "azure_monitor"} {
 		pl, err := convert.LoadPipeline(name)
 		if err != nil {
 			t.Fatal(err)
 		}
 		qs, errs := convert.Convert(coll, b, []*convert.Pipeline{pl}, "")
+		runs = append(runs, &run{name: name, qs: qs, errs: errs})
+	}
+	var wg sync.WaitGroup
+	for _, r := range runs {
 		var in []query
+		for i, q := range r.qs {
+			in = append(in, query{DB: r.name, ID: fmt.Sprint(i), Text: q.Text})
+		}
+		wg.Add(1)
+		go func(r *run) {
+			defer wg.Done()
+			start := time.Now()
+			r.diags = analyse(t, script, in)
+			r.took = time.Since(start)
+		}(r)
+	}
+	wg.Wait()
+	for _, r := range runs {
+		name, qs, errs, diags := r.name, r.qs, r.errs, r.diags
+		if diags == nil {
+			continue
+		}
 		warnings := 0
-		for i, q := range qs {
-			in = append(in, query{DB: name, ID: fmt.Sprint(i), Text: q.Text})
+		for _, q := range qs {
 			warnings += len(q.Warnings)
 		}
-		start := time.Now()
-		diags := analyse(t, script, in)
 		valid, bad := 0, 0
 		for i, q := range qs {
 			ok := true
@@ -151,7 +183,7 @@ func TestKustoAnalyser(t *testing.T) {
 		if bad > 0 {
 			t.Errorf("%s: %d queries with errors", name, bad)
 		}
-		t.Logf("%s: %d converted, %d refused, %d valid (Kusto.Language, %v), %d detection items left out", name, len(qs), len(errs), valid, time.Since(start).Round(time.Millisecond), warnings)
+		t.Logf("%s: %d converted, %d refused, %d valid (Kusto.Language, %v), %d detection items left out", name, len(qs), len(errs), valid, r.took.Round(time.Millisecond), warnings)
 		for _, r := range topReasons(errs, 8) {
 			t.Logf("%s:   %s", name, r)
 		}

@@ -2,6 +2,7 @@ package kql
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -32,6 +33,11 @@ func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
 	}
 	if b, _ := p.State["split_domain_user"].(bool); b {
 		if tree, err = s.splitDomainUser(tree); err != nil {
+			return nil, err
+		}
+	}
+	if hc, ok := p.State["hash_columns"].(map[string]any); ok {
+		if tree, err = splitHashes(tree, hc); err != nil {
 			return nil, err
 		}
 	}
@@ -250,5 +256,43 @@ func (s *Schema) splitDomainUser(tree convert.Node) (convert.Node, error) {
 			return args[0], nil
 		}
 		return &convert.And{Args: args}, nil
+	})
+}
+
+var hashValue = regexp.MustCompile(`^(?i)(SHA1|SHA256|MD5|IMPHASH)=([0-9A-F]+)$`)
+
+// hashLen is the length of each algorithm's hex digest.
+var hashLen = map[string]int{"MD5": 32, "SHA1": 40, "SHA256": 64, "IMPHASH": 32}
+
+// splitHashes writes a test of Sysmon's Hashes field ("SHA1=...,
+// MD5=...,SHA256=...,IMPHASH=...") for one algorithm's digest
+// ("SHA256=AB12...") as a test of the table's column for that algorithm
+// (the pipeline's state hash_columns, such as SHA256: SHA256 in Defender
+// XDR): the whole digest is compared with =~, a partial one (a contains or
+// startswith on its first digits) with startswith. Values of other shapes,
+// and algorithms without a column, stay on Hashes (which the schema check
+// then drops or refuses).
+func splitHashes(tree convert.Node, cols map[string]any) (convert.Node, error) {
+	return convert.Rewrite(tree, func(c *convert.Cond) (convert.Node, error) {
+		if c.Field != "Hashes" || c.Op != convert.OpString || c.Cased {
+			return c, nil
+		}
+		shape, lit := c.Pat.Shape()
+		m := hashValue.FindStringSubmatch(lit)
+		if m == nil || shape == convert.ShapeAny || shape == convert.ShapeGlob {
+			return c, nil
+		}
+		algo := strings.ToUpper(m[1])
+		col, ok := cols[algo].(string)
+		if !ok {
+			return c, nil
+		}
+		x := *c
+		x.Field = col
+		x.Pat = convert.Pattern{{Kind: convert.Lit, Lit: m[2]}}
+		if len(m[2]) < hashLen[algo] && (shape == convert.ShapeContains || shape == convert.ShapePrefix) {
+			x.Pat = append(x.Pat, convert.Tok{Kind: convert.Star})
+		}
+		return &x, nil
 	})
 }

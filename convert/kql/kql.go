@@ -1,7 +1,10 @@
 // Package kql writes Sigma rules as Kusto (KQL) queries for Microsoft
-// Sentinel and Defender XDR (target "kql"). The table comes from the
-// pipeline (microsoft_xdr, sentinel_asim, azure_monitor: state
-// query_table). Correlations become summarize (counts) and joins
+// Sentinel and Defender XDR (target "kql"), or, with format
+// sentinel_rule, as Sentinel scheduled analytics rules. The table comes
+// from the pipeline (microsoft_xdr, sentinel_asim, azure_monitor: state
+// query_table); the columns and types of those tables are embedded
+// (schemas.json), and every field a query would name is checked against
+// them (Check). Correlations become summarize (counts) and joins
 // (temporal_ordered).
 package kql
 
@@ -310,14 +313,17 @@ func query(p *convert.Prepared, extra ...string) (string, error) {
 		}
 		sort.Strings(names)
 		// As Sentinel's content reads SecurityEvent's EventData: the
-		// named Data elements of parse_xml(EventData) (one element is
-		// an object, not an array), as strings.
-		b.WriteString("\n| mv-apply _d = (parse_xml(EventData).EventData.Data) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))")
+		// named Data elements of parse_xml(EventData), as strings (an
+		// event with one Data element parses to an object, not an
+		// array).
+		b.WriteString("\n| extend _Data = parse_xml(EventData).EventData.Data")
+		b.WriteString("\n| mv-apply _d = iff(gettype(_Data) == \"array\", _Data, pack_array(_Data)) to typeof(dynamic) on (summarize _EventData = make_bag(bag_pack(tostring(_d['@Name']), tostring(_d['#text']))))")
 		var ext []string
 		for _, f := range names {
 			ext = append(ext, field(f)+" = tostring(_EventData["+str(f)+"])")
 		}
 		b.WriteString("\n| extend " + strings.Join(ext, ", "))
+		b.WriteString("\n| project-away _Data, _EventData")
 	}
 	if len(post) > 0 {
 		s, err := w.syntax().Expr(w.balance(andOf(post)))

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
-	"sort"
 	"strings"
 	"sync"
 )
@@ -164,14 +163,4 @@ func GenerateSchemas(corpusJSON []byte) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, '\n'), nil
-}
-
-// columnNames returns a schema's columns, sorted.
-func (s *Schema) columnNames() []string {
-	var out []string
-	for c := range s.Columns {
-		out = append(out, c)
-	}
-	sort.Strings(out)
-	return out
 }

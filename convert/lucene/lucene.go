@@ -47,12 +47,30 @@ func value(p convert.Pattern) string {
 	return b.String()
 }
 
+// rangeLike reports whether a value starts with "<" or ">", which
+// Elasticsearch's query_string reads as a range (field:<x) even escaped.
+func rangeLike(p convert.Pattern) bool {
+	return len(p) > 0 && p[0].Kind == convert.Lit && strings.IndexAny(p[0].Lit, "<>") == 0
+}
+
 func cond(c *convert.Cond) (string, error) {
 	f := Escape(c.Field)
 	switch c.Op {
 	case convert.OpString:
 		if c.Field == "" {
 			return value(c.Pat), nil
+		}
+		if rangeLike(c.Pat) {
+			// Not a range: a quoted term, or, with wildcards, the
+			// pattern as a regular expression.
+			if !c.Pat.HasWildcards() {
+				return f + ":\"" + Escape(c.Pat.Plain()) + "\"", nil
+			}
+			re, err := convert.LuceneRegex(convert.PatternRegex(c.Pat, true))
+			if err != nil {
+				return "", convert.Unsupported(c.Pos, "lucene", "value %q: %v", c.Pat.Plain(), err)
+			}
+			return f + ":/" + re + "/", nil
 		}
 		return f + ":" + value(c.Pat), nil
 	case convert.OpNumber:
@@ -109,6 +127,11 @@ func node(n convert.Node) (string, bool, error) {
 		if f, cs, ok := convert.SameFieldValues(n, true); ok {
 			var vs []string
 			for _, c := range cs {
+				if c.Op == convert.OpString && rangeLike(c.Pat) {
+					return "", false, nil
+				}
+			}
+			for _, c := range cs {
 				if c.Op == convert.OpNumber {
 					vs = append(vs, Escape(c.Text))
 				} else {
@@ -159,4 +182,10 @@ func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 // Correlation implements convert.Backend: Lucene has no aggregation.
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
 	return "", convert.Unsupported(c.Pos, "lucene", "correlation rules (%s): a Lucene (Kibana) query string matches single events and has no joins or aggregations; use --target eql (sequence) or --target esql (STATS)", c.Type)
+}
+
+// Check implements convert.Checker: a warning when the query has more
+// clauses than Elasticsearch's lowest limit.
+func (Backend) Check(p *convert.Prepared) ([]*convert.Warning, error) {
+	return elastic.CheckClauses(p, "lucene")
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-detect/vigil/serve/detect"
+	"github.com/vigil-detect/vigil/serve/sink"
 )
 
 // Environment of a child worker (TestMain runs it instead of the tests).
@@ -28,6 +30,7 @@ const (
 	envChildURL      = "VIGIL_DETECT_CHILD_URL"
 	envChildName     = "VIGIL_DETECT_CHILD_NAME"
 	envChildFailover = "VIGIL_DETECT_CHILD_FAILOVER"
+	envChildFile     = "VIGIL_DETECT_CHILD_ALERTS_FILE"
 )
 
 func TestMain(m *testing.M) {
@@ -71,9 +74,26 @@ func childWorker(url string) int {
 		log.Error("worker", "err", err)
 		return 1
 	}
+	var sinkDone chan error
+	if path := os.Getenv(envChildFile); path != "" {
+		f, err := sink.OpenFile(path, 64<<10)
+		if err != nil {
+			log.Error("alerts file", "err", err)
+			return 1
+		}
+		defer f.Close()
+		sinkDone = make(chan error, 1)
+		go func() { sinkDone <- sink.Run(ctx, js, "file", f, sink.Options{Logger: log, AckWait: failover}) }()
+	}
 	if err := w.Run(ctx); err != nil {
 		log.Error("run", "err", err)
 		return 1
+	}
+	if sinkDone != nil {
+		if err := <-sinkDone; err != nil {
+			log.Error("alerts file", "err", err)
+			return 1
+		}
 	}
 	return 0
 }
@@ -105,10 +125,11 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 	return l.b.Write(p)
 }
 
-func startChild(t *testing.T, url, name string, failover time.Duration, log *bytes.Buffer, mu *sync.Mutex) *child {
+func startChild(t *testing.T, url, name string, failover time.Duration, log *bytes.Buffer, mu *sync.Mutex, env ...string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), envChildURL+"="+url, envChildName+"="+name, envChildFailover+"="+failover.String())
+	cmd.Env = append(cmd.Env, env...)
 	w := &lockedBuffer{mu: mu, b: log}
 	cmd.Stderr, cmd.Stdout = w, w
 	if err := cmd.Start(); err != nil {
@@ -252,7 +273,9 @@ func TestCrash(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	c := startChild(t, srv.ClientURL(), "w", failover, &logs, &mu)
+	alertsFile := filepath.Join(t.TempDir(), "alerts.jsonl")
+	fileEnv := envChildFile + "=" + alertsFile
+	c := startChild(t, srv.ClientURL(), "w", failover, &logs, &mu, fileEnv)
 	// Publish over ~12 s while killing the worker 6 times.
 	const publishFor = 12 * time.Second
 	pubDone := make(chan error, 1)
@@ -280,7 +303,7 @@ func TestCrash(t *testing.T) {
 		c.kill()
 		t.Logf("SIGKILL %d at %v", i+1, at.Round(time.Millisecond))
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		c = startChild(t, srv.ClientURL(), "w", failover, &logs, &mu)
+		c = startChild(t, srv.ClientURL(), "w", failover, &logs, &mu, fileEnv)
 	}
 	if err := <-pubDone; err != nil {
 		t.Fatal(err)
@@ -289,9 +312,66 @@ func TestCrash(t *testing.T) {
 	waitCommitted(t, ctx, js, n, int64(len(lines)), 60*time.Second)
 	t.Logf("all evaluated %v after the start", time.Since(began).Round(time.Millisecond))
 	checkAlerts(t, ctx, js, want)
+	// The alerts file: every alert once, across its rotations.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		got, lines, err := fileIDs(alertsFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if lines >= len(want) || time.Now().After(deadline) {
+			var missing, extra int
+			for id := range want {
+				if got[id] == 0 {
+					missing++
+				}
+			}
+			twice := 0
+			for id, n := range got {
+				if !want[id] {
+					extra++
+				}
+				if n > 1 {
+					twice++
+				}
+			}
+			rotated, _ := filepath.Glob(alertsFile + ".*")
+			t.Logf("alerts file: %d lines in %d files", lines, len(rotated)+1)
+			if missing+extra+twice > 0 {
+				t.Errorf("alerts file: %d lines, %d expected alerts: %d missing, %d unexpected, %d twice", lines, len(want), missing, extra, twice)
+			}
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	if err := c.term(); err != nil {
 		t.Errorf("worker after SIGTERM: %v", err)
 	}
+}
+
+// fileIDs counts the ids in an alerts file and its rotations.
+func fileIDs(path string) (map[string]int, int, error) {
+	files, _ := filepath.Glob(path + ".*")
+	files = append(files, path)
+	ids := map[string]int{}
+	lines := 0
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, 0, err
+		}
+		for l := range bytes.Lines(data) {
+			var a struct {
+				ID string `json:"id"`
+			}
+			if err := json.Unmarshal(l, &a); err != nil {
+				return nil, 0, fmt.Errorf("%s: %w: %q", f, err, l)
+			}
+			ids[a.ID]++
+			lines++
+		}
+	}
+	return ids, lines, nil
 }
 
 func tail(s string, n int) string {

@@ -34,6 +34,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -72,6 +73,8 @@ const (
 	DefaultFailover         = 30 * time.Second
 	DefaultSnapshotInterval = time.Second
 	DefaultBatch            = 256
+	// DefaultAncestryRetention is Options.AncestryRetention's default.
+	DefaultAncestryRetention = 24 * time.Hour
 	// DefaultMaxAckPending bounds the events a partition holds delivered
 	// but not yet covered by a snapshot.
 	DefaultMaxAckPending = 1 << 16
@@ -113,6 +116,10 @@ type Options struct {
 	Batch int
 	// MaxAckPending is the consumers' max_ack_pending.
 	MaxAckPending int
+	// AncestryRetention is how long (in event time, behind a partition's
+	// newest event) the advisory's process starts are kept for the
+	// ancestry of alerts (default 24 h).
+	AncestryRetention time.Duration
 	// MaxGroups caps each partition's correlation groups
 	// (correlate.Options.MaxGroups).
 	MaxGroups int
@@ -139,6 +146,9 @@ func (o *Options) defaults() {
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
+	}
+	if o.AncestryRetention <= 0 {
+		o.AncestryRetention = DefaultAncestryRetention
 	}
 	if o.MaxAckPending <= 0 {
 		o.MaxAckPending = DefaultMaxAckPending
@@ -214,12 +224,22 @@ func EnsureConsumers(ctx context.Context, js jetstream.JetStream, n int, o Optio
 			return fmt.Errorf("consumer %s exists with another configuration: %w (delete it or start with the same --partitions, --failover and --replicas)", want.Durable, err)
 		}
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Description: "vigil serve detection: snapshot pointer per partition",
-		History: 1, Storage: jetstream.FileStorage, Replicas: o.Replicas}); err != nil {
+	if _, err := js.KeyValue(ctx, StateBucket); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: StateBucket, Description: "vigil serve detection: snapshot pointer per partition",
+			History: 1, Storage: jetstream.FileStorage, Replicas: o.Replicas})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("state bucket %s: %w", StateBucket, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("state bucket %s: %w", StateBucket, err)
 	}
-	if _, err := js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: StateObjects, Description: "vigil serve detection: partition state snapshots",
-		Storage: jetstream.FileStorage, Replicas: o.Replicas}); err != nil {
+	if _, err := js.ObjectStore(ctx, StateObjects); errors.Is(err, jetstream.ErrBucketNotFound) {
+		_, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: StateObjects, Description: "vigil serve detection: partition state snapshots",
+			Storage: jetstream.FileStorage, Replicas: o.Replicas})
+		if err != nil && !errors.Is(err, jetstream.ErrBucketExists) {
+			return fmt.Errorf("state object store %s: %w", StateObjects, err)
+		}
+	} else if err != nil {
 		return fmt.Errorf("state object store %s: %w", StateObjects, err)
 	}
 	return nil
@@ -246,14 +266,17 @@ func sameConsumer(got, want jetstream.ConsumerConfig) error {
 // Worker runs detection over every partition of the events stream that
 // the server pins to it.
 type Worker struct {
-	js    jetstream.JetStream
-	opts  Options
-	rules atomic.Pointer[Rules]
-	m     *metrics
-	log   *slog.Logger
-	kv    jetstream.KeyValue
-	obs   jetstream.ObjectStore
-	n     int
+	held    atomic.Int64 // partitions held
+	share   atomic.Int64 // partitions per live worker, rounded up
+	release atomic.Int64 // partitions to give up to balance the workers
+	js      jetstream.JetStream
+	opts    Options
+	rules   atomic.Pointer[Rules]
+	m       *metrics
+	log     *slog.Logger
+	kv      jetstream.KeyValue
+	obs     jetstream.ObjectStore
+	n       int
 }
 
 // New returns a worker on js with rules. The streams must exist; New
@@ -270,8 +293,18 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 			return nil, err
 		}
 	}
-	if err := EnsureConsumers(ctx, js, n, opts); err != nil {
-		return nil, err
+	// A cluster's meta leader may be busy (several workers starting at
+	// once, an election): such errors are retried for 30 s or --failover.
+	for deadline := time.Now().Add(max(opts.Failover, 30*time.Second)); ; {
+		err := EnsureConsumers(ctx, js, n, opts)
+		if err == nil {
+			break
+		}
+		if !isTransient(err) || time.Now().After(deadline) || ctx.Err() != nil {
+			return nil, err
+		}
+		opts.Logger.Warn("creating consumers and state buckets failed, retrying", "err", err)
+		sleep(ctx, 500*time.Millisecond)
 	}
 	m, err := newMetrics(opts.Registerer)
 	if err != nil {
@@ -288,8 +321,8 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 	return w, nil
 }
 
-// SetRules replaces the rule set: each partition switches at its next
-// batch, carrying its correlation state over (groups of correlations that
+// SetRules replaces the rule set: each partition switches before its next
+// event, carrying its correlation state over (groups of correlations that
 // are gone are dropped).
 func (w *Worker) SetRules(r *Rules) { w.rules.Store(r) }
 
@@ -303,6 +336,13 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	var wg sync.WaitGroup
+	hctx, stopHeartbeat := context.WithCancel(ctx)
+	defer stopHeartbeat()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		w.heartbeat(hctx)
+	}()
 	errs := make([]error, w.n)
 	for p := range w.n {
 		c, err := s.Consumer(ctx, ConsumerName(p))
@@ -318,4 +358,86 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// hold counts partitions taken (1) or given up (-1).
+func (w *Worker) hold(d int64) {
+	w.held.Add(d)
+	w.m.owned.Set(float64(w.held.Load()))
+}
+
+// atShare reports whether the worker holds its share of the partitions.
+func (w *Worker) atShare() bool {
+	s := w.share.Load()
+	return s > 0 && w.held.Load() >= s
+}
+
+// shouldRelease takes one partition from the release budget.
+func (w *Worker) shouldRelease() bool {
+	for {
+		r := w.release.Load()
+		if r <= 0 {
+			return false
+		}
+		if w.release.CompareAndSwap(r, r-1) {
+			return true
+		}
+	}
+}
+
+// heartbeatKey is the state bucket's key of a worker's heartbeat.
+func heartbeatKey(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			b[i] = '_'
+		}
+	}
+	return "w." + string(b)
+}
+
+// heartbeat records that the worker is alive every --failover/4 and works
+// out its share of the partitions: the partition count divided by the
+// workers alive (heartbeat within --failover), rounded up. A worker
+// holding more gives one partition up per beat; one holding its share
+// asks for the others' partitions last, so that a released partition
+// goes to a worker below its share.
+func (w *Worker) heartbeat(ctx context.Context) {
+	every := max(w.opts.Failover/4, 100*time.Millisecond)
+	key := heartbeatKey(w.opts.Name)
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		_ = w.kv.Delete(dctx, key)
+	}()
+	for {
+		if _, err := w.kv.Put(ctx, key, []byte(w.opts.Name)); err != nil && ctx.Err() == nil {
+			w.log.Debug("heartbeat", "err", err)
+		}
+		live := 0
+		if lister, err := w.kv.ListKeysFiltered(ctx, "w.>"); err == nil {
+			for k := range lister.Keys() {
+				e, err := w.kv.Get(ctx, k)
+				if err == nil && time.Since(e.Created()) < w.opts.Failover {
+					live++
+				}
+			}
+		}
+		if live > 0 {
+			share := int64((w.n + live - 1) / live)
+			w.share.Store(share)
+			w.release.Store(max(0, w.held.Load()-share))
+		}
+		sleep(ctx, every)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+// isTransient reports errors of a JetStream busy or electing a leader.
+func isTransient(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
+		errors.Is(err, jetstream.ErrNoHeartbeat) || errors.As(err, &apiErr) && apiErr.Code == 503
 }

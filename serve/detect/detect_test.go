@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-detect/vigil/advisory"
@@ -301,8 +302,11 @@ func TestScenariosShuffled(t *testing.T) {
 			if g, w := sortedLines(got), sortedLines(want); g != w {
 				t.Errorf("serve's alerts differ from hunt's\nserve:\n%s\nhunt:\n%s", g, w)
 			}
-			if v := metricSum(t, reg, "vigil_events_evaluated_total"); v != float64(len(body)) {
-				t.Errorf("vigil_events_evaluated_total %v, want %d", v, len(body))
+			for name, want := range map[string]int{"vigil_events_evaluated_total": len(body), "vigil_alerts_total": len(got),
+				"vigil_alert_latency_seconds": len(got), "vigil_events_late_total": 0} {
+				if v := metricSum(t, reg, name); v != float64(want) {
+					t.Errorf("%s %v, want %d", name, v, want)
+				}
 			}
 		})
 	}
@@ -331,4 +335,117 @@ func metricSum(t testing.TB, reg *prometheus.Registry, name string) float64 {
 		}
 	}
 	return sum
+}
+
+// runWorker starts a worker on a fresh server and returns its JetStream
+// and registry; the worker stops with the test.
+func runWorker(t *testing.T, ctx context.Context, r *detect.Rules, n int) (jetstream.JetStream, *detect.Worker, *prometheus.Registry) {
+	srv := startServer(t, t.TempDir())
+	_, js := connect(t, srv.ClientURL())
+	if err := createStreams(ctx, js, n, 1); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	w, err := detect.New(ctx, js, r, detect.Options{Failover: 3 * time.Second, SnapshotInterval: 200 * time.Millisecond, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- w.Run(wctx) }()
+	t.Cleanup(func() {
+		stop()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	return js, w, reg
+}
+
+func titles(t *testing.T, raw [][]byte) map[string]int {
+	out := map[string]int{}
+	for _, b := range raw {
+		var a struct {
+			Rule struct{ Title string } `json:"rule"`
+		}
+		if err := json.Unmarshal(b, &a); err != nil {
+			t.Fatal(err)
+		}
+		out[a.Rule.Title]++
+	}
+	return out
+}
+
+// TestLateEvents sends a host's cmd.exe start and connection 100 s behind
+// its newest event (the lateness is 30 s): both are counted late, and the
+// single-event rules still alert on them.
+func TestLateEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := loadRules(t, true, "../../testdata/example/rules")
+	js, _, reg := runWorker(t, ctx, r, 2)
+	const h = "late-ws"
+	g := "{LATE}"
+	lines := []string{
+		ev(h, 100, map[string]any{"EventID": 1, "ProcessGuid": "{N}", "Image": `C:\Windows\System32\svchost.exe`, "CommandLine": "svchost.exe"}),
+		start(h, 0, g, cmdExe, bat, word),
+		conn(h, 3, g, cmdExe, "8.8.8.8"),
+	}
+	if _, err := publish(ctx, js, 2, lines); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, 2, int64(len(lines)), 30*time.Second)
+	_, late, err := committed(ctx, js, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late != 2 || metricSum(t, reg, "vigil_events_late_total") != 2 {
+		t.Errorf("late: %d saved, %v counted; want 2", late, metricSum(t, reg, "vigil_events_late_total"))
+	}
+	raw, err := readAlerts(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := titles(t, raw)
+	for _, want := range []string{"Command Prompt Started by an Office Application", "Command Prompt Connecting to a Public Address"} {
+		if got[want] != 1 {
+			t.Errorf("%q: %d alerts, want 1 (all: %v)", want, got[want], got)
+		}
+	}
+}
+
+// TestReload switches the rules between a process start and its
+// connection: the correlation state is carried over, and the alerts are
+// hunt's.
+func TestReload(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := loadRules(t, true)
+	js, w, _ := runWorker(t, ctx, r, 2)
+	const h = "reload-ws"
+	g := "{RELOAD}"
+	first := []string{start(h, 0, g, cmdExe, bat, word)}
+	second := []string{conn(h, 2, g, cmdExe, "8.8.8.8")}
+	second = append(second, ticks(t, append(first, second...))...)
+	if _, err := publish(ctx, js, 2, first); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, 2, 1, 30*time.Second)
+	w.SetRules(loadRules(t, true)) // compiled again: other pointers, same rules
+	if _, err := publish(ctx, js, 2, second); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, 2, int64(1+len(second)), 30*time.Second)
+	raw, err := readAlerts(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := serveAlerts(t, raw)
+	want := huntAlerts(t, r, append(first, second...))
+	if len(want) != 2 {
+		t.Fatalf("hunt gives %d alerts, want the advisory's 2", len(want))
+	}
+	if g, w := sortedLines(got), sortedLines(want); g != w {
+		t.Errorf("after a reload:\n%s\nhunt:\n%s", g, w)
+	}
 }

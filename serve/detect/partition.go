@@ -33,11 +33,14 @@ var errLost = errors.New("partition taken over by another worker")
 
 // part is one partition as a worker sees it.
 type part struct {
-	w      *Worker
-	p      int
-	cons   jetstream.Consumer
-	stream jetstream.Stream
-	st     *pstate // nil until the partition is delivered to this worker
+	// coolUntil: a partition this worker released is left to the others
+	// until then.
+	coolUntil time.Time
+	w         *Worker
+	p         int
+	cons      jetstream.Consumer
+	stream    jetstream.Stream
+	st        *pstate // nil until the partition is delivered to this worker
 	// ackable is the newest delivered message whose sequence the state
 	// covers; acknowledging it (AckAll) acknowledges every older one.
 	ackable jetstream.Msg
@@ -56,9 +59,11 @@ type pstate struct {
 	seq, saved uint64
 	counts     counts
 	newest     time.Time // newest event time seen: the watermark is newest - MaxLateness
+	pruned     time.Time // newest event time when process starts were last pruned
 	pin        string    // Nats-Pin-Id the partition was delivered under
 	gen, rev   uint64    // snapshot generation and its pointer's revision
 	lastSave   time.Time
+	loaded     time.Time
 
 	pending  []pendingAlert
 	received time.Time // receipt time of the event being evaluated
@@ -83,6 +88,15 @@ func (pt *part) run(ctx context.Context) error {
 	wait := min(time.Second, w.opts.Failover/3)
 	backoff := 100 * time.Millisecond
 	for ctx.Err() == nil {
+		if d := time.Until(pt.coolUntil); d > 0 {
+			sleep(ctx, d)
+			continue
+		}
+		if pt.st == nil && w.atShare() {
+			// Holding its share already: let the workers below
+			// theirs ask first.
+			sleep(ctx, wait)
+		}
 		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(Group))
 		if err != nil {
 			if ctx.Err() != nil {
@@ -95,11 +109,31 @@ func (pt *part) run(ctx context.Context) error {
 		}
 		backoff = 100 * time.Millisecond
 		n := 0
-		for msg := range batch.Messages() {
+		msgs := batch.Messages()
+		for {
+			var msg jetstream.Msg
+			var ok bool
+			select {
+			case msg, ok = <-msgs:
+			default:
+				// Nothing more has come yet: publish what was found
+				// now rather than when the pull request ends.
+				if pt.st != nil && len(pt.st.pending) > 0 {
+					wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Failover)
+					err := pt.publish(wctx)
+					cancel()
+					if err != nil {
+						pt.fail(err)
+					}
+				}
+				msg, ok = <-msgs
+			}
+			if !ok {
+				break
+			}
 			n++
 			if err := pt.deliver(ctx, msg); err != nil {
 				pt.fail(err)
-				break
 			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && ctx.Err() == nil {
@@ -118,21 +152,21 @@ func (pt *part) run(ctx context.Context) error {
 		if err != nil {
 			pt.fail(err)
 		}
-		if r := w.rules.Load(); pt.st != nil && r != pt.st.rules {
-			if err := pt.switchRules(r); err != nil {
-				pt.fail(err)
-			}
+		if pt.st != nil && pt.st.saved == pt.st.seq && len(pt.st.pending) == 0 &&
+			time.Since(pt.st.loaded) > w.opts.Failover && w.shouldRelease() {
+			pt.release(ctx)
+			continue
 		}
 	}
 	if pt.st != nil {
 		// Let another worker take the partition now rather than after
-		// --failover.
+		// --failover (the state is saved and acknowledged above).
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		if err := pt.stream.UnpinConsumer(uctx, ConsumerName(pt.p), Group); err != nil {
 			w.log.Debug("unpin", "partition", pt.p, "err", err)
 		}
-		w.m.owned.Dec()
+		w.hold(-1)
 	}
 	return nil
 }
@@ -146,6 +180,21 @@ func sleep(ctx context.Context, d time.Duration) {
 	}
 }
 
+// release gives a saved partition up to the other workers: this worker
+// holds more than its share.
+func (pt *part) release(ctx context.Context) {
+	w := pt.w
+	uctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := pt.stream.UnpinConsumer(uctx, ConsumerName(pt.p), Group); err != nil {
+		w.log.Debug("unpin", "partition", pt.p, "err", err)
+		return
+	}
+	w.log.Info("partition released to balance the workers", "partition", pt.p)
+	pt.drop()
+	pt.coolUntil = time.Now().Add(min(w.opts.Failover, 5*time.Second))
+}
+
 // fail drops the partition's state after an error: it is loaded again
 // from its last snapshot when the partition is next delivered.
 func (pt *part) fail(err error) {
@@ -154,8 +203,13 @@ func (pt *part) fail(err error) {
 	} else {
 		pt.w.log.Warn("partition state dropped, reloading from its snapshot", "partition", pt.p, "err", err)
 	}
+	pt.drop()
+}
+
+// drop forgets the partition's state.
+func (pt *part) drop() {
 	if pt.st != nil {
-		pt.w.m.owned.Dec()
+		pt.w.hold(-1)
 		pt.w.m.open.DeleteLabelValues(label(pt.p))
 	}
 	pt.st, pt.ackable = nil, nil
@@ -179,6 +233,11 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 		}
 	}
 	pt.w.m.lag.WithLabelValues(label(pt.p)).Set(float64(meta.NumPending))
+	if r := pt.w.rules.Load(); r != pt.st.rules {
+		if err := pt.switchRules(r); err != nil {
+			return err
+		}
+	}
 	if seq > pt.st.seq {
 		pt.evaluate(msg.Subject(), msg.Headers(), msg.Data(), seq, meta.Timestamp)
 	}
@@ -192,6 +251,7 @@ type snapshot struct {
 	Seq         uint64          `json:"seq"`
 	Counts      counts          `json:"counts"`
 	Newest      time.Time       `json:"newest"`
+	Pruned      time.Time       `json:"pruned"`
 	Correlation json.RawMessage `json:"correlation"`
 	Reorderer   json.RawMessage `json:"reorderer"`
 	Advisory    json.RawMessage `json:"advisory,omitempty"`
@@ -262,13 +322,26 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	st.saved = st.seq
 	st.lastSave = time.Now()
 	pt.st = st
-	w.m.owned.Inc()
+	w.hold(1)
+	st.loaded = time.Now()
 	w.m.takeovers.Inc()
 	info, err := pt.cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
 	}
+	// The consumer's delivered sequence can be past the partition's last
+	// event (it skips other partitions' events): catch up to that event
+	// at most, or the catch-up would wait for one that never comes.
 	target := max(info.Delivered.Stream, trigger)
+	last, err := pt.stream.GetLastMsgForSubject(ctx, partition.Filter(pt.p))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		target = 0
+	case err != nil:
+		return fmt.Errorf("last event of the partition: %w", err)
+	default:
+		target = min(target, last.Sequence)
+	}
 	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "catch_up_to", target, "evaluated", st.counts.Evaluated)
 	if target > st.seq {
 		if err := pt.catchUp(ctx, target); err != nil {
@@ -311,10 +384,22 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 		if err := pt.publish(ctx); err != nil {
 			return err
 		}
-		if n == 0 || pending == 0 && pt.st.seq < target {
+		if n > 0 && pending == 0 && pt.st.seq < target {
 			// The events up to target are gone (stream limits).
 			w.log.Warn("catch-up ended before the last delivered event", "partition", pt.p, "at", pt.st.seq, "target", target)
 			break
+		}
+		if n == 0 {
+			// Nothing yet: a new consumer on a cluster can take a
+			// while. Give up only when the events are gone.
+			info, err := pt.stream.Info(ctx)
+			if err != nil {
+				return fmt.Errorf("catch-up: %w", err)
+			}
+			if info.State.FirstSeq > target || info.State.Msgs == 0 {
+				w.log.Warn("catch-up: the events up to the last delivered one are gone", "partition", pt.p, "at", pt.st.seq, "target", target)
+				break
+			}
 		}
 	}
 	return nil
@@ -368,6 +453,12 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			}
 			if res.Time.After(st.newest) {
 				st.newest = res.Time
+			}
+			// Forget old process starts as event time moves on (a
+			// function of the events alone, so a replay prunes alike).
+			if st.enrich != nil && st.newest.Sub(st.pruned) >= w.opts.AncestryRetention/16 {
+				st.enrich.Prune(st.newest.Add(-w.opts.AncestryRetention))
+				st.pruned = st.newest
 			}
 		}
 		for _, a := range res.Alerts {
@@ -560,7 +651,7 @@ func (pt *part) switchRules(r *Rules) error {
 }
 
 func (st *pstate) marshal(p int) ([]byte, error) {
-	s := snapshot{Partition: p, Seq: st.seq, Counts: st.counts, Newest: st.newest}
+	s := snapshot{Partition: p, Seq: st.seq, Counts: st.counts, Newest: st.newest, Pruned: st.pruned}
 	var err error
 	if s.Correlation, err = st.proc.MarshalState(); err != nil {
 		return nil, err
@@ -597,7 +688,7 @@ func (st *pstate) restore(data []byte) error {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return err
 	}
-	st.seq, st.counts, st.newest = s.Seq, s.Counts, s.Newest
+	st.seq, st.counts, st.newest, st.pruned = s.Seq, s.Counts, s.Newest, s.Pruned
 	if err := st.proc.UnmarshalState(s.Correlation); err != nil {
 		return err
 	}

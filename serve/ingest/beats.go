@@ -7,12 +7,35 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/elastic/go-lumber/lj"
+	lumberlog "github.com/elastic/go-lumber/log"
 	lumber "github.com/elastic/go-lumber/server"
 )
+
+// go-lumber logs every connection through a package variable; its lines
+// go to the logger of the latest Beats input, at debug level, instead of
+// the standard logger.
+var (
+	lumberLogOnce sync.Once
+	lumberLogTo   atomic.Pointer[slog.Logger]
+)
+
+type lumberLogger struct{}
+
+func (lumberLogger) Printf(f string, v ...any) { lumberLog(fmt.Sprintf(f, v...)) }
+func (lumberLogger) Println(v ...any)          { lumberLog(strings.TrimSuffix(fmt.Sprintln(v...), "\n")) }
+func (lumberLogger) Print(v ...any)            { lumberLog(fmt.Sprint(v...)) }
+
+func lumberLog(msg string) {
+	if l := lumberLogTo.Load(); l != nil {
+		l.Debug("go-lumber: " + msg)
+	}
+}
 
 // Beats serves the Beats (lumberjack v2) protocol, so that Winlogbeat,
 // Filebeat and Elastic Agent's Logstash output ship straight to vigil. A
@@ -51,6 +74,10 @@ func rawEvent(data []byte, v any) error {
 // Listen starts the Beats server on addr (TLS when tlsConf is set) and its
 // workers.
 func (s *Beats) Listen(addr string, tlsConf *tls.Config) error {
+	lumberLogOnce.Do(func() { lumberlog.Logger = lumberLogger{} })
+	if s.Logger != nil {
+		lumberLogTo.Store(s.Logger)
+	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("--beats: %w", err)

@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,9 @@ import (
 // DefaultMaxBody is the default largest request body, after
 // decompression.
 const DefaultMaxBody = 16 << 20
+
+// bodyTimeout bounds the reading of one request's body.
+const bodyTimeout = 2 * time.Minute
 
 // Tokens are the bearer tokens a request may carry. An empty set accepts
 // every request (serve only allows that on loopback or with --insecure).
@@ -89,6 +93,13 @@ type HTTP struct {
 	Logger  *slog.Logger
 	// RetryAfter is the Retry-After of a 503 (0: 1s).
 	RetryAfter time.Duration
+	// MaxInFlight bounds the requests read and stored at once (0: 4 per
+	// CPU); the others wait, their bodies unread, so that memory stays
+	// bounded by MaxInFlight times MaxBody.
+	MaxInFlight int
+
+	once sync.Once
+	sem  chan struct{}
 }
 
 // Reply is the body of a 200 answer.
@@ -121,6 +132,22 @@ func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", max))
 		return
 	}
+	h.once.Do(func() {
+		n := h.MaxInFlight
+		if n <= 0 {
+			n = 4 * runtime.GOMAXPROCS(0)
+		}
+		h.sem = make(chan struct{}, n)
+	})
+	select {
+	case h.sem <- struct{}{}:
+		defer func() { <-h.sem }()
+	case <-r.Context().Done():
+		return
+	}
+	// A slow sender may not hold a request slot forever (the server has no
+	// overall read timeout: the alerts stream is long-lived).
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	var body io.Reader = http.MaxBytesReader(w, r.Body, max)
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":

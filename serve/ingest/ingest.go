@@ -91,7 +91,8 @@ func (b *Batch) Len() int { return b.events }
 // white space between its tokens removed so that it stays one line; its
 // content is unchanged.
 func (b *Batch) Add(host string, line []byte) error {
-	if bytes.ContainsAny(line, "\r\n") {
+	// Two IndexByte calls (vectorized) cost far less than ContainsAny.
+	if bytes.IndexByte(line, '\n') >= 0 || bytes.IndexByte(line, '\r') >= 0 {
 		b.compact.Reset()
 		if err := json.Compact(&b.compact, line); err != nil {
 			return err

@@ -28,7 +28,7 @@ type env struct {
 	metrics *Metrics
 }
 
-func newEnv(t *testing.T, o streams.Options) *env {
+func newEnv(t testing.TB, o streams.Options) *env {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"sync"
@@ -40,7 +41,7 @@ type Repartition struct {
 	Workers int
 
 	cc   jetstream.ConsumeContext
-	msgs chan jetstream.Msg
+	msgs []chan jetstream.Msg
 	wg   sync.WaitGroup
 	ctx  context.Context
 	stop context.CancelFunc
@@ -65,21 +66,28 @@ func (r *Repartition) Start(ctx context.Context, js jetstream.JetStream) error {
 		n = 4
 	}
 	r.ctx, r.stop = context.WithCancel(context.Background())
-	r.msgs = make(chan jetstream.Msg)
+	// Messages of one source subject go to one worker, in order, so that
+	// a producer's events keep their order on their partition.
 	for range n {
+		ch := make(chan jetstream.Msg)
+		r.msgs = append(r.msgs, ch)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
 			hr := newHostReader()
-			for m := range r.msgs {
+			for m := range ch {
 				r.handle(hr, m)
 			}
 		}()
 	}
-	r.cc, err = cons.Consume(func(m jetstream.Msg) { r.msgs <- m }, jetstream.PullMaxMessages(64))
+	r.cc, err = cons.Consume(func(m jetstream.Msg) {
+		h := fnv.New32a()
+		h.Write([]byte(m.Subject()))
+		r.msgs[h.Sum32()%uint32(len(r.msgs))] <- m
+	}, jetstream.PullMaxMessages(64))
 	if err != nil {
 		r.stop()
-		close(r.msgs)
+		r.closeWorkers()
 		r.wg.Wait()
 		return fmt.Errorf("repartition consumer: %w", err)
 	}
@@ -125,6 +133,12 @@ func (r *Repartition) handle(hr *hostReader, m jetstream.Msg) {
 	r.Metrics.Accepted.WithLabelValues("nats").Add(float64(b.Len()))
 }
 
+func (r *Repartition) closeWorkers() {
+	for _, ch := range r.msgs {
+		close(ch)
+	}
+}
+
 // Close stops reading, finishes the messages in hand and returns.
 func (r *Repartition) Close() {
 	if r.cc == nil {
@@ -132,7 +146,7 @@ func (r *Repartition) Close() {
 	}
 	r.cc.Drain()
 	<-r.cc.Closed()
-	close(r.msgs)
+	r.closeWorkers()
 	done := make(chan struct{})
 	go func() { r.wg.Wait(); close(done) }()
 	select {

@@ -90,3 +90,22 @@ func ExampleSubject() {
 	// 14
 	// vigil.events.14.fin-ws-042_corp_example
 }
+
+// FuzzParse: Parse never panics, accepts only subjects of the partition
+// form, and recognizes every subject that Subject makes.
+func FuzzParse(f *testing.F) {
+	f.Add("vigil.events.3.host", "FIN-WS-042.corp.example")
+	f.Add("vigil.events.raw", "")
+	f.Add("vigil.events.01.x", "ünï")
+	f.Fuzz(func(t *testing.T, subject, host string) {
+		if p, ok := partition.Parse(subject, 16); ok {
+			if p < 0 || p >= 16 || !strings.HasPrefix(subject, partition.Prefix) || strings.Count(subject, ".") != 3 {
+				t.Fatalf("Parse(%q) = %d, true", subject, p)
+			}
+		}
+		s := partition.Subject(host, 16)
+		if p, ok := partition.Parse(s, 16); !ok || p != partition.Of(host, 16) {
+			t.Fatalf("Parse(Subject(%q)) = %d, %v", host, p, ok)
+		}
+	})
+}

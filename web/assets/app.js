@@ -129,9 +129,32 @@
     if (it.rank < 0) it.rank = LEVELS.length;
     return it;
   }
+  // itemText is what the free-text search reads: every key and value of
+  // the alert and its events as written (not JSON-escaped, so that
+  // C:\Windows\System32 matches as typed), lower-cased.
   function itemText(it) {
-    if (it.text === null) it.text = JSON.stringify(it.a).toLowerCase();
+    if (it.text === null) {
+      var parts = [];
+      (function walk(v) {
+        if (v === null || v === undefined) return;
+        if (Array.isArray(v)) { for (var i = 0; i < v.length; i++) walk(v[i]); return; }
+        if (typeof v === "object") {
+          for (var k in v) { parts.push(k); walk(v[k]); }
+          return;
+        }
+        parts.push(String(v));
+      })(it.a);
+      it.text = parts.join("\n").toLowerCase();
+    }
     return it.text;
+  }
+  // warmText builds the search text of every alert in slices while the
+  // page is idle, so that the first free-text search over 100,000 alerts
+  // does not freeze the page.
+  function warmText(from) {
+    var end = Math.min(items.length, from + 2000);
+    for (var i = from; i < end; i++) itemText(items[i]);
+    if (end < items.length) setTimeout(function () { warmText(end); }, 0);
   }
   function stateOf(it) { var s = triage[it.id]; return s && s.state ? s.state : "new"; }
 
@@ -142,6 +165,7 @@
     var rows = [];
     if (data.title) rows.push(["Run", data.title]);
     if (data.generated) rows.push(["Generated", data.generated]);
+    if (mode === "console") rows.push(["Alerts", items.length + " (the latest, then each new one as it fires)"]);
     if (data.inputs && data.inputs.length) {
       var list = el("ul", "inputs");
       data.inputs.forEach(function (p) { list.appendChild(el("li", null, p)); });
@@ -198,7 +222,8 @@
   }
   function bars(target, rows, filterId, max) {
     var box = clear($(target));
-    var top = rows.length ? rows[0][1] : 0;
+    var top = 1;
+    rows.forEach(function (r) { if (r[1] > top) top = r[1]; });
     var list = el("ol", "bars");
     rows.slice(0, max).forEach(function (r) {
       var bar = el("span", "bar");
@@ -255,6 +280,11 @@
       s.appendChild(t);
     });
     box.appendChild(s);
+    var legend = el("div", "legend");
+    var seen = {};
+    ts.forEach(function (it) { seen[Math.min(it.rank, 6)] = true; });
+    for (var l = 0; l < LEVELS.length; l++) if (seen[l]) { legend.appendChild(levelBadge(LEVELS[l])); legend.appendChild(document.createTextNode(" ")); }
+    box.appendChild(legend);
   }
   function renderCharts() {
     renderTimeline();
@@ -695,6 +725,7 @@
       if (data.omitted) $("omitted").textContent = "(" + data.omitted + " more alerts beyond the report's cap are not included)";
       renderAll();
       document.body.setAttribute("data-ready", "true");
+      setTimeout(function () { warmText(0); }, 50);
     }).catch(function (e) { $("summary-body").textContent = "Cannot read the report's data: " + e; });
   } else {
     startConsole();
@@ -714,18 +745,34 @@
     var pending = null;
     function refresh() {
       if (pending) return;
-      pending = setTimeout(function () { pending = null; renderCharts(); renderMatrix(); fillFilters(); applyFilters(true); }, 200);
+      pending = setTimeout(function () { pending = null; renderSummary(); renderCharts(); renderMatrix(); fillFilters(); applyFilters(true); }, 200);
     }
-    fetch("api/alerts", { credentials: "same-origin" }).then(function (r) { return r.json(); }).then(function (d) {
-      data.summary = null;
-      data.title = d.title || "live console";
-      data.advisories = d.advisories || {};
-      data.rules = d.rules || {};
-      (d.alerts || []).forEach(addAlert);
+    function load() {
+      return fetch("api/alerts", { credentials: "same-origin" }).then(function (r) {
+        if (r.status === 401) throw new Error("sign in to see the alerts");
+        if (!r.ok) throw new Error(r.status + " " + r.statusText);
+        return r.json();
+      }).then(function (d) {
+        data.title = d.title || "live console";
+        data.advisories = d.advisories || {};
+        data.rules = d.rules || {};
+        (d.alerts || []).forEach(function (rec) {
+          addAlert(rec);
+          if (rec.triage) triage[rec.id] = rec.triage;
+        });
+      });
+    }
+    load().then(function () {
       renderAll();
       var es = new EventSource("api/stream");
-      es.addEventListener("open", function () { live.textContent = "live"; live.className = "live on"; });
-      es.addEventListener("error", function () { live.textContent = "reconnecting…"; live.className = "live off"; });
+      var dropped = false;
+      es.addEventListener("open", function () {
+        live.textContent = "live";
+        live.className = "live on";
+        // Back after a break: what fired meanwhile is in the list.
+        if (dropped) { dropped = false; load().then(refresh).catch(function () {}); }
+      });
+      es.addEventListener("error", function () { dropped = true; live.textContent = "reconnecting…"; live.className = "live off"; });
       es.addEventListener("alert", function (ev) {
         var rec = JSON.parse(ev.data);
         if (rec.advisory_info && rec.alert.advisory) data.advisories[rec.alert.advisory] = rec.advisory_info;
@@ -737,6 +784,10 @@
         updateTriage(st.id);
         refresh();
       });
-    }).catch(function (e) { live.textContent = "failed to load alerts: " + e.message; });
+    }).catch(function (e) {
+      live.textContent = e.message;
+      live.className = "live off";
+      $("summary-body").textContent = e.message;
+    });
   }
 })();

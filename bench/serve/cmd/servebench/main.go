@@ -153,7 +153,7 @@ type child struct {
 	base       string
 	beats      string
 	natsURL    string
-	stderr     bytes.Buffer
+	stderr     lockedBuffer
 	exited     chan error
 	readyAfter time.Duration
 }
@@ -231,6 +231,25 @@ func (c *child) memory() (peak, now float64) {
 	return
 }
 
+// lockedBuffer is a bytes.Buffer the child writes its log to while the
+// bench reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 // cpu returns the child's user + system CPU time.
 func (c *child) cpu() time.Duration {
 	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
@@ -244,6 +263,25 @@ func (c *child) cpu() time.Duration {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return time.Duration((ut + st) / 100 * float64(time.Second)) // USER_HZ = 100
+}
+
+// metrics returns the lines of the child's /metrics for the given names.
+func (c *child) metrics(names ...string) string {
+	resp, err := http.Get(c.base + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		for _, n := range names {
+			if strings.HasPrefix(l, n) {
+				out = append(out, "    "+l)
+			}
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 // metric sums a counter of the child's /metrics over its labels.
@@ -360,11 +398,22 @@ func measure(bin, tmp, input string, evs *events) error {
 	wg.Wait()
 	sent := time.Since(start)
 	total := float64(acked.Load())
-	for time.Since(start) < sent+5*time.Minute && !strings.Contains(*flagExtra, "--no-detect") {
+	caughtUp := false
+	for time.Since(start) < sent+2*time.Minute && !strings.Contains(*flagExtra, "--no-detect") {
 		if c.metric("vigil_events_evaluated_total") >= total {
+			caughtUp = true
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+	if !caughtUp && !strings.Contains(*flagExtra, "--no-detect") {
+		fmt.Printf("  NOT CAUGHT UP: detection evaluated %.0f of %.0f acknowledged events within 2 minutes; its metrics:\n%s\n",
+			c.metric("vigil_events_evaluated_total"), total, c.metrics("vigil_consumer_lag", "vigil_partitions_owned", "vigil_events_evaluated_total", "vigil_partition_loads_total"))
+		log := c.stderr.String()
+		if len(log) > 4000 {
+			log = log[len(log)-4000:]
+		}
+		fmt.Printf("  vigil's log (end):\n%s\n", log)
 	}
 	all := time.Since(start)
 	cpu := c.cpu() - cpu0

@@ -1,0 +1,209 @@
+package sink
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DefaultMaxBytes is the size at which File rotates when MaxBytes is 0.
+const DefaultMaxBytes = 100 << 20
+
+// File appends alerts to a JSON Lines file (--alerts-file).
+//
+// Durability: every batch is written, then the file is synced (fsync)
+// before Deliver returns, that is before the batch is acknowledged; an
+// acknowledged alert is on disk.
+//
+// Rotation: when the next alert would take the file past MaxBytes, the
+// file is synced, closed and renamed PATH.<UTC time>, and a new PATH is
+// started. Rotated files are never deleted by vigil.
+//
+// Exactly once: File keeps the ids of the alerts in the current file and
+// in the newest rotated one (read back when it opens); alerts with those
+// ids are skipped. What comes again after a crash is at most the batch
+// not yet acknowledged, which is in one of these two files. A crash in
+// the middle of a line leaves a partial line: it is cut off when the file
+// is opened again (that alert was not acknowledged and comes again).
+type File struct {
+	path     string
+	maxBytes int64
+	mu       sync.Mutex
+	f        *os.File
+	size     int64
+	ids      map[string]bool // ids of the current file
+	prev     map[string]bool // ids of the newest rotated file
+	now      func() time.Time
+}
+
+// OpenFile opens (creating it if needed) the alerts file at path, rotating
+// at maxBytes (0: DefaultMaxBytes).
+func OpenFile(path string, maxBytes int64) (*File, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxBytes
+	}
+	fs := &File{path: path, maxBytes: maxBytes, now: time.Now}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	fs.f = f
+	if fs.ids, fs.size, err = readIDs(f, true); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("alerts file %s: %w", path, err)
+	}
+	if _, err := f.Seek(fs.size, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if prev := fs.newestRotated(); prev != "" {
+		pf, err := os.Open(prev)
+		if err != nil {
+			f.Close()
+			return nil, err
+		}
+		fs.prev, _, err = readIDs(pf, false)
+		pf.Close()
+		if err != nil {
+			f.Close()
+			return nil, fmt.Errorf("alerts file %s: %w", prev, err)
+		}
+	}
+	return fs, nil
+}
+
+// newestRotated returns the newest PATH.<time> file, or "".
+func (fs *File) newestRotated() string {
+	names, _ := filepath.Glob(fs.path + ".*")
+	var rotated []string
+	for _, n := range names {
+		if _, err := time.Parse(rotateLayout, strings.TrimPrefix(n, fs.path+".")); err == nil {
+			rotated = append(rotated, n)
+		}
+	}
+	if len(rotated) == 0 {
+		return ""
+	}
+	sort.Strings(rotated) // the layout sorts by time
+	return rotated[len(rotated)-1]
+}
+
+const rotateLayout = "20060102T150405.000000000Z"
+
+// readIDs reads the ids of the alerts of a JSON Lines file; with truncate,
+// a partial last line is cut off. It returns the size of the complete
+// lines.
+func readIDs(f *os.File, truncate bool) (map[string]bool, int64, error) {
+	ids := map[string]bool{}
+	r := bufio.NewReaderSize(f, 1<<20)
+	var size int64
+	for {
+		line, err := r.ReadSlice('\n')
+		for errors.Is(err, bufio.ErrBufferFull) {
+			// a long line: read the rest of it
+			var more []byte
+			more, err = r.ReadSlice('\n')
+			line = append(bytes.Clone(line), more...)
+		}
+		if err == io.EOF {
+			if len(line) > 0 && truncate {
+				if terr := f.Truncate(size); terr != nil {
+					return nil, 0, terr
+				}
+			}
+			return ids, size, nil
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+		size += int64(len(line))
+		if id := idOf(line); id != "" {
+			ids[id] = true
+		}
+	}
+}
+
+// Deliver appends the alerts not yet in the file and syncs it.
+func (fs *File) Deliver(_ context.Context, alerts []Alert) error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.f == nil {
+		return errors.New("alerts file closed")
+	}
+	w := bufio.NewWriterSize(fs.f, 256<<10)
+	var added []string
+	for _, a := range alerts {
+		if fs.ids[a.ID] || fs.prev[a.ID] {
+			continue
+		}
+		n := int64(len(a.Data) + 1)
+		if fs.size > 0 && fs.size+n > fs.maxBytes {
+			if err := w.Flush(); err != nil {
+				return err
+			}
+			for _, id := range added {
+				fs.ids[id] = true
+			}
+			added = added[:0]
+			if err := fs.rotate(); err != nil {
+				return err
+			}
+			w.Reset(fs.f)
+		}
+		w.Write(a.Data)
+		w.WriteByte('\n')
+		fs.size += n
+		added = append(added, a.ID)
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	// In the file now (synced or not): a retry must not write them again.
+	for _, id := range added {
+		fs.ids[id] = true
+	}
+	return fs.f.Sync()
+}
+
+// rotate renames the full file and starts a new one.
+func (fs *File) rotate() error {
+	if err := fs.f.Sync(); err != nil {
+		return err
+	}
+	if err := fs.f.Close(); err != nil {
+		return err
+	}
+	name := fs.path + "." + fs.now().UTC().Format(rotateLayout)
+	if err := os.Rename(fs.path, name); err != nil {
+		return err
+	}
+	f, err := os.OpenFile(fs.path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		fs.f = nil
+		return err
+	}
+	fs.f, fs.size = f, 0
+	fs.prev, fs.ids = fs.ids, map[string]bool{}
+	return nil
+}
+
+// Close closes the file.
+func (fs *File) Close() error {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	if fs.f == nil {
+		return nil
+	}
+	err := fs.f.Close()
+	fs.f = nil
+	return err
+}
