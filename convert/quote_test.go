@@ -187,8 +187,9 @@ func luceneRegex(c quoteCase) (string, bool) {
 
 func hasCase(s string) bool { return strings.ToLower(s) != strings.ToUpper(s) }
 
-func TestQuotingProperty(t *testing.T) {
-	targets := []quoteTarget{
+// quoteTargets are the targets the quoting tests read back.
+func quoteTargets() []quoteTarget {
+	return []quoteTarget{
 		{
 			name: "kql", tok: kqlTokens, query: jsonQuery,
 			benign: func(quoteCase) string { return "a" },
@@ -288,6 +289,10 @@ func TestQuotingProperty(t *testing.T) {
 			},
 		},
 	}
+}
+
+func TestQuotingProperty(t *testing.T) {
+	targets := quoteTargets()
 	seed := uint64(20261206)
 	r := rand.New(rand.NewPCG(seed, seed))
 	iterations := 150
@@ -928,6 +933,29 @@ func eqlTokens(q string) ([]qtok, error) {
 
 func esqlTokens(q string) ([]qtok, error) {
 	return elasticTokens(q, []string{"==", "!=", "<=", ">=", "|", "(", ")", ",", "*", "<", ">", "="})
+}
+
+// FuzzQuoting: any field name and value, in every target's default
+// format and every shape, reads back as one literal (or is refused where
+// the target cannot quote it).
+func FuzzQuoting(f *testing.F) {
+	f.Add("F", "a", uint8(0))
+	f.Add(`x\'] or true //`, "a\n\nb", uint8(1))
+	f.Add("CommandLine | delete", "a\nOR\nb", uint8(2))
+	f.Add("NOT", "\u3000\t\r", uint8(3))
+	f.Fuzz(func(t *testing.T, field, value string, shape uint8) {
+		if field == "" || value == "" || !utf8.ValidString(field) || !utf8.ValidString(value) {
+			return
+		}
+		c := quoteCase{shape: int(shape) % shapeCount, f: field, v: value}
+		if c.shape == shapeFieldRef && field == value {
+			return
+		}
+		for _, tg := range quoteTargets() {
+			b, _ := convert.Lookup(tg.name)
+			checkQuoting(t, b, tg, "default", c, "T")
+		}
+	})
 }
 
 // TestQuotingIssueProbes are the probes of the issue that found the
