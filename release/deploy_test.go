@@ -342,8 +342,17 @@ func TestDeployedCommands(t *testing.T) {
 			addr := freeLoopback(t)
 			_, port, _ := strings.Cut(addr, ":")
 			data := filepath.Join(t.TempDir(), "data")
+			// The example configuration the unit reads, on this test's
+			// address.
+			example, err := os.ReadFile("../deploy/vigil.yaml")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Contains(example, []byte("\nhttp: 127.0.0.1:8470\n")) {
+				t.Fatal("deploy/vigil.yaml does not set http: 127.0.0.1:8470")
+			}
 			config := filepath.Join(t.TempDir(), "vigil.yaml")
-			if err := os.WriteFile(config, []byte("http: "+addr+"\n"), 0o644); err != nil {
+			if err := os.WriteFile(config, bytes.Replace(example, []byte("127.0.0.1:8470"), []byte(addr), 1), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			moved := map[string]string{"/data": data, "/var/lib/vigil": data, ":8470": addr,
