@@ -1,6 +1,8 @@
 package hunt
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -10,7 +12,12 @@ import (
 // globFold expands pattern like filepath.Glob, but compares file names
 // without case: the Windows glob (open_windows.go), where file names are
 // case-insensitive. The volume (C:, \\server\share) holds no pattern.
-func globFold(pattern string) ([]string, error) {
+// Unlike filepath.Glob, a folder that exists but cannot be listed (access
+// denied, as winevt\Logs is to a user who is not an administrator) is an
+// error, not "no match".
+func globFold(pattern string) ([]string, error) { return globFoldIn(pattern, os.ReadDir) }
+
+func globFoldIn(pattern string, readDir func(string) ([]os.DirEntry, error)) ([]string, error) {
 	if _, err := filepath.Match(pattern, ""); err != nil {
 		return nil, err
 	}
@@ -26,7 +33,7 @@ func globFold(pattern string) ([]string, error) {
 	var dirs []string
 	if hasMeta(dir[len(vol):]) {
 		var err error
-		if dirs, err = globFold(dir); err != nil {
+		if dirs, err = globFoldIn(dir, readDir); err != nil {
 			return nil, err
 		}
 	} else {
@@ -34,9 +41,12 @@ func globFold(pattern string) ([]string, error) {
 	}
 	var out []string
 	for _, d := range dirs {
-		entries, err := os.ReadDir(d)
+		entries, err := readDir(d)
+		if errors.Is(err, fs.ErrPermission) {
+			return nil, err
+		}
 		if err != nil {
-			continue // as filepath.Glob: unreadable folders match nothing
+			continue // as filepath.Glob: missing folders and files match nothing
 		}
 		lp := strings.ToLower(file)
 		var names []string

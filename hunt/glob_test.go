@@ -1,6 +1,7 @@
 package hunt
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,5 +48,24 @@ func TestGlobFold(t *testing.T) {
 	t.Chdir(dir)
 	if got, err := globFold("*.EvTx"); err != nil || !reflect.DeepEqual(got, []string{"Security.EVTX", "application.evtx"}) {
 		t.Errorf("relative: %q, %v", got, err)
+	}
+}
+
+// TestGlobFoldUnreadable: a folder that cannot be listed is an error
+// naming it (on Windows, with what to do: run elevated), not "no file
+// matches"; a missing folder still matches nothing.
+func TestGlobFoldUnreadable(t *testing.T) {
+	denied := &fs.PathError{Op: "open", Path: "Logs", Err: fs.ErrPermission}
+	readDir := func(d string) ([]os.DirEntry, error) {
+		if filepath.Base(d) == "Logs" {
+			return nil, denied
+		}
+		return nil, &fs.PathError{Op: "open", Path: d, Err: fs.ErrNotExist}
+	}
+	if got, err := globFoldIn(filepath.Join("winevt", "Logs", "*.evtx"), readDir); err != denied || got != nil {
+		t.Errorf("unreadable folder: %q, %v; want the permission error", got, err)
+	}
+	if got, err := globFoldIn(filepath.Join("winevt", "Missing", "*.evtx"), readDir); err != nil || got != nil {
+		t.Errorf("missing folder: %q, %v; want no match and no error", got, err)
 	}
 }

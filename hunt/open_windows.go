@@ -73,4 +73,11 @@ func longPath(path string) string {
 // globInputs expands a glob argument as Windows users expect: names
 // compare without case (*.evtx matches Security.EVTX), drive letters and
 // UNC shares (\\server\share\logs\*.evtx) are volumes.
-func globInputs(pattern string) ([]string, error) { return globFold(pattern) }
+func globInputs(pattern string) ([]string, error) {
+	m, err := globFold(pattern)
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		pe.Err = openError(pe.Err)
+	}
+	return m, err
+}

@@ -130,3 +130,17 @@ func TestWindowsPaths(t *testing.T) {
 		t.Errorf("longPath of a long UNC path: %q", got)
 	}
 }
+
+// TestGlobInputsDenied: a glob over a folder the user may not list says
+// so, with what to do, instead of "no file matches". C:\System Volume
+// Information is closed even to administrators on a default install.
+func TestGlobInputsDenied(t *testing.T) {
+	dir := os.Getenv("SystemDrive") + `\System Volume Information`
+	if _, err := os.ReadDir(dir); err == nil || !errors.Is(err, os.ErrPermission) {
+		t.Skipf("%s is not a folder this user is denied (%v)", dir, err)
+	}
+	m, err := globInputs(dir + `\*.evtx`)
+	if err == nil || !strings.Contains(err.Error(), "Run as administrator") || m != nil {
+		t.Errorf("globInputs over %s: %q, %v; want the access-denied advice", dir, m, err)
+	}
+}
