@@ -16,7 +16,6 @@ import (
 	"runtime"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -123,7 +122,7 @@ func TestHuntNamedPipe(t *testing.T) {
 	for name, data := range map[string][]byte{"json": events, "evtx": sample} {
 		t.Run(name, func(t *testing.T) {
 			fifo := filepath.Join(t.TempDir(), "pipe")
-			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+			if err := mkfifo(fifo, 0o600); err != nil {
 				t.Fatal(err)
 			}
 			werr := make(chan error, 1)
@@ -318,7 +317,7 @@ func TestHuntFolderLinks(t *testing.T) {
 	}
 	must(os.Symlink(filepath.Join(other, "real.jsonl"), filepath.Join(logs, "linked.jsonl")))
 	must(os.Symlink(other, filepath.Join(logs, "otherdir")))
-	must(syscall.Mkfifo(filepath.Join(logs, "pipe.jsonl"), 0o600))
+	must(mkfifo(filepath.Join(logs, "pipe.jsonl"), 0o600))
 	must(os.Symlink(logs, filepath.Join(root, "logs-link")))
 
 	code, _, stderr, s := huntSummaryJSON(t, nil, "-r", "../testdata/example/rules", logs, filepath.Join(root, "logs-link"), other)

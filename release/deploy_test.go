@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vigil-detect/vigil/cli"
 )
@@ -294,4 +297,120 @@ func exec0(name string) (string, error) { return exec.LookPath(name) }
 
 func runCmd(name string, args ...string) ([]byte, error) {
 	return exec.Command(name, args...).CombinedOutput()
+}
+
+// TestDeployedCommands runs the container's command and the systemd
+// unit's ExecStart as they are written (a built vigil, the data folder,
+// HTTP address and files moved to temporary, loopback places), probes
+// them with the container's HEALTHCHECK command until /readyz answers,
+// and stops them with SIGTERM as docker stop and systemctl stop do: each
+// must become healthy and exit 0.
+func TestDeployedCommands(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds vigil and starts vigil serve twice")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "vigil")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/vigil").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	var image, hc []string
+	for _, in := range parseDockerfile(t, "../Dockerfile") {
+		switch in.cmd {
+		case "ENTRYPOINT", "CMD":
+			image = append(image, execForm(t, in)...)
+		case "HEALTHCHECK":
+			_, probe, _ := strings.Cut(in.args, "CMD ")
+			hc = execForm(t, instruction{line: in.line, cmd: "HEALTHCHECK CMD", args: probe})
+		}
+	}
+	unit := parseUnit(t, "../deploy/vigil.service")
+	execStart := strings.Fields(unit["Service"]["ExecStart"][0])
+
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.WriteFile(tokens, []byte("0123456789abcdef0123456789abcdef\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		argv []string
+	}{
+		{"container", image},
+		{"systemd", execStart},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := freeLoopback(t)
+			_, port, _ := strings.Cut(addr, ":")
+			data := filepath.Join(t.TempDir(), "data")
+			config := filepath.Join(t.TempDir(), "vigil.yaml")
+			if err := os.WriteFile(config, []byte("http: "+addr+"\n"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			moved := map[string]string{"/data": data, "/var/lib/vigil": data, ":8470": addr,
+				"/run/secrets/vigil-tokens": tokens, "/etc/vigil/vigil.yaml": config, "/usr/local/bin/vigil": bin}
+			var argv []string
+			for _, a := range tc.argv {
+				if m, ok := moved[a]; ok {
+					a = m
+				}
+				argv = append(argv, a)
+			}
+			// The embedded NATS server's client port is not needed here
+			// and would collide with other tests.
+			argv = append(argv, "--nats-listen", "")
+			cmd := exec.Command(argv[0], argv[1:]...)
+			var logs bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &logs, &logs
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- cmd.Wait() }()
+			t.Cleanup(func() {
+				if cmd.ProcessState == nil {
+					_ = cmd.Process.Kill()
+					<-done
+				}
+			})
+			probe := append([]string{bin}, hc[1:]...)
+			probe[len(probe)-1] = strings.Replace(probe[len(probe)-1], "127.0.0.1:8470", "127.0.0.1:"+port, 1)
+			healthy := false
+			for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline) && !healthy; {
+				select {
+				case err := <-done:
+					t.Fatalf("%q exited before becoming healthy: %v\n%s", argv, err, logs.String())
+				default:
+				}
+				if exec.Command(probe[0], probe[1:]...).Run() == nil {
+					healthy = true
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if !healthy {
+				t.Fatalf("%q: the health check %q never passed\n%s", argv, probe, logs.String())
+			}
+			if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Errorf("after SIGTERM: %v\n%s", err, logs.String())
+				}
+			case <-time.After(60 * time.Second):
+				t.Fatalf("no exit within 60s of SIGTERM\n%s", logs.String())
+			}
+		})
+	}
+}
+
+func freeLoopback(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

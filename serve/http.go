@@ -3,11 +3,11 @@ package serve
 import (
 	"encoding/json"
 	"net/http"
-	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/vigil-detect/vigil/buildinfo"
 	"github.com/vigil-detect/vigil/serve/ingest"
 )
 
@@ -71,25 +71,15 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	json.NewEncoder(w).Encode(v)
 }
 
-// version is the build's version: Options.Version, else the module's.
-func (s *Server) version() map[string]string {
-	v := map[string]string{}
+// version is the build (vigil version --json: version, commit, date, Go,
+// advisory pack and mapping versions), Options.Version replacing the
+// version when set.
+func (s *Server) version() buildinfo.Info {
+	info := buildinfo.Get()
 	if s.opts.Version != "" {
-		v["version"] = s.opts.Version
+		info.Version = s.opts.Version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if v["version"] == "" {
-			v["version"] = bi.Main.Version
-		}
-		v["go"] = bi.GoVersion
-		for _, st := range bi.Settings {
-			switch st.Key {
-			case "vcs.revision", "vcs.time", "vcs.modified":
-				v[st.Key] = st.Value
-			}
-		}
-	}
-	return v
+	return info
 }
 
 func (s *Server) serveHealth(w http.ResponseWriter, r *http.Request) {

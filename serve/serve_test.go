@@ -123,7 +123,7 @@ func TestOperations(t *testing.T) {
 		code                int
 		want                []string
 	}{
-		{"GET", "/healthz", "", "", 200, []string{`"status":"ok"`, `"version":"test-1"`}},
+		{"GET", "/healthz", "", "", 200, []string{`"status":"ok"`, `"version":"test-1"`, `"advisories":{"version":"`, `"go_version":"go1.`}},
 		{"GET", "/readyz", "", "", 200, []string{`"nats":true`, `"rules":"compiled"`, `"partitions":16`}},
 		{"POST", "/v1/events", "", `{"Computer":"a"}`, 401, []string{"Bearer"}},
 		{"POST", "/v1/events", f.token, `{"Computer":"a"}` + "\n" + `{"Computer":"b"}`, 200, []string{`"accepted":2`}},

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -55,7 +54,7 @@ func TestHostileRulesFolder(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "a.yml"), []byte(goodRule), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := syscall.Mkfifo(filepath.Join(dir, "z.yml"), 0o644); err != nil {
+	if err := mkfifo(filepath.Join(dir, "z.yml"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	for name, target := range map[string]string{"zero.yml": "/dev/zero", "urandom.yaml": "/dev/urandom", "loop.yml": dir} {

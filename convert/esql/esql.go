@@ -7,6 +7,7 @@ package esql
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/vigil-detect/vigil/convert"
@@ -181,9 +182,30 @@ func from(ps ...*convert.Prepared) string {
 	return "from " + strings.Join(idx, ",") + " metadata _id, _index, _version"
 }
 
+// indexPattern matches the index patterns written unquoted after FROM:
+// no white space, quotes, pipes, commas or control characters, which
+// would end the pattern and start something else.
+var indexPattern = regexp.MustCompile(`^[^\s"'\x60|,()\[\]\x00-\x1f\x7f]+$`)
+
+// checkIndex refuses index patterns (pipeline state "index") that FROM
+// cannot take unquoted.
+func checkIndex(ps ...*convert.Prepared) error {
+	for _, p := range ps {
+		for _, i := range elastic.Index(p.State) {
+			if !indexPattern.MatchString(i) || convert.HasBreaking(i) {
+				return convert.Unsupported(p.Rule.Pos, "esql", "index pattern %q: not a plain index pattern (it holds white space, a quote, pipe, comma, bracket or control character)", i)
+			}
+		}
+	}
+	return nil
+}
+
 // Rule implements convert.Backend.
 func (Backend) Rule(p *convert.Prepared, format string) (string, error) {
 	if err := convert.CheckNames("esql", p, nil); err != nil {
+		return "", err
+	}
+	if err := checkIndex(p); err != nil {
 		return "", err
 	}
 	s, err := Expr(p.Tree)
@@ -291,6 +313,9 @@ func wrap(m sigma.Meta, q, format string) (string, error) {
 func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, format string) (string, error) {
 	for _, p := range rules {
 		if err := convert.CheckNames("esql", p, c); err != nil {
+			return "", err
+		}
+		if err := checkIndex(p); err != nil {
 			return "", err
 		}
 	}

@@ -230,7 +230,7 @@ func Expr(n convert.Node) (string, error) { return writer{}.syntax().Expr(writer
 
 func table(p *convert.Prepared) (string, error) {
 	if t, ok := p.State["query_table"].(string); ok && t != "" {
-		return t, nil
+		return field(t), nil
 	}
 	return "", convert.Unsupported(p.Rule.Pos, "kql", "no table for log source %s/%s/%s: give a pipeline that names one (microsoft_xdr, sentinel_asim, azure_monitor) or set_state query_table", p.LogSource.Product, p.LogSource.Category, p.LogSource.Service)
 }
@@ -243,7 +243,7 @@ func (Backend) DefaultPipelines() []string { return []string{"microsoft_xdr"} }
 
 func timeField(p *convert.Prepared) string {
 	if t, ok := p.State["time_field"].(string); ok && t != "" {
-		return t
+		return field(t)
 	}
 	return "TimeGenerated"
 }

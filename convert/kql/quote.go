@@ -15,13 +15,32 @@ import (
 
 var plainField = regexp.MustCompile(`^[A-Za-z_][\w]*$`)
 
-// field writes a column name: as it is when it is a plain identifier,
-// else as a bracketed name ['…'], whose inside is a single-quoted string
+// keywords are the Kusto words that cannot stand as a column name where
+// an expression or a table is expected: operators, literals, types and
+// the query operators (from the language's grammar, KqlTokens.g4).
+var keywords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`and or not in between has has_all has_any has_cs hasprefix hasprefix_cs
+		hassuffix hassuffix_cs contains contains_cs containscs notcontains notcontainscs startswith
+		startswith_cs endswith endswith_cs like likecs notlike notlikecs matches regex
+		true false TRUE FALSE True False null let where project extend summarize by on with of to as
+		join union lookup kind typeof datatable print range search find take limit top sort order
+		count distinct evaluate invoke parse render sample serialize as database cluster table
+		materialize toscalar totable bool boolean int int32 int64 long real double decimal string
+		datetime date time timespan guid uuid dynamic`) {
+		m[w] = true
+	}
+	return m
+}()
+
+// field writes a column (or table) name: as it is when it is a plain
+// identifier that is not a keyword, else as a bracketed name ['…'],
+// whose inside is a single-quoted string
 // literal with backslash escapes (quote, backslash, and every control or
 // line-breaking character escaped, so the name cannot close the bracket
 // or break the line).
 func field(f string) string {
-	if plainField.MatchString(f) {
+	if plainField.MatchString(f) && !keywords[f] {
 		return f
 	}
 	return "['" + escape(f, '\'') + "']"

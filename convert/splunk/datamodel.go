@@ -26,6 +26,9 @@ func DataModel(p *convert.Prepared) (string, error) {
 	if dm == "" {
 		return "", convert.Unsupported(p.Rule.Pos, "splunk", "No data model specified: the data_model format needs a pipeline that sets the state data_model_set (such as splunk_cim)")
 	}
+	if !plainField.MatchString(dm) {
+		return "", convert.Unsupported(p.Rule.Pos, "splunk", "data model %q (state data_model_set): not a plain data model name", dm)
+	}
 	var err error
 	convert.Walk(p.Tree, func(c *convert.Cond) {
 		if err != nil {

@@ -179,3 +179,13 @@ func confValue(s string) string {
 	}
 	return strings.ReplaceAll(s, "\n", " \\\n")
 }
+
+// noBlankLines removes the empty lines of a query: vigil separates
+// queries with a blank line, so none may hold one (pySigma writes one
+// before a correlation's condition; SPL ignores it).
+func noBlankLines(q string) string {
+	for strings.Contains(q, "\n\n") {
+		q = strings.ReplaceAll(q, "\n\n", "\n")
+	}
+	return strings.TrimPrefix(q, "\n")
+}

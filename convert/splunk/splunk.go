@@ -444,7 +444,7 @@ func (Backend) Correlation(c *sigma.Correlation, rules []*convert.Prepared, form
 	default:
 		return "", convert.Unsupported(c.Pos, "splunk", "correlation type %q", c.Type)
 	}
-	return b.String(), nil
+	return noBlankLines(b.String()), nil
 }
 
 func sortedKeys(m map[string]map[string]string) []string {
