@@ -336,8 +336,8 @@ func checkQuoting(t *testing.T, b convert.Backend, tg quoteTarget, format string
 		}
 		if f, ok := b.(convert.Finisher); ok {
 			if doc, ok := f.Finish([]convert.Query{{Title: title, Text: out, Meta: &sigma.Meta{Description: title}}}, format); ok {
-				if format == "sentinel_rule" {
-					return sentinelRule(doc, title)
+				if format != "savedsearches" {
+					return yamlQuery(doc, title)
 				}
 				if strings.Contains(doc, "\n\n\n") || strings.Count(doc, "\n\n") != 1 {
 					return "", fmt.Errorf("document has a blank line inside a stanza:\n%s", doc)
@@ -486,34 +486,6 @@ func yamlQuery(doc, title string) (string, error) {
 // (stanzas, "key = value" settings, a backslash ending a line continuing
 // the value on the next one) and returns the search of the one stanza
 // besides [default], checking its header and description.
-// sentinelRule reads a Sentinel analytics rule document back as YAML:
-// one document whose name and description are the title unchanged; it
-// returns the query.
-func sentinelRule(doc, title string) (string, error) {
-	dec := yaml.NewDecoder(strings.NewReader(doc))
-	var r struct {
-		Name        string `yaml:"name"`
-		Description string `yaml:"description"`
-		Query       string `yaml:"query"`
-	}
-	if err := dec.Decode(&r); err != nil {
-		return "", fmt.Errorf("sentinel rule is not YAML: %w:\n%s", err, doc)
-	}
-	var extra any
-	if err := dec.Decode(&extra); err == nil {
-		return "", fmt.Errorf("sentinel rule is more than one YAML document:\n%s", doc)
-	}
-	// The title may lose its surrounding white space, nothing else: a
-	// title with line breaks or quotes cannot add keys to the rule.
-	if strings.TrimSpace(r.Name) != strings.TrimSpace(title) {
-		return "", fmt.Errorf("sentinel rule name %q, want %q:\n%s", r.Name, title, doc)
-	}
-	if strings.TrimSpace(r.Description) != strings.TrimSpace(title) {
-		return "", fmt.Errorf("sentinel rule description %q, want %q:\n%s", r.Description, title, doc)
-	}
-	return strings.TrimSuffix(r.Query, "\n"), nil
-}
-
 func savedSearch(doc, title string) (string, error) {
 	lines := strings.Split(doc, "\n")
 	type stanza struct {
