@@ -86,3 +86,33 @@ func (en *Enricher) Len() int {
 	defer en.mu.Unlock()
 	return en.n
 }
+
+// Prune forgets the process starts older than before, for a service that
+// runs without end (vigil serve keeps a window of event time). It returns
+// how many were forgotten.
+func (en *Enricher) Prune(before time.Time) int {
+	en.mu.Lock()
+	defer en.mu.Unlock()
+	n := 0
+	for k, p := range en.byGUID {
+		if p.Time.Before(before) {
+			delete(en.byGUID, k)
+			n++
+		}
+	}
+	for k, l := range en.byPID {
+		i := 0
+		for i < len(l) && l[i].Time.Before(before) {
+			i++
+		}
+		switch {
+		case i == len(l):
+			delete(en.byPID, k)
+		case i > 0:
+			en.byPID[k] = append(l[:0:0], l[i:]...)
+		}
+		n += i
+	}
+	en.n -= n
+	return n
+}

@@ -33,3 +33,20 @@ func TestStateRoundTrip(t *testing.T) {
 		t.Errorf("Len %d", got.Len())
 	}
 }
+
+// TestPrune forgets starts older than a time, by GUID and by pid.
+func TestPrune(t *testing.T) {
+	ts := time.Date(2026, 3, 4, 9, 15, 0, 0, time.UTC)
+	en := NewEnricher()
+	en.Record(Process{Time: ts, Host: "ws1", PID: "100"})
+	en.Record(Process{Time: ts.Add(time.Hour), Host: "ws1", PID: "100"})
+	en.Record(Process{Time: ts, Host: "ws1", PID: "200"})
+	en.Record(Process{Time: ts, GUID: "{A}"})
+	en.Record(Process{Time: ts.Add(time.Hour), GUID: "{B}"})
+	if n := en.Prune(ts.Add(time.Minute)); n != 3 || en.Len() != 2 {
+		t.Errorf("pruned %d, %d left; want 3 and 2", n, en.Len())
+	}
+	if len(en.byPID["ws1|100"]) != 1 || en.byPID["ws1|200"] != nil || en.byGUID["{a}"] != nil || en.byGUID["{b}"] == nil {
+		t.Errorf("left: %v %v", en.byPID, en.byGUID)
+	}
+}

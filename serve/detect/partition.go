@@ -59,6 +59,7 @@ type pstate struct {
 	seq, saved uint64
 	counts     counts
 	newest     time.Time // newest event time seen: the watermark is newest - MaxLateness
+	pruned     time.Time // newest event time when process starts were last pruned
 	pin        string    // Nats-Pin-Id the partition was delivered under
 	gen, rev   uint64    // snapshot generation and its pointer's revision
 	lastSave   time.Time
@@ -96,7 +97,7 @@ func (pt *part) run(ctx context.Context) error {
 			// theirs ask first.
 			sleep(ctx, wait)
 		}
-		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(Group))
+		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(w.fetchBytes), jetstream.FetchPriorityGroup(Group))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
@@ -250,6 +251,7 @@ type snapshot struct {
 	Seq         uint64          `json:"seq"`
 	Counts      counts          `json:"counts"`
 	Newest      time.Time       `json:"newest"`
+	Pruned      time.Time       `json:"pruned"`
 	Correlation json.RawMessage `json:"correlation"`
 	Reorderer   json.RawMessage `json:"reorderer"`
 	Advisory    json.RawMessage `json:"advisory,omitempty"`
@@ -452,6 +454,12 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			if res.Time.After(st.newest) {
 				st.newest = res.Time
 			}
+			// Forget old process starts as event time moves on (a
+			// function of the events alone, so a replay prunes alike).
+			if st.enrich != nil && st.newest.Sub(st.pruned) >= w.opts.AncestryRetention/16 {
+				st.enrich.Prune(st.newest.Add(-w.opts.AncestryRetention))
+				st.pruned = st.newest
+			}
 		}
 		for _, a := range res.Alerts {
 			pt.emit(a)
@@ -643,7 +651,7 @@ func (pt *part) switchRules(r *Rules) error {
 }
 
 func (st *pstate) marshal(p int) ([]byte, error) {
-	s := snapshot{Partition: p, Seq: st.seq, Counts: st.counts, Newest: st.newest}
+	s := snapshot{Partition: p, Seq: st.seq, Counts: st.counts, Newest: st.newest, Pruned: st.pruned}
 	var err error
 	if s.Correlation, err = st.proc.MarshalState(); err != nil {
 		return nil, err
@@ -680,7 +688,7 @@ func (st *pstate) restore(data []byte) error {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return err
 	}
-	st.seq, st.counts, st.newest = s.Seq, s.Counts, s.Newest
+	st.seq, st.counts, st.newest, st.pruned = s.Seq, s.Counts, s.Newest, s.Pruned
 	if err := st.proc.UnmarshalState(s.Correlation); err != nil {
 		return err
 	}
