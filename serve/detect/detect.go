@@ -112,7 +112,11 @@ type Options struct {
 	// SnapshotInterval is how often a busy partition's state is saved and
 	// its events acknowledged; an idle partition is saved at once.
 	SnapshotInterval time.Duration
-	// Batch is the number of events messages fetched at once.
+	// Batch is the most events messages fetched at once. A fetch is also
+	// bounded to twice the server's largest message in bytes, so that a
+	// worker pulls often even when each message holds a shipper's whole
+	// batch of one host (Winlogbeat: 2,048 events): a worker that does not
+	// pull for --failover loses its partitions.
 	Batch int
 	// MaxAckPending is the consumers' max_ack_pending.
 	MaxAckPending int
@@ -277,6 +281,8 @@ type Worker struct {
 	kv      jetstream.KeyValue
 	obs     jetstream.ObjectStore
 	n       int
+	// fetchBytes bounds a fetch: twice the server's largest message.
+	fetchBytes int
 }
 
 // New returns a worker on js with rules. The streams must exist; New
@@ -311,6 +317,7 @@ func New(ctx context.Context, js jetstream.JetStream, rules *Rules, opts Options
 		return nil, fmt.Errorf("detect metrics: %w", err)
 	}
 	w := &Worker{js: js, opts: opts, m: m, log: opts.Logger.With("worker", opts.Name), n: n}
+	w.fetchBytes = 2*int(max(js.Conn().MaxPayload(), 1<<20)) + 64<<10
 	w.rules.Store(rules)
 	if w.kv, err = js.KeyValue(ctx, StateBucket); err != nil {
 		return nil, err

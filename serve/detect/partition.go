@@ -97,7 +97,7 @@ func (pt *part) run(ctx context.Context) error {
 			// theirs ask first.
 			sleep(ctx, wait)
 		}
-		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchPriorityGroup(Group))
+		batch, err := pt.cons.Fetch(w.opts.Batch, jetstream.FetchMaxWait(wait), jetstream.FetchMaxBytes(w.fetchBytes), jetstream.FetchPriorityGroup(Group))
 		if err != nil {
 			if ctx.Err() != nil {
 				break
