@@ -28,6 +28,7 @@ type serveFlags struct {
 	strictRules bool
 
 	dataDir, natsURL, natsCreds, natsListen string
+	natsCA                                  string
 	replicas, partitions                    int
 	eventsMaxAge, alertsMaxAge              time.Duration
 	eventsMaxBytes                          int64
@@ -107,6 +108,7 @@ See docs/serve.md.`,
 	fl.StringVar(&f.natsListen, "nats-listen", "127.0.0.1:4222", `the embedded NATS server's client address, loopback only ("" for none)`)
 	fl.StringVar(&f.natsURL, "nats", "", "use this NATS cluster (comma-separated URLs) instead of the embedded server")
 	fl.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
+	fl.StringVar(&f.natsCA, "nats-ca", "", "CA certificates (PEM) of the --nats cluster's TLS (default: the system's)")
 	fl.IntVar(&f.replicas, "replicas", 0, "stream replicas when creating them (default 1; 3 on a cluster)")
 	fl.IntVar(&f.partitions, "partitions", 0, "partitions of the events stream, fixed when it is created (default 16)")
 	fl.DurationVar(&f.eventsMaxAge, "events-max-age", 0, "how long the events stream keeps events (default 168h)")
@@ -231,7 +233,7 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		return err
 	}
 	o := serve.Options{
-		DataDir: f.dataDir, NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSListen: f.natsListen,
+		DataDir: f.dataDir, NATSURL: f.natsURL, NATSCreds: f.natsCreds, NATSCA: f.natsCA, NATSListen: f.natsListen,
 		Streams: streams.Options{Partitions: f.partitions, Replicas: f.replicas, EventsMaxAge: f.eventsMaxAge,
 			EventsMaxBytes: f.eventsMaxBytes, AlertsMaxAge: f.alertsMaxAge},
 		HTTPAddr: f.httpAddr, BeatsAddr: f.beatsAddr,
@@ -239,6 +241,9 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		TokenFile: f.tokenFile, Insecure: f.insecure, MaxBody: f.maxBody,
 		NoIngest: f.noIngest, NoDetect: f.noDetect,
 		Logger: log, DrainTimeout: f.drainTimeout,
+	}
+	if f.natsURL == "" && (f.natsCreds != "" || f.natsCA != "") {
+		return usageErr("--nats-creds and --nats-ca are for --nats")
 	}
 	if f.natsURL != "" && cmd.Flags().Changed("nats-listen") {
 		return usageErr("--nats-listen is for the embedded server; with --nats there is none")

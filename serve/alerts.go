@@ -19,7 +19,7 @@ import (
 // alertFeed follows the alerts stream for the HTTP alerts API: it keeps an
 // index from alert id (the Nats-Msg-Id the detection side publishes with)
 // to stream sequence, so that ?after=ID and Last-Event-ID find their place
-// (about 100 bytes per alert held by the stream), and fans new alerts out
+// (one map entry per alert held by the stream), and fans new alerts out
 // to Server-Sent Events subscribers.
 type alertFeed struct {
 	js     jetstream.JetStream

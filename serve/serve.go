@@ -59,6 +59,7 @@ type Options struct {
 	DataDir    string
 	NATSURL    string
 	NATSCreds  string
+	NATSCA     string
 	NATSListen string
 	// Streams are the events and alerts streams' settings (partitions,
 	// replicas, retention).
@@ -175,7 +176,7 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 	s.reg.MustRegister(s.reloads)
 	s.metrics = ingest.NewMetrics(s.reg)
 
-	s.broker, err = broker.Start(ctx, broker.Options{URL: o.NATSURL, Creds: o.NATSCreds, DataDir: o.DataDir, Listen: o.NATSListen, Logger: log, Name: "vigil serve"})
+	s.broker, err = broker.Start(ctx, broker.Options{URL: o.NATSURL, Creds: o.NATSCreds, CA: o.NATSCA, DataDir: o.DataDir, Listen: o.NATSListen, Logger: log, Name: "vigil serve"})
 	if err != nil {
 		return s, err
 	}
@@ -266,11 +267,14 @@ func Start(ctx context.Context, o Options) (s *Server, err error) {
 		r := &ingest.Reader{Publisher: pub, Metrics: s.metrics, Logger: log.With("input", "stdin")}
 		go func() {
 			defer close(s.stdinDone)
-			if err := r.Run(sctx, o.Stdin); err != nil && !errors.Is(err, context.Canceled) {
+			switch err := r.Run(sctx, o.Stdin); {
+			case errors.Is(err, context.Canceled):
+				log.Info("stdin input stopped; the events read are stored")
+			case err != nil:
 				log.Error("stdin input stopped", "err", err)
-				return
+			default:
+				log.Info("stdin input: end of input")
 			}
-			log.Info("stdin input: end of input")
 		}()
 	}
 	s.ready.Store(true)
@@ -362,13 +366,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 		if s.stdinCancel != nil {
 			step("stdin", func(c context.Context) error {
+				// Stop reading; what was read is stored.
+				s.stdinCancel()
 				select {
 				case <-s.stdinDone:
+					return nil
 				case <-c.Done():
+					return errors.New("stdin events not stored in time")
 				}
-				s.stdinCancel()
-				<-s.stdinDone
-				return nil
 			})
 		}
 		if s.repart != nil {

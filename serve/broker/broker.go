@@ -25,8 +25,11 @@ type Options struct {
 	// URL of an external NATS cluster (comma-separated seeds); empty
 	// starts the embedded server.
 	URL string
-	// Creds is a NATS credentials file for URL.
+	// Creds is a NATS credentials file for URL; CA a PEM file of the
+	// certificate authorities that signed the cluster's TLS certificates
+	// (empty: the system's).
 	Creds string
+	CA    string
 	// DataDir holds the embedded server's JetStream files.
 	DataDir string
 	// Listen is the embedded server's client address. It must be a
@@ -91,8 +94,13 @@ func Start(ctx context.Context, o Options) (*Broker, error) {
 		}
 		b.Server = s
 		copts = append(copts, nats.InProcessServer(s))
-	} else if o.Creds != "" {
-		copts = append(copts, nats.UserCredentials(o.Creds))
+	} else {
+		if o.Creds != "" {
+			copts = append(copts, nats.UserCredentials(o.Creds))
+		}
+		if o.CA != "" {
+			copts = append(copts, nats.RootCAs(o.CA))
+		}
 	}
 	nc, err := nats.Connect(url, copts...)
 	if err != nil {

@@ -2,11 +2,21 @@ package broker_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
 	"github.com/vigil-detect/vigil/serve/broker"
@@ -46,5 +56,53 @@ func TestEmbedded(t *testing.T) {
 		if _, err := broker.Start(ctx, broker.Options{DataDir: t.TempDir(), Listen: addr}); err == nil || !strings.Contains(err.Error(), "loopback only") {
 			t.Errorf("%s: %v", addr, err)
 		}
+	}
+}
+
+// TestExternalTLS connects to a NATS server with TLS whose certificate is
+// signed by a private CA: refused without --nats-ca, accepted with it.
+func TestExternalTLS(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "nats test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, _ := x509.MarshalECPrivateKey(key)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
+	tc, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: certFile, KeyFile: keyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"),
+		NoLog: true, NoSigs: true, TLSConfig: tc, TLS: true, TLSVerify: false})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Start()
+	defer s.Shutdown()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatal("not ready")
+	}
+	url := strings.Replace(s.ClientURL(), "nats://", "tls://", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if b, err := broker.Start(ctx, broker.Options{URL: url}); err == nil {
+		b.Close()
+		t.Error("connected without trusting the CA")
+	}
+	b, err := broker.Start(ctx, broker.Options{URL: url, CA: certFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if !b.Connected() || b.Server != nil {
+		t.Errorf("connected %v, embedded %v", b.Connected(), b.Server != nil)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -114,6 +115,25 @@ type Reply struct {
 var readers = sync.Pool{New: func() any { return newHostReader() }}
 
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
+	defer func() { h.Metrics.Requests.WithLabelValues(strconv.Itoa(cw.code)).Inc() }()
+	h.serve(cw, r)
+}
+
+// codeWriter remembers the status code of an answer.
+type codeWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeWriter) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *codeWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", "POST")
 		httpError(w, http.StatusMethodNotAllowed, "POST JSON events here")

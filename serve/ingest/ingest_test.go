@@ -217,6 +217,11 @@ func TestHTTP(t *testing.T) {
 	if got := counter(e.metrics.Rejected.WithLabelValues("http")); got != 5 {
 		t.Errorf("rejected metric %v, want 5", got)
 	}
+	for code, want := range map[string]float64{"200": 7, "401": 3, "413": 2, "400": 1, "415": 1} {
+		if got := counter(e.metrics.Requests.WithLabelValues(code)); got != want {
+			t.Errorf("requests with status %s: %v, want %v", code, got, want)
+		}
+	}
 }
 
 func TestHTTPNoTokens(t *testing.T) {

@@ -15,6 +15,8 @@ type Metrics struct {
 	// Store is the time to store one request or batch (all JetStream
 	// acknowledgements).
 	Store *prometheus.HistogramVec
+	// Requests counts HTTP ingest requests by status code.
+	Requests *prometheus.CounterVec
 }
 
 // NewMetrics registers ingest's metrics with reg (nil: not registered).
@@ -26,6 +28,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Refused:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_events_refused_total", Help: "Events not stored because storing failed; the sender was told to retry, by input."}, []string{"input"}),
 		Store: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "vigil_ingest_store_seconds", Help: "Time to store a request or batch in JetStream, by input.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"input"}),
+		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ingest_http_requests_total", Help: "HTTP ingest requests, by status code."}, []string{"code"}),
 	}
 	for _, in := range []string{"http", "beats", "nats", "stdin"} {
 		m.Received.WithLabelValues(in)
@@ -34,7 +37,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		m.Refused.WithLabelValues(in)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Received, m.Accepted, m.Rejected, m.Refused, m.Store)
+		reg.MustRegister(m.Received, m.Accepted, m.Rejected, m.Refused, m.Store, m.Requests)
 	}
 	return m
 }

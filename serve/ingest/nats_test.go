@@ -3,6 +3,7 @@ package ingest
 import (
 	"context"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
 	"testing"
@@ -118,5 +119,39 @@ func TestReader(t *testing.T) {
 	}
 	if rj := counter(e.metrics.Rejected.WithLabelValues("stdin")); rj != 1 {
 		t.Errorf("rejected %v", rj)
+	}
+}
+
+// TestReaderStop: stopping the reader of an open pipe stores what was
+// read and returns at once.
+func TestReaderStop(t *testing.T) {
+	e := newEnv(t, streams.Options{})
+	r := &Reader{Publisher: e.pub, Metrics: e.metrics}
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- r.Run(ctx, pr) }()
+	io.WriteString(pw, evA1+"\n"+evB1+"\n")
+	deadline := time.Now().Add(5 * time.Second)
+	for counter(e.metrics.Accepted.WithLabelValues("stdin")) < 2 && time.Now().Before(deadline) {
+		// Before the periodic store, or after it: either way stored.
+		if time.Since(deadline.Add(-5*time.Second)) > 50*time.Millisecond {
+			cancel()
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	got := 0
+	for _, m := range e.partitionMessages(t) {
+		got += len(m.lines)
+	}
+	if got != 2 {
+		t.Errorf("%d events stored, want 2", got)
 	}
 }

@@ -29,9 +29,9 @@ const (
 	readerFlush = 200 * time.Millisecond
 )
 
-// Run reads r to its end and returns once every event read is stored,
-// or when ctx ends (events read but not stored are then lost with the
-// pipe; the error says so).
+// Run reads r to its end and returns once every event read is stored.
+// When ctx ends first, reading stops and the events already read are
+// stored (trying for at most 10 s) before Run returns.
 func (s *Reader) Run(ctx context.Context, r io.Reader) error {
 	input := s.Input
 	if input == "" {
@@ -40,6 +40,7 @@ func (s *Reader) Run(ctx context.Context, r io.Reader) error {
 	m := s.Metrics
 	var mu sync.Mutex
 	cur := s.Publisher.NewBatch()
+	stopped := false // no more events are taken
 	full := make(chan struct{}, 1)
 	eof := make(chan error, 1)
 	hr := newHostReader()
@@ -62,6 +63,10 @@ func (s *Reader) Run(ctx context.Context, r io.Reader) error {
 			}
 			host, err := hr.host(rec)
 			mu.Lock()
+			if stopped {
+				mu.Unlock()
+				return
+			}
 			if err == nil {
 				err = cur.Add(host, rec)
 			}
@@ -84,10 +89,11 @@ func (s *Reader) Run(ctx context.Context, r io.Reader) error {
 			}
 		}
 	}()
-	store := func() error {
+	store := func(ctx context.Context, last bool) error {
 		mu.Lock()
 		b := cur
 		cur = s.Publisher.NewBatch()
+		stopped = last
 		mu.Unlock()
 		if b.Len() == 0 {
 			return nil
@@ -119,16 +125,22 @@ func (s *Reader) Run(ctx context.Context, r io.Reader) error {
 	for {
 		select {
 		case <-ctx.Done():
+			// Stop reading; store what was read.
+			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := store(fctx, true); err != nil {
+				return err
+			}
 			return ctx.Err()
 		case err := <-eof:
-			if serr := store(); serr != nil {
+			if serr := store(ctx, true); serr != nil {
 				return serr
 			}
 			return err
 		case <-full:
 		case <-tick.C:
 		}
-		if err := store(); err != nil {
+		if err := store(ctx, false); err != nil {
 			return err
 		}
 	}

@@ -60,11 +60,13 @@ func (r *Reader) ReadRecord() ([]byte, int64, error) {
 
 // detect looks at the start of the stream: a first line that holds exactly
 // one complete JSON object means JSON Lines; anything else is read as a
-// stream of documents.
+// stream of documents. It waits only for the data it needs (a pipe that
+// delivers one short line is not held until more comes).
 func (r *Reader) detect() error {
 	r.mode = 2
-	for n := 4096; ; n *= 4 {
-		head, err := r.br.Peek(n)
+	for need := 1; ; {
+		_, err := r.br.Peek(need)
+		head, _ := r.br.Peek(r.br.Buffered())
 		if len(head) == 0 {
 			return nil
 		}
@@ -82,11 +84,12 @@ func (r *Reader) detect() error {
 			}
 			return nil
 		}
-		if err != nil || n >= r.br.Size() {
+		if err != nil || len(head) >= r.br.Size() {
 			// One line without a newline: a single document or JSONL of
 			// one line; both read the same in document mode.
 			return nil
 		}
+		need = len(head) + 1
 	}
 }
 
