@@ -224,8 +224,20 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 	seq := meta.Sequence.Stream
 	pin := msg.Headers().Get("Nats-Pin-Id")
 	if pt.st != nil && pin != "" && pin != pt.st.pin {
-		// Pinned anew: another worker may have held the partition since.
-		pt.fail(errLost)
+		// Pinned anew (this worker stopped pulling for --failover, or
+		// another held the partition meanwhile). If no other worker saved
+		// the partition since, the state held is still its state: read
+		// the events delivered elsewhere and go on; else load the newer
+		// state.
+		if pt.stillOurs(ctx) {
+			pt.st.pin = pin
+			pt.w.log.Info("partition pinned anew, state kept", "partition", pt.p, "seq", pt.st.seq)
+			if err := pt.catchUpDelivered(ctx, seq); err != nil {
+				return err
+			}
+		} else {
+			pt.fail(errLost)
+		}
 	}
 	if pt.st == nil {
 		if err := pt.load(ctx, pin, seq); err != nil {
@@ -325,6 +337,26 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	w.hold(1)
 	st.loaded = time.Now()
 	w.m.takeovers.Inc()
+	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "evaluated", st.counts.Evaluated)
+	return pt.catchUpDelivered(ctx, trigger)
+}
+
+// stillOurs reports whether the partition's saved state is the one this
+// worker last loaded or saved (no other worker saved it since).
+func (pt *part) stillOurs(ctx context.Context) bool {
+	entry, err := pt.w.kv.Get(ctx, stateKey(pt.p))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return pt.st.rev == 0
+	}
+	return err == nil && entry.Revision() == pt.st.rev
+}
+
+// catchUpDelivered evaluates the partition's events after the state up to
+// the last one the consumer has delivered (to any worker) and trigger:
+// those delivered elsewhere and not saved, which the consumer would only
+// deliver again after --failover.
+func (pt *part) catchUpDelivered(ctx context.Context, trigger uint64) error {
+	w, st := pt.w, pt.st
 	info, err := pt.cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
@@ -342,8 +374,8 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	default:
 		target = min(target, last.Sequence)
 	}
-	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "catch_up_to", target, "evaluated", st.counts.Evaluated)
 	if target > st.seq {
+		w.log.Info("partition catching up", "partition", pt.p, "from", st.seq, "to", target)
 		if err := pt.catchUp(ctx, target); err != nil {
 			return err
 		}
@@ -383,6 +415,13 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 		}
 		if err := pt.publish(ctx); err != nil {
 			return err
+		}
+		// Save on the way: a long catch-up keeps its progress even if
+		// the partition moves meanwhile.
+		if time.Since(pt.st.lastSave) >= w.opts.SnapshotInterval {
+			if err := pt.save(ctx); err != nil {
+				return err
+			}
 		}
 		if n > 0 && pending == 0 && pt.st.seq < target {
 			// The events up to target are gone (stream limits).
