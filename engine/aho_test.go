@@ -51,3 +51,58 @@ func TestACMatchesNaive(t *testing.T) {
 		}
 	}
 }
+
+// TestACLargeAutomaton checks both transition tables: the 16-bit one of
+// automata below 32768 states and the 32-bit one above, on the same
+// literals and texts (scan and contains).
+func TestACLargeAutomaton(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	word := func(n int) string {
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = "abcdefghij"[rng.Intn(10)]
+		}
+		return string(b)
+	}
+	seen := map[string]bool{}
+	var lits []string
+	for len(lits) < 12000 {
+		if w := word(6 + rng.Intn(6)); !seen[w] {
+			seen[w] = true
+			lits = append(lits, w)
+		}
+	}
+	small, large := newAC(lits[:200]), newAC(lits)
+	if small.trans16 == nil || large.trans16 != nil {
+		t.Fatalf("tables: small 16-bit %v, large 16-bit %v; want true, false", small.trans16 != nil, large.trans16 != nil)
+	}
+	for k := 0; k < 300; k++ {
+		text := word(rng.Intn(200))
+		if k%3 == 0 {
+			text += lits[rng.Intn(len(lits))] + word(5)
+		}
+		for _, c := range []struct {
+			m    *acMatcher
+			lits []string
+		}{{small, lits[:200]}, {large, lits}} {
+			var got, want []int32
+			for _, id := range c.m.scan(text, nil) {
+				if !slices.Contains(got, id) {
+					got = append(got, id)
+				}
+			}
+			for id, l := range c.lits {
+				if strings.Contains(text, l) {
+					want = append(want, int32(id))
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, want) {
+				t.Fatalf("%d literals, text %q: got %v want %v", len(c.lits), text, got, want)
+			}
+			if c.m.contains(text) != (len(want) > 0) {
+				t.Fatalf("%d literals, text %q: contains %v", len(c.lits), text, !c.m.contains(text))
+			}
+		}
+	}
+}
