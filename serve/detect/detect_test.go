@@ -449,3 +449,85 @@ func TestReload(t *testing.T) {
 		t.Errorf("after a reload:\n%s\nhunt:\n%s", g, w)
 	}
 }
+
+// TestPinnedAnew unpins every partition mid-stream, as the server does
+// when a worker stops pulling for --failover: the worker, pinned again,
+// keeps its state (no other worker saved the partitions meanwhile) instead
+// of loading it again, and the alerts are hunt's.
+func TestPinnedAnew(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := loadRules(t, true)
+	const n = 4
+	js, _, reg := runWorker(t, ctx, r, n)
+	events := scenarios(t)
+	tick := ticks(t, events)
+	half := len(events) / 2
+	if _, err := publish(ctx, js, n, events[:half]); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, n, int64(half), 30*time.Second)
+	loads := metricSum(t, reg, "vigil_partition_loads_total")
+	s, err := js.Stream(ctx, detect.EventsStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for p := range n {
+		if err := s.UnpinConsumer(ctx, detect.ConsumerName(p), detect.Group); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rest := append(slices.Clone(events[half:]), tick...)
+	if _, err := publish(ctx, js, n, rest); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, n, int64(len(events)+len(tick)), 30*time.Second)
+	if got := metricSum(t, reg, "vigil_partition_loads_total"); got != loads {
+		t.Errorf("%v partition loads after the unpinning, want none (%v before)", got-loads, loads)
+	}
+	raw, err := readAlerts(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := serveAlerts(t, raw)
+	want := huntAlerts(t, r, append(slices.Clone(events), tick...))
+	if g, w := sortedLines(got), sortedLines(want); g != w {
+		t.Errorf("after the unpinning:\n%s\nhunt:\n%s", g, w)
+	}
+}
+
+// TestFutureEvent sends a cmd.exe start dated 2099 before a host's real
+// events: it is not correlated (counted), so it neither moves the
+// watermark past the real events nor keeps their windows from closing,
+// and the alerts are hunt's.
+func TestFutureEvent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := loadRules(t, true)
+	js, _, reg := runWorker(t, ctx, r, 2)
+	const h = "future-ws"
+	g := "{FUTURE}"
+	bogus := shift(t, start(h, 0, g+"x", cmdExe, bat, word), 73*365*24*time.Hour)
+	events := []string{bogus, start(h, 0, g, cmdExe, bat, word), conn(h, 3, g, cmdExe, "8.8.8.8")}
+	real := events[1:]
+	lines := append(slices.Clone(events), ticks(t, real)...)
+	if _, err := publish(ctx, js, 2, lines); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, 2, int64(len(lines)), 30*time.Second)
+	if v := metricSum(t, reg, "vigil_events_future_total"); v != 1 {
+		t.Errorf("vigil_events_future_total %v, want 1", v)
+	}
+	raw, err := readAlerts(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := serveAlerts(t, raw)
+	want := huntAlerts(t, r, lines)
+	if len(want) != 2 {
+		t.Fatalf("hunt gives %d alerts, want the advisory's 2", len(want))
+	}
+	if g, w := sortedLines(got), sortedLines(want); g != w {
+		t.Errorf("with an event dated 2099:\n%s\nhunt:\n%s", g, w)
+	}
+}

@@ -37,6 +37,7 @@ type part struct {
 	// until then.
 	coolUntil time.Time
 	w         *Worker
+	warned    time.Time // last warning of a future-dated event (logs only)
 	p         int
 	cons      jetstream.Consumer
 	stream    jetstream.Stream
@@ -74,6 +75,7 @@ type counts struct {
 	Evaluated int64 `json:"evaluated"` // events evaluated (stream order, each once)
 	Problems  int64 `json:"problems"`  // unparsable events
 	Late      int64 `json:"late"`      // events behind the watermark
+	Future    int64 `json:"future"`    // events dated past storage + MaxClockSkew
 	Alerts    int64 `json:"alerts"`    // alerts published
 }
 
@@ -224,8 +226,20 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 	seq := meta.Sequence.Stream
 	pin := msg.Headers().Get("Nats-Pin-Id")
 	if pt.st != nil && pin != "" && pin != pt.st.pin {
-		// Pinned anew: another worker may have held the partition since.
-		pt.fail(errLost)
+		// Pinned anew (this worker stopped pulling for --failover, or
+		// another held the partition meanwhile). If no other worker saved
+		// the partition since, the state held is still its state: read
+		// the events delivered elsewhere and go on; else load the newer
+		// state.
+		if pt.stillOurs(ctx) {
+			pt.st.pin = pin
+			pt.w.log.Info("partition pinned anew, state kept", "partition", pt.p, "seq", pt.st.seq)
+			if err := pt.catchUpDelivered(ctx, seq); err != nil {
+				return err
+			}
+		} else {
+			pt.fail(errLost)
+		}
 	}
 	if pt.st == nil {
 		if err := pt.load(ctx, pin, seq); err != nil {
@@ -325,6 +339,26 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	w.hold(1)
 	st.loaded = time.Now()
 	w.m.takeovers.Inc()
+	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "evaluated", st.counts.Evaluated)
+	return pt.catchUpDelivered(ctx, trigger)
+}
+
+// stillOurs reports whether the partition's saved state is the one this
+// worker last loaded or saved (no other worker saved it since).
+func (pt *part) stillOurs(ctx context.Context) bool {
+	entry, err := pt.w.kv.Get(ctx, stateKey(pt.p))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return pt.st.rev == 0
+	}
+	return err == nil && entry.Revision() == pt.st.rev
+}
+
+// catchUpDelivered evaluates the partition's events after the state up to
+// the last one the consumer has delivered (to any worker) and trigger:
+// those delivered elsewhere and not saved, which the consumer would only
+// deliver again after --failover.
+func (pt *part) catchUpDelivered(ctx context.Context, trigger uint64) error {
+	w, st := pt.w, pt.st
 	info, err := pt.cons.Info(ctx)
 	if err != nil {
 		return fmt.Errorf("consumer info: %w", err)
@@ -342,8 +376,8 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	default:
 		target = min(target, last.Sequence)
 	}
-	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "catch_up_to", target, "evaluated", st.counts.Evaluated)
 	if target > st.seq {
+		w.log.Info("partition catching up", "partition", pt.p, "from", st.seq, "to", target)
 		if err := pt.catchUp(ctx, target); err != nil {
 			return err
 		}
@@ -383,6 +417,13 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 		}
 		if err := pt.publish(ctx); err != nil {
 			return err
+		}
+		// Save on the way: a long catch-up keeps its progress even if
+		// the partition moves meanwhile.
+		if time.Since(pt.st.lastSave) >= w.opts.SnapshotInterval {
+			if err := pt.save(ctx); err != nil {
+				return err
+			}
 		}
 		if n > 0 && pending == 0 && pt.st.seq < target {
 			// The events up to target are gone (stream limits).
@@ -445,7 +486,21 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			}
 		}
 		late := false
-		if !res.Time.IsZero() {
+		// An event dated more than MaxClockSkew after it was stored (a
+		// host with a broken clock) would move the watermark past every
+		// real event: it is matched by single-event rules but not
+		// correlated, and counted. Storage time is part of the stored
+		// event, so a replay decides alike.
+		future := !res.Time.IsZero() && res.Time.After(stored.Add(w.opts.MaxClockSkew))
+		if future {
+			st.counts.Future++
+			w.m.future.Inc()
+			if time.Since(pt.warned) > time.Minute {
+				pt.warned = time.Now()
+				w.log.Warn("event dated in the future, not correlated", "partition", pt.p, "stream_seq", seq, "line", line,
+					"time", res.Time, "stored", stored, "future_events", st.counts.Future)
+			}
+		} else if !res.Time.IsZero() {
 			if !st.newest.IsZero() && res.Time.Before(st.newest.Add(-w.opts.MaxLateness)) {
 				late = true
 				st.counts.Late++
@@ -465,6 +520,9 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			pt.emit(a)
 		}
 		for _, m := range res.Correlate {
+			if future {
+				continue
+			}
 			if late {
 				w.log.Info("late event for correlation", "partition", pt.p, "stream_seq", seq, "line", line, "rule", m.Rule.Title,
 					"host", m.Host, "time", m.Time, "watermark", st.newest.Add(-w.opts.MaxLateness))

@@ -157,7 +157,7 @@ func TestScaleOut(t *testing.T) {
 			}
 		}
 	}()
-	const publishFor = 12 * time.Second
+	const publishFor = 14 * time.Second
 	pubDone := make(chan error, 1)
 	go func() {
 		step := 40
