@@ -33,8 +33,17 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binary vigilBinary built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
 // vigilBinary builds cmd/vigil once for the tests that run it as a child
-// process.
+// process (removed by TestMain).
 func vigilBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {

@@ -73,6 +73,8 @@ const (
 	DefaultFailover         = 30 * time.Second
 	DefaultSnapshotInterval = time.Second
 	DefaultBatch            = 256
+	// DefaultMaxClockSkew is Options.MaxClockSkew's default.
+	DefaultMaxClockSkew = 24 * time.Hour
 	// DefaultAncestryRetention is Options.AncestryRetention's default.
 	DefaultAncestryRetention = 24 * time.Hour
 	// DefaultMaxAckPending bounds the events a partition holds delivered
@@ -120,6 +122,9 @@ type Options struct {
 	Batch int
 	// MaxAckPending is the consumers' max_ack_pending.
 	MaxAckPending int
+	// MaxClockSkew is how far past its storage time an event may be dated
+	// and still be correlated (default 24 h).
+	MaxClockSkew time.Duration
 	// AncestryRetention is how long (in event time, behind a partition's
 	// newest event) the advisory's process starts are kept for the
 	// ancestry of alerts (default 24 h).
@@ -150,6 +155,9 @@ func (o *Options) defaults() {
 	}
 	if o.Batch <= 0 {
 		o.Batch = DefaultBatch
+	}
+	if o.MaxClockSkew <= 0 {
+		o.MaxClockSkew = DefaultMaxClockSkew
 	}
 	if o.AncestryRetention <= 0 {
 		o.AncestryRetention = DefaultAncestryRetention

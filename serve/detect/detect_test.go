@@ -495,3 +495,39 @@ func TestPinnedAnew(t *testing.T) {
 		t.Errorf("after the unpinning:\n%s\nhunt:\n%s", g, w)
 	}
 }
+
+// TestFutureEvent sends a cmd.exe start dated 2099 before a host's real
+// events: it is not correlated (counted), so it neither moves the
+// watermark past the real events nor keeps their windows from closing,
+// and the alerts are hunt's.
+func TestFutureEvent(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	r := loadRules(t, true)
+	js, _, reg := runWorker(t, ctx, r, 2)
+	const h = "future-ws"
+	g := "{FUTURE}"
+	bogus := shift(t, start(h, 0, g+"x", cmdExe, bat, word), 73*365*24*time.Hour)
+	events := []string{bogus, start(h, 0, g, cmdExe, bat, word), conn(h, 3, g, cmdExe, "8.8.8.8")}
+	real := events[1:]
+	lines := append(slices.Clone(events), ticks(t, real)...)
+	if _, err := publish(ctx, js, 2, lines); err != nil {
+		t.Fatal(err)
+	}
+	waitCommitted(t, ctx, js, 2, int64(len(lines)), 30*time.Second)
+	if v := metricSum(t, reg, "vigil_events_future_total"); v != 1 {
+		t.Errorf("vigil_events_future_total %v, want 1", v)
+	}
+	raw, err := readAlerts(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := serveAlerts(t, raw)
+	want := huntAlerts(t, r, lines)
+	if len(want) != 2 {
+		t.Fatalf("hunt gives %d alerts, want the advisory's 2", len(want))
+	}
+	if g, w := sortedLines(got), sortedLines(want); g != w {
+		t.Errorf("with an event dated 2099:\n%s\nhunt:\n%s", g, w)
+	}
+}

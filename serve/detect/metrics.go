@@ -12,6 +12,7 @@ type metrics struct {
 	evaluated *prometheus.CounterVec
 	problems  prometheus.Counter
 	late      prometheus.Counter
+	future    prometheus.Counter
 	alerts    *prometheus.CounterVec
 	open      *prometheus.GaugeVec
 	lag       *prometheus.GaugeVec
@@ -29,6 +30,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Stored events that could not be decoded or matched (logged with their stream sequence and line)."}),
 		late: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_events_late_total",
 			Help: "Events older than their partition's watermark (newest event time minus --max-lateness): matched by single-event rules, late for correlation."}),
+		future: prometheus.NewCounter(prometheus.CounterOpts{Name: "vigil_events_future_total",
+			Help: "Events dated more than Options.MaxClockSkew (a day by default) after they were stored (a broken clock): matched by single-event rules, not correlated."}),
 		alerts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "vigil_alerts_total",
 			Help: "Alerts published to the alerts stream, by rule id and level."}, []string{"rule", "level"}),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_correlation_open_groups",
@@ -49,7 +52,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.evaluated, m.problems, m.late, m.alerts, m.open, m.lag, m.owned, m.latency, m.snapshots, m.takeovers} {
+	for _, c := range []prometheus.Collector{m.evaluated, m.problems, m.late, m.future, m.alerts, m.open, m.lag, m.owned, m.latency, m.snapshots, m.takeovers} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

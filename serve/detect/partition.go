@@ -37,6 +37,7 @@ type part struct {
 	// until then.
 	coolUntil time.Time
 	w         *Worker
+	warned    time.Time // last warning of a future-dated event (logs only)
 	p         int
 	cons      jetstream.Consumer
 	stream    jetstream.Stream
@@ -74,6 +75,7 @@ type counts struct {
 	Evaluated int64 `json:"evaluated"` // events evaluated (stream order, each once)
 	Problems  int64 `json:"problems"`  // unparsable events
 	Late      int64 `json:"late"`      // events behind the watermark
+	Future    int64 `json:"future"`    // events dated past storage + MaxClockSkew
 	Alerts    int64 `json:"alerts"`    // alerts published
 }
 
@@ -484,7 +486,21 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			}
 		}
 		late := false
-		if !res.Time.IsZero() {
+		// An event dated more than MaxClockSkew after it was stored (a
+		// host with a broken clock) would move the watermark past every
+		// real event: it is matched by single-event rules but not
+		// correlated, and counted. Storage time is part of the stored
+		// event, so a replay decides alike.
+		future := !res.Time.IsZero() && res.Time.After(stored.Add(w.opts.MaxClockSkew))
+		if future {
+			st.counts.Future++
+			w.m.future.Inc()
+			if time.Since(pt.warned) > time.Minute {
+				pt.warned = time.Now()
+				w.log.Warn("event dated in the future, not correlated", "partition", pt.p, "stream_seq", seq, "line", line,
+					"time", res.Time, "stored", stored, "future_events", st.counts.Future)
+			}
+		} else if !res.Time.IsZero() {
 			if !st.newest.IsZero() && res.Time.Before(st.newest.Add(-w.opts.MaxLateness)) {
 				late = true
 				st.counts.Late++
@@ -504,6 +520,9 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			pt.emit(a)
 		}
 		for _, m := range res.Correlate {
+			if future {
+				continue
+			}
 			if late {
 				w.log.Info("late event for correlation", "partition", pt.p, "stream_seq", seq, "line", line, "rule", m.Rule.Title,
 					"host", m.Host, "time", m.Time, "watermark", st.newest.Add(-w.opts.MaxLateness))

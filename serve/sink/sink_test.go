@@ -207,3 +207,33 @@ func ExampleWriter() {
 	// {"id":"1"}
 	// {"id":"2"}
 }
+
+// FuzzOpenFile opens an alerts file holding arbitrary bytes (a crash can
+// leave anything at its end) and appends to it: never a crash, and the
+// file then ends with the new alert on a line of its own.
+func FuzzOpenFile(f *testing.F) {
+	f.Add([]byte(`{"id":"a1"}` + "\n" + `{"id":"b`))
+	f.Add([]byte("\n\n{}\nnot json\n"))
+	f.Add([]byte(`{"id":"zz"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "alerts.jsonl")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		fs, err := sink.OpenFile(path, 0)
+		if err != nil {
+			return
+		}
+		if err := fs.Deliver(context.Background(), []sink.Alert{alertOf("zz")}); err != nil {
+			t.Fatal(err)
+		}
+		fs.Close()
+		got, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.HasSuffix(got, []byte("\n")) || (!bytes.HasSuffix(got, append(alertOf("zz").Data, '\n')) && !bytes.Contains(got, []byte(`"id":"zz"`))) {
+			t.Errorf("file after append: %q", got)
+		}
+	})
+}
