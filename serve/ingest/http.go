@@ -112,7 +112,10 @@ type Reply struct {
 	RejectedTotal int `json:"rejected_total"`
 }
 
-var readers = sync.Pool{New: func() any { return newHostReader() }}
+var (
+	readers = sync.Pool{New: func() any { return newHostReader() }}
+	bodies  = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+)
 
 func (h *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &codeWriter{ResponseWriter: w, code: http.StatusOK}
@@ -169,6 +172,7 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 	// overall read timeout: the alerts stream is long-lived).
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(bodyTimeout))
 	var body io.Reader = http.MaxBytesReader(w, r.Body, max)
+	compressed := false
 	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":
@@ -182,14 +186,25 @@ func (h *HTTP) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		defer zr.Close()
-		body = zr
+		body, compressed = zr, true
 	default:
 		httpError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Encoding %q: only gzip is accepted", enc))
 		return
 	}
 	// Read it all first: a body found too large half-way must not have
 	// been stored in part.
-	data, err := io.ReadAll(io.LimitReader(body, max+1))
+	buf := bodies.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 2*DefaultMaxBody {
+			bodies.Put(buf)
+		}
+	}()
+	if r.ContentLength > 0 && !compressed {
+		buf.Grow(int(min(r.ContentLength, max)) + 1)
+	}
+	_, err := buf.ReadFrom(io.LimitReader(body, max+1))
+	data := buf.Bytes()
 	if err != nil {
 		if tooLarge(err) {
 			httpError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", max))

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,13 +106,13 @@ func (b *Batch) Add(host string, line []byte) error {
 	subj := partition.Subject(host, b.p.partitions)
 	g := b.groups[subj]
 	if g == nil {
-		g = &group{subject: subj}
+		g = &group{subject: subj, buf: getBuf()}
 		b.groups[subj] = g
 		b.order = append(b.order, g)
 	}
 	if len(g.buf)+len(line)+1 > b.p.maxMessage {
 		b.msgs = append(b.msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
-		g.buf, g.n = nil, 0
+		g.buf, g.n = getBuf(), 0
 	}
 	g.buf = append(g.buf, line...)
 	g.buf = append(g.buf, '\n')
@@ -179,7 +180,35 @@ func (b *Batch) Publish(ctx context.Context, source string, received time.Time) 
 	if err != nil {
 		return fmt.Errorf("storing events: %w", err)
 	}
+	// Every message is acknowledged: the client holds none of them any
+	// more (it keeps a message for retries until then), so their buffers
+	// can serve the next batches.
+	for _, m := range msgs {
+		putBuf(m.Data)
+	}
+	for _, g := range b.order {
+		if g.n == 0 {
+			putBuf(g.buf)
+		}
+		g.buf, g.n = nil, 0
+	}
+	b.msgs = nil
 	return nil
+}
+
+// Message buffers are reused across batches: a request of many hosts
+// builds as many messages.
+var bufPool = sync.Pool{New: func() any { return new([]byte) }}
+
+func getBuf() []byte {
+	return (*bufPool.Get().(*[]byte))[:0]
+}
+
+func putBuf(b []byte) {
+	if cap(b) == 0 || cap(b) > 2<<20 {
+		return
+	}
+	bufPool.Put(&b)
 }
 
 // hostReader finds the host of a JSON event the way hunt does: it decodes
