@@ -389,14 +389,22 @@ func (pt *part) catchUpDelivered(ctx context.Context, trigger uint64) error {
 // the stream sequence target, reading the stream directly.
 func (pt *part) catchUp(ctx context.Context, target uint64) error {
 	w := pt.w
-	oc, err := w.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{partition.Filter(pt.p)},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    pt.st.seq + 1,
-	})
-	if err != nil {
-		return fmt.Errorf("catch-up consumer: %w", err)
+	reader := func() (jetstream.Consumer, error) {
+		oc, err := w.js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{partition.Filter(pt.p)},
+			DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:    pt.st.seq + 1,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("catch-up consumer: %w", err)
+		}
+		return oc, nil
 	}
+	oc, err := reader()
+	if err != nil {
+		return err
+	}
+	empty := 0 // fetches in a row that brought nothing
 	for pt.st.seq < target {
 		batch, err := oc.Fetch(w.opts.Batch, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
@@ -430,9 +438,24 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 			w.log.Warn("catch-up ended before the last delivered event", "partition", pt.p, "at", pt.st.seq, "target", target)
 			break
 		}
+		if n > 0 {
+			empty = 0
+		}
 		if n == 0 {
 			// Nothing yet: a new consumer on a cluster can take a
-			// while. Give up only when the events are gone.
+			// while. Read again with a new one after 3 s, give up
+			// (the partition is loaded again later) after 10 s, and
+			// stop at once when the events are gone.
+			empty++
+			switch {
+			case empty == 10:
+				return fmt.Errorf("catch-up: no event read for 10 s at %d (up to %d)", pt.st.seq, target)
+			case empty%3 == 0:
+				w.log.Warn("catch-up: nothing read, reading again", "partition", pt.p, "at", pt.st.seq, "target", target)
+				if oc, err = reader(); err != nil {
+					return err
+				}
+			}
 			info, err := pt.stream.Info(ctx)
 			if err != nil {
 				return fmt.Errorf("catch-up: %w", err)
