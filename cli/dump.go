@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -137,6 +138,9 @@ type dumpRun struct {
 	work  chan *dumpBatch
 	order chan *dumpBatch
 	wg    sync.WaitGroup
+	// stop is set once output cannot be written (`vigil dump | head`):
+	// reading stops at the next batch.
+	stop atomic.Bool
 }
 
 func (d *dumper) start() *dumpRun {
@@ -175,6 +179,9 @@ func (r *dumpRun) files(paths []string) {
 		close(r.order)
 	}()
 	for _, path := range paths {
+		if r.stop.Load() {
+			return
+		}
 		if err := r.file(path); err != nil {
 			b := &dumpBatch{path: path, err: err}
 			r.send(b)
@@ -197,7 +204,9 @@ func (r *dumpRun) drain(fail func(error)) error {
 		failed = ""
 		r.d.events += b.events
 		if werr == nil {
-			_, werr = r.d.w.Write(b.out)
+			if _, werr = r.d.w.Write(b.out); werr != nil {
+				r.stop.Store(true)
+			}
 		}
 		if b.err != nil {
 			// The events before the failure are printed, the rest of the
@@ -299,6 +308,9 @@ func (r *dumpRun) evtx(name string, ra io.ReaderAt, size int64) error {
 		b.recs = append(b.recs, dumpRecord{id: rec.ID, fields: append([]evtx.Field(nil), rec.Fields...)})
 		if len(b.recs) >= dumpBatchRecords {
 			flush()
+			if r.stop.Load() {
+				return nil
+			}
 			b = &dumpBatch{path: name, recs: make([]dumpRecord, 0, dumpBatchRecords)}
 		}
 	}
@@ -327,6 +339,9 @@ func (r *dumpRun) jsonl(name string, in io.Reader) error {
 		b.lines = append(b.lines, n)
 		if len(b.ends) >= dumpBatchRecords || len(b.buf) >= 4<<20 {
 			flush()
+			if r.stop.Load() {
+				return nil
+			}
 			b = &dumpBatch{path: name}
 		}
 	}

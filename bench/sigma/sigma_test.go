@@ -2,6 +2,7 @@ package sigmabench
 
 import (
 	"os"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -122,5 +123,50 @@ func TestSrcFilter(t *testing.T) {
 		if p.Applies(i, PeerEvent{"Channel": "Microsoft-Windows-Sysmon/Operational", "EventID": float64(11)}) {
 			t.Errorf("%s: a process_creation rule covers Sysmon event 11", p.RS.Rules[i].Rule.Path)
 		}
+	}
+}
+
+// TestPeerGroup checks the routed peer's dispatch: the group of an event
+// holds exactly the rules whose log source covers it, for every distinct
+// (channel, event id) of the flattened EVTX corpus.
+func TestPeerGroup(t *testing.T) {
+	dir := CorpusDir()
+	if dir == "" {
+		if os.Getenv("CI") != "" {
+			t.Fatal("shared corpus not found (set VIGIL_CORPUS)")
+		}
+		t.Skip("shared corpus not found")
+	}
+	ev, err := LoadEVTXEvents(DefaultEVTX(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := LoadPeer(DefaultRules(dir), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[[2]string]bool{}
+	for _, l := range ev.Lines {
+		e, err := DecodePeer(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := [2]string{e.Channel(), e.EventID()}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		var want []int
+		for i := range p.RS.Rules {
+			if p.Applies(i, e) {
+				want = append(want, i)
+			}
+		}
+		if got := p.Group(k[0], k[1]); !slices.Equal(got, want) && !(len(got) == 0 && len(want) == 0) {
+			t.Errorf("channel %q event %q: group of %d rules, want %d", k[0], k[1], len(got), len(want))
+		}
+	}
+	if len(seen) < 10 {
+		t.Errorf("only %d distinct channel and event id pairs", len(seen))
 	}
 }
