@@ -49,11 +49,14 @@ const InstanceHorizon = time.Minute
 //
 // State is bounded by InstanceHorizon of event time behind the newest
 // match identified: starts older than that are dropped, and starts recorded
-// later than that are counted in Late and ignored. In a stream, set
-// Lateness (the reorderer's) so that Record drops, too, the starts older
-// than InstanceHorizon plus Lateness behind the newest start recorded:
-// between identifications the state stays bounded however many starts
-// arrive. Within one hunt, starts are recorded while reading and
+// later than that are counted in Late, kept for the late matches that
+// follow them (a stream correlates late events as they come), and dropped
+// at the next advance of event time. In a stream, set Lateness (the
+// reorderer's) so that Record drops, too, the starts older than
+// InstanceHorizon plus Lateness behind the newest start recorded before
+// (not the one being recorded: the event that brings it may release older
+// matches once matched): between identifications the state stays bounded
+// however many starts arrive. Within one hunt, starts are recorded while reading and
 // identification runs after, so the hunt (Lateness 0) holds every start
 // until then, as it holds the matches it correlates. Safe for concurrent
 // use; set Lateness before the first Record.
@@ -75,7 +78,8 @@ type Instances struct {
 	// used are the advisory matches identified, by source, for Complete.
 	used  map[usedKey]*usedMatch
 	usedQ []*usedMatch // in identification order
-	// Late counts starts recorded after InstanceHorizon had passed them;
+	// Late counts starts recorded after InstanceHorizon had passed them
+	// (recorded all the same, until event time moves on);
 	// Dropped those not recorded because MaxRecorded starts were held.
 	Late, Dropped int64
 }
@@ -128,25 +132,35 @@ func (in *Instances) record(t time.Time, src event.Source, host, pid, guid, imag
 	if t.IsZero() || (pid == "" || host == "") && guid == "" {
 		return nil
 	}
-	if !in.now.IsZero() && t.Before(in.now.Add(-InstanceHorizon)) {
-		in.Late++
-		return nil
-	}
-	if in.Lateness > 0 {
-		if t.After(in.newest) {
-			in.newest = t
-			in.pruneStarts(t.Add(-in.Lateness - InstanceHorizon))
-		} else if t.Before(in.newest.Add(-in.Lateness - InstanceHorizon)) {
-			in.Late++
-			return nil
-		}
-	}
 	key := ""
 	if pid != "" && host != "" {
 		key = strings.ToLower(host) + "|" + pid
 	}
+	// A start recorded before (Record, then its match) is found whatever
+	// the time now: only new starts can be late.
 	if s := in.find(key, guid, t, src); s != nil {
-		return s // recorded before (Record, then its match)
+		return s
+	}
+	// A start behind the horizon is late: counted, and still recorded, as
+	// the matches of late events are still correlated (the stream passes
+	// them on at once); the next advance of event time drops it again.
+	late := !in.now.IsZero() && t.Before(in.now.Add(-InstanceHorizon))
+	if in.Lateness > 0 {
+		if t.After(in.newest) {
+			// Prune behind the previous newest start, not this one: the
+			// event that brings this start may release, after it is
+			// matched, matches as old as the watermark before it, and
+			// they need the starts of their last InstanceHorizon.
+			if !in.newest.IsZero() {
+				in.pruneStarts(in.newest.Add(-in.Lateness - InstanceHorizon))
+			}
+			in.newest = t
+		} else if t.Before(in.newest.Add(-in.Lateness - InstanceHorizon)) {
+			late = true
+		}
+	}
+	if late {
+		in.Late++
 	}
 	if in.n >= MaxRecorded {
 		in.Dropped++

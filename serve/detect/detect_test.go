@@ -219,6 +219,7 @@ func huntOptions(r *detect.Rules) hunt.Options {
 	if r.Advisory {
 		en := advisory.NewEnricher()
 		opts.Enrich = en.Enrich
+		opts.Identity = en.Identity()
 		opts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
 		opts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
 	}

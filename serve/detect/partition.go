@@ -68,6 +68,7 @@ type pstate struct {
 
 	pending  []pendingAlert
 	received time.Time // receipt time of the event being evaluated
+	stored   time.Time // storage time of the message being evaluated
 }
 
 // counts are cumulative over the partition's history (saved in snapshots).
@@ -296,9 +297,24 @@ func (pt *part) newState(r *Rules) *pstate {
 	if r.Advisory {
 		st.enrich = advisory.NewEnricher()
 		copts.Enrich = st.enrich.Enrich
+		// The advisory's process identity (one process across Sysmon and
+		// Security logs, guarded against pid reuse), bounded in a stream
+		// by the reorderer's lateness; it relearns its starts when the
+		// enricher's state is restored.
+		ids := st.enrich.Identity()
+		ids.Lateness = w.opts.MaxLateness
+		copts.Identity = ids
 		hopts.Context = func(r *engine.Rule) bool { return advisory.IsContextRule(r.Sigma) }
 		en := st.enrich
-		hopts.Observe = func(_ *engine.Rule, e *event.Event) { en.Record(advisory.ProcessOf(e)) }
+		skew := w.opts.MaxClockSkew
+		hopts.Observe = func(_ *engine.Rule, e *event.Event) {
+			// A start dated in the future is not correlated (evaluate):
+			// it must not move the process identity's event time either.
+			if !e.Time.IsZero() && !st.stored.IsZero() && e.Time.After(st.stored.Add(skew)) {
+				return
+			}
+			en.Record(advisory.ProcessOf(e))
+		}
 	}
 	st.stream = hunt.NewStream(r.Engine, hopts)
 	st.proc = correlate.NewProcessor(r.Correlations, copts)
@@ -473,6 +489,7 @@ func (pt *part) catchUp(ctx context.Context, target uint64) error {
 func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64, stored time.Time) {
 	w, st := pt.w, pt.st
 	st.received = stored
+	st.stored = stored
 	if v := h.Get(HeaderReceived); v != "" {
 		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
 			st.received = time.Unix(0, ns)
