@@ -8,9 +8,7 @@ package advisory
 import (
 	"embed"
 	"fmt"
-	"io/fs"
 	"path"
-	"sort"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -79,28 +77,7 @@ func ForRule(id string) *Advisory { return byRule[id] }
 // Rules parses the built-in rule files. Their paths are PathPrefix plus
 // the file's path in the package ("builtin:rules/....yml").
 func Rules() (*sigma.Collection, sigma.ErrorList) {
-	c := &sigma.Collection{}
-	var errs sigma.ErrorList
-	names, err := fs.Glob(files, "rules/*.yml")
-	if err != nil {
-		return c, sigma.ErrorList{err}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		data, err := files.ReadFile(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		f, ferrs := sigma.Parse(PathPrefix+n, data)
-		c.Files++
-		c.Rules = append(c.Rules, f.Rules...)
-		c.Correlations = append(c.Correlations, f.Correlations...)
-		c.Filters = append(c.Filters, f.Filters...)
-		c.Warnings = append(c.Warnings, f.Warnings...)
-		errs = append(errs, ferrs...)
-	}
-	return c, errs
+	return sigma.ParseFS(files, "rules/*.yml", PathPrefix)
 }
 
 // RuleFile returns the text of a built-in rule file by its base name.

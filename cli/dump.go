@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"runtime"
-	"runtime/pprof"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -49,17 +48,11 @@ location; the rest is printed.`,
 			if err != nil {
 				return usageErr("%v", err)
 			}
-			if cpuprof != "" {
-				pf, err := os.Create(cpuprof)
-				if err != nil {
-					return &exitError{ExitFailure, err}
-				}
-				defer pf.Close()
-				if err := pprof.StartCPUProfile(pf); err != nil {
-					return &exitError{ExitFailure, err}
-				}
-				defer pprof.StopCPUProfile()
+			stopProfile, err := startCPUProfile(cpuprof)
+			if err != nil {
+				return &exitError{ExitFailure, err}
 			}
+			defer stopProfile()
 			bw := bufio.NewWriterSize(env.Stdout, 256<<10)
 			defer bw.Flush()
 			d := &dumper{w: bw, norm: norm, schema: schema, env: env, quiet: quiet, workers: workers}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime/pprof"
 	"strings"
 	"time"
 	_ "time/tzdata" // --timezone names on systems without a zone database
@@ -330,17 +329,11 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		Problem:  problems.add,
 		Progress: progress,
 	}
-	if f.cpuprof != "" {
-		pf, err := os.Create(f.cpuprof)
-		if err != nil {
-			return &exitError{ExitFailure, err}
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return &exitError{ExitFailure, err}
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(f.cpuprof)
+	if err != nil {
+		return &exitError{ExitFailure, err}
 	}
+	defer stopProfile()
 	var en *advisory.Enricher
 	if f.load.builtin {
 		en = advisory.NewEnricher()

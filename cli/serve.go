@@ -275,17 +275,11 @@ func runServe(cmd *cobra.Command, env *Env, f *serveFlags, args []string) error 
 		o.Console = mount
 	}
 
-	if f.cpuprof != "" {
-		pf, err := os.Create(f.cpuprof)
-		if err != nil {
-			return &exitError{ExitFailure, err}
-		}
-		defer pf.Close()
-		if err := pprof.StartCPUProfile(pf); err != nil {
-			return &exitError{ExitFailure, err}
-		}
-		defer pprof.StopCPUProfile()
+	stopProfile, err := startCPUProfile(f.cpuprof)
+	if err != nil {
+		return &exitError{ExitFailure, err}
 	}
+	defer stopProfile()
 	ctx, stop := context.WithCancel(cmd.Context())
 	defer stop()
 	sigs := make(chan os.Signal, 4)

@@ -15,7 +15,6 @@ package proctree
 import (
 	"embed"
 	"fmt"
-	"io/fs"
 	"sort"
 	"strconv"
 	"strings"
@@ -43,22 +42,7 @@ const (
 // process start, one every network connection with a destination. Both
 // carry "vigil-role: context".
 func Rules() (*sigma.Collection, sigma.ErrorList) {
-	c := &sigma.Collection{}
-	var errs sigma.ErrorList
-	names, _ := fs.Glob(ruleFiles, "rules/*.yml")
-	sort.Strings(names)
-	for _, n := range names {
-		data, err := ruleFiles.ReadFile(n)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		f, ferrs := sigma.Parse(PathPrefix+n, data)
-		c.Files++
-		c.Rules = append(c.Rules, f.Rules...)
-		errs = append(errs, ferrs...)
-	}
-	return c, errs
+	return sigma.ParseFS(ruleFiles, "rules/*.yml", PathPrefix)
 }
 
 // IsRule reports whether r is one of this package's context rules.

@@ -32,6 +32,34 @@ func (c *Collection) Add(o *Collection) {
 	c.Failed += o.Failed
 }
 
+// ParseFS parses the rule files of fsys that match pattern (fs.Glob), in
+// name order, each named prefix plus its path in fsys: the rules compiled
+// into vigil (the built-in advisories, the process-tree context rules).
+func ParseFS(fsys fs.FS, pattern, prefix string) (*Collection, ErrorList) {
+	c := &Collection{}
+	names, err := fs.Glob(fsys, pattern)
+	if err != nil {
+		return c, ErrorList{err}
+	}
+	sort.Strings(names)
+	var errs ErrorList
+	for _, n := range names {
+		data, err := fs.ReadFile(fsys, n)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		f, ferrs := Parse(prefix+n, data)
+		c.Files++
+		c.Rules = append(c.Rules, f.Rules...)
+		c.Correlations = append(c.Correlations, f.Correlations...)
+		c.Filters = append(c.Filters, f.Filters...)
+		c.Warnings = append(c.Warnings, f.Warnings...)
+		errs = append(errs, ferrs...)
+	}
+	return c, errs
+}
+
 // IsRuleFile reports whether a path names a rule file (.yml or .yaml).
 func IsRuleFile(path string) bool {
 	ext := strings.ToLower(filepath.Ext(path))
