@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/vigil-detect/vigil/attack"
 )
 
 // Time and text helpers shared by the table and CSV writers.
@@ -108,14 +110,8 @@ func Techniques(tags []string) []string {
 	return out
 }
 
-var techniqueRe = regexp.MustCompile(`^attack\.(t\d{4}(\.\d{3})?)$`)
-
 func techniqueID(tag string) (string, bool) {
-	m := techniqueRe.FindStringSubmatch(strings.ToLower(strings.TrimSpace(tag)))
-	if m == nil {
-		return "", false
-	}
-	return strings.ToUpper(m[1]), true
+	return attack.TechniqueID(strings.TrimSpace(tag))
 }
 
 // AttackTags returns a rule's ATT&CK tags (attack.*) without the prefix.

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/vigil-detect/vigil/alert"
+	"github.com/vigil-detect/vigil/attack"
 	"github.com/vigil-detect/vigil/cli"
 	"github.com/vigil-detect/vigil/internal/browser"
 	"github.com/vigil-detect/vigil/internal/corpus"
@@ -144,6 +146,22 @@ func TestBrowserExample(t *testing.T) {
 		if got == "" || !strings.Contains(got, want) {
 			t.Errorf("%s: %q, want it to contain %q", sel, got, want)
 		}
+	}
+	// The matrix and the detail name the rule's technique from vigil's
+	// ATT&CK table, beside its id and link (the detail a sub-technique with
+	// its parent's name).
+	tech, name := "T1059.003", attack.TechniqueName("T1059.003")
+	full := attack.TechniqueName("T1059") + ": " + name
+	cells, err := browser.Eval[[]string](b, `Array.from(document.querySelectorAll("#matrix .tech")).map(function(e){`+
+		`var a=e.querySelector("a"),n=e.querySelector(".tech-name");return a.textContent+"|"+a.href+"|"+(n?n.textContent:"")})`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := tech + "|https://attack.mitre.org/techniques/T1059/003/|" + name; !slices.Contains(cells, want) {
+		t.Errorf("matrix cells %q, want one %q", cells, want)
+	}
+	if got, err := b.Text("#detail .techs"); err != nil || !strings.Contains(got, tech+" "+full) {
+		t.Errorf("detail ATT&CK techniques %q (%v), want %q", got, err, tech+" "+full)
 	}
 	// ancestors outermost first, then the process
 	imgs, err := browser.Eval[[]string](b, `Array.from(document.querySelectorAll("#detail .ptree .img")).map(function(e){return e.textContent})`)

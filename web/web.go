@@ -9,8 +9,10 @@
 // no dependency; it builds every view (summary, charts, ATT&CK matrix,
 // alerts table, alert detail with its process tree) with createElement
 // and textContent from JSON data, so that no event field is ever parsed
-// as markup. The Content-Security-Policy allows only this script and this
-// stylesheet, by their SHA-256 hashes.
+// as markup. The script carries vigil's ATT&CK table (package attack) as
+// a JSON literal, for the tactic and technique names. The
+// Content-Security-Policy allows only this script and this stylesheet, by
+// their SHA-256 hashes.
 package web
 
 import (
@@ -19,10 +21,13 @@ import (
 	"crypto/sha256"
 	"embed"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"html/template"
 	"io"
 	"strings"
+
+	"github.com/vigil-detect/vigil/attack"
 )
 
 //go:embed assets/page.html assets/app.css assets/app.js
@@ -36,12 +41,29 @@ var (
 	cssHash string
 )
 
+// attackToken in the script stands for vigil's ATT&CK table.
+const attackToken = "VIGIL_ATTACK_TABLE"
+
 func init() {
 	b, err := assets.ReadFile("assets/app.js")
 	if err != nil {
 		panic(err)
 	}
-	script = string(b)
+	// The ATT&CK table goes into the script as JSON, {"tactics": [...],
+	// "techniques": {id: name}}, before its hash is taken. encoding/json
+	// escapes '<' (and U+2028, U+2029): the literal cannot end the script
+	// element nor break the script.
+	table, err := json.Marshal(struct {
+		Tactics    []attack.Tactic   `json:"tactics"`
+		Techniques map[string]string `json:"techniques"`
+	}{attack.Tactics(), attack.Techniques()})
+	if err != nil {
+		panic(err)
+	}
+	if strings.Count(string(b), attackToken) != 1 {
+		panic("web: app.js lacks its ATT&CK table token")
+	}
+	script = strings.Replace(string(b), attackToken, string(table), 1)
 	if b, err = assets.ReadFile("assets/app.css"); err != nil {
 		panic(err)
 	}

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/vigil-detect/vigil/attack"
 	"github.com/vigil-detect/vigil/web"
 )
 
@@ -76,5 +78,18 @@ func TestDataCannotCloseTheBlock(t *testing.T) {
 	}
 	if strings.Count(page, "<script") != 2 || strings.Contains(page, "<script>alert") {
 		t.Errorf("the title or the data reached the page as markup")
+	}
+}
+
+// TestAttackTable: the script carries vigil's ATT&CK table in place of its
+// token.
+func TestAttackTable(t *testing.T) {
+	page, err := render(t, web.Page{Mode: web.ModeReport}, `{}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := json.Marshal(map[string]string{"T1059.003": attack.TechniqueName("T1059.003")})
+	if strings.Contains(page, "VIGIL_ATTACK_TABLE") || !strings.Contains(page, strings.Trim(string(want), "{}")) {
+		t.Errorf("the page's script lacks the ATT&CK table or keeps its token")
 	}
 }

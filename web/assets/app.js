@@ -9,15 +9,11 @@
   var LEVELS = ["critical", "high", "medium", "low", "informational", ""];
   var STATES = ["new", "acknowledged", "false_positive", "resolved"];
   var STATE_NAMES = { new: "new", acknowledged: "acknowledged", false_positive: "false positive", resolved: "resolved" };
-  var TACTICS = [
-    ["reconnaissance", "Reconnaissance"], ["resource_development", "Resource Development"],
-    ["initial_access", "Initial Access"], ["execution", "Execution"], ["persistence", "Persistence"],
-    ["privilege_escalation", "Privilege Escalation"], ["defense_evasion", "Defense Evasion"],
-    ["credential_access", "Credential Access"], ["discovery", "Discovery"],
-    ["lateral_movement", "Lateral Movement"], ["collection", "Collection"],
-    ["command_and_control", "Command and Control"], ["exfiltration", "Exfiltration"], ["impact", "Impact"]
-  ];
-  var TACTIC_ALIAS = { stealth: "defense_evasion" };
+  // ATT&CK tactics in matrix order ({id, name, tags}) and technique names
+  // by id: package web writes vigil's table (package attack) here as JSON.
+  var ATTACK = VIGIL_ATTACK_TABLE;
+  var TACTIC_OF = {}; // Sigma tactic tag name -> tactic
+  ATTACK.tactics.forEach(function (t) { t.tags.forEach(function (g) { TACTIC_OF[g] = t; }); });
   var PAGE = 100;
   var TECH = /^attack\.t(\d{4})(?:\.(\d{3}))?$/;
   var DETAIL_FIELDS = ["CommandLine", "Image", "ParentImage", "TargetFilename", "ImageLoaded", "TargetObject",
@@ -93,6 +89,14 @@
   function techniqueID(tag) {
     var m = TECH.exec(String(tag).toLowerCase());
     return m ? "T" + m[1] + (m[2] ? "." + m[2] : "") : "";
+  }
+  // techniqueName returns ATT&CK's name of a technique id, a
+  // sub-technique's with its parent's ("Command and Scripting Interpreter:
+  // PowerShell"), or "" when vigil's table lacks it.
+  function techniqueName(id) {
+    var n = ATTACK.techniques[id] || "", dot = id.indexOf(".");
+    if (n && dot > 0 && ATTACK.techniques[id.slice(0, dot)]) n = ATTACK.techniques[id.slice(0, dot)] + ": " + n;
+    return n;
   }
 
   // ---------- items ----------
@@ -306,9 +310,8 @@
       tags.forEach(function (t) {
         var l = String(t).toLowerCase();
         if (l.indexOf("attack.") !== 0) return;
-        var name = l.slice(7).replace(/-/g, "_");
-        name = TACTIC_ALIAS[name] || name;
-        if (TACTICS.some(function (x) { return x[0] === name; })) tacs.push(name);
+        var tac = TACTIC_OF[l.slice(7).replace(/-/g, "_")];
+        if (tac) { if (tacs.indexOf(tac.id) < 0) tacs.push(tac.id); }
         else if (techniqueID(l)) techs.push(l);
       });
       if (!techs.length) return;
@@ -323,14 +326,14 @@
       });
       seenRule[it.ruleId] = true;
     });
-    var order = TACTICS.concat([["other", "No tactic tag"]]).filter(function (t) { return cols[t[0]]; });
+    var order = ATTACK.tactics.concat([{ id: "other", name: "No tactic tag" }]).filter(function (t) { return cols[t.id]; });
     if (!order.length) { box.appendChild(el("p", "muted", "No alert's rule has an ATT&CK technique tag.")); return; }
     var grid = el("div", "matrix");
     order.forEach(function (t) {
-      var col = el("div", "tactic", el("h3", null, t[1]));
-      var techs = Object.keys(cols[t[0]]).sort();
+      var col = el("div", "tactic", el("h3", null, t.name));
+      var techs = Object.keys(cols[t.id]).sort();
       techs.forEach(function (tech) {
-        var e = cols[t[0]][tech];
+        var e = cols[t.id][tech];
         var id = techniqueID(tech);
         var cell = el("div", "tech" + (id.indexOf(".") > 0 ? " sub" : ""));
         cell.appendChild(link(techniqueURL(tech), id));
@@ -339,6 +342,9 @@
         b.title = Object.keys(e.rules).sort().join("\n");
         b.addEventListener("click", function () { $("f-text").value = tech; applyFilters(); location.hash = "alerts"; });
         cell.appendChild(b);
+        // a sub-technique by its own name, as the ATT&CK matrix does
+        var name = ATTACK.techniques[id];
+        if (name) cell.appendChild(el("div", "tech-name", name));
         col.appendChild(cell);
       });
       grid.appendChild(col);
@@ -594,6 +600,11 @@
       tags.appendChild(u ? link(u, t) : el("span", "tag", t));
       tags.appendChild(document.createTextNode(" "));
     });
+    var techs = el("div", "techs");
+    (r.tags || []).forEach(function (t) {
+      var id = techniqueID(t);
+      if (id) techs.appendChild(el("div", null, link(techniqueURL(t), id), " ", techniqueName(id)));
+    });
     var refs = null;
     if (info.references && info.references.length) {
       refs = el("span");
@@ -605,7 +616,8 @@
     d.appendChild(el("h3", null, "Rule"));
     d.appendChild(kv([["Title", r.title], ["Id", r.id], ["Level", r.level || "none"], ["Status", r.status], ["Type", r.type],
       ["Description", info.description], ["Author", info.author], ["False positives", (info.falsepositives || []).join("; ")],
-      ["File", r.path], ["Tags", (r.tags || []).length ? tags : ""], ["References", refs]]));
+      ["File", r.path], ["Tags", (r.tags || []).length ? tags : ""],
+      ["ATT&CK", techs.firstChild ? techs : ""], ["References", refs]]));
     d.appendChild(el("h3", null, "Alert"));
     var grp = a.group ? Object.keys(a.group).sort().map(function (k) { return k + "=" + a.group[k]; }).join(", ") : "";
     d.appendChild(kv([["Time", a.timestamp], ["Host", a.host], ["Correlation", a.correlation_type], ["Group", grp],
