@@ -220,7 +220,9 @@ type hostReader struct {
 }
 
 func newHostReader() *hostReader {
-	return &hostReader{ev: event.New(event.NewSchema(nil))}
+	// Only the host (and time) fields have slots in this schema: the
+	// decoder checks every field but stores only those.
+	return &hostReader{dec: jsonl.Decoder{SchemaOnly: true}, ev: event.New(event.NewSchema(nil))}
 }
 
 // host decodes line and returns its host; the string is valid until the

@@ -35,6 +35,12 @@ type Decoder struct {
 	order   []*keyInfo // keys in the order the previous events had them
 	nkeys   int        // keys seen so far in the current event
 	schema  *event.Schema
+	// SchemaOnly, when set before the first Decode, keeps only the fields
+	// whose name has a slot in the event's schema: the others are still
+	// scanned and checked, but not added to the event. A reader that needs
+	// a few known fields (vigil serve's ingest reads only the host) skips
+	// storing the rest.
+	SchemaOnly bool
 }
 
 // ErrNotObject is returned for a line that is valid JSON but not an object.
@@ -216,6 +222,7 @@ func (d *Decoder) resolve() *keyInfo {
 		if s := d.ev.Schema(); s != nil {
 			k.slot = s.SlotBytes(name)
 		}
+		k.skip = d.SchemaOnly && k.slot < 0
 	}
 	d.keys[k.path] = k
 	return k

@@ -76,6 +76,55 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeSchemaOnly keeps the fields of the schema (Image, and the time
+// and host fields every schema has, whatever their nesting and case) and
+// still rejects bad JSON in the fields it skips.
+func TestDecodeSchemaOnly(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		want map[string]string
+		err  string
+	}{
+		{"flat", `{"EventID":1,"Image":"C:\\x.exe","Computer":"pc1","ok":true}`,
+			map[string]string{"Image": `C:\x.exe`, "Computer": "pc1"}, ""},
+		{"nested host", `{"host":{"name":"h2","ip":["10.0.0.1"]},"process":{"pid":4}}`,
+			map[string]string{"host.name": "h2"}, ""},
+		{"evtx_dump computer", `{"Event":{"System":{"Computer":"h3","EventID":1},"EventData":{"User":"bob"}}}`,
+			map[string]string{"Computer": "h3"}, ""},
+		{"case folded", `{"computer":"h4","image":"a.exe"}`, map[string]string{"computer": "h4", "image": "a.exe"}, ""},
+		{"none kept", `{"a":{"b":[1,2,{"c":"d"}]}}`, map[string]string{}, ""},
+		{"bad escape in a skipped field", `{"Computer":"h","a":"\q"}`, nil, "invalid escape"},
+		{"bad value in a skipped field", `{"Computer":"h","a":[tru]}`, nil, "unexpected character"},
+		{"truncated skipped field", `{"Computer":"h","a":{"b":1`, nil, "unterminated object"},
+	}
+	d := Decoder{SchemaOnly: true}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := event.New(event.NewSchema([]string{"Image"}))
+			err := d.Decode([]byte(tc.in), e)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := fields(e)
+			for k, v := range tc.want {
+				if got[k] != v {
+					t.Errorf("%s = %q, want %q (all: %v)", k, got[k], v, got)
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("got %d fields %v, want %d", len(got), got, len(tc.want))
+			}
+		})
+	}
+}
+
 func TestDeepNesting(t *testing.T) {
 	in := strings.Repeat(`{"a":`, 10000) + "1" + strings.Repeat("}", 10000)
 	var d Decoder
