@@ -124,3 +124,44 @@ func TestAnyContains(t *testing.T) {
 		}
 	}
 }
+
+// TestCanonicalIntShortcut checks the premise of numberEq's fast miss:
+// two different strings canonicalInt accepts never parse to the same
+// number, and every string it accepts parses.
+func TestCanonicalIntShortcut(t *testing.T) {
+	cases := []struct {
+		s    string
+		want bool
+	}{
+		{"0", true}, {"4624", true}, {"999999999999999", true},
+		{"", false}, {"04624", false}, {"00", false}, {"-1", false}, {"+1", false},
+		{" 1", false}, {"1 ", false}, {"1.0", false}, {"0x10", false}, {"1e3", false},
+		{"1000000000000000", false}, {"١٢", false},
+	}
+	for _, c := range cases {
+		if got := canonicalInt(c.s); got != c.want {
+			t.Errorf("canonicalInt(%q) = %v, want %v", c.s, got, c.want)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	digits := "0123456789"
+	seen := map[float64]string{}
+	for range 100000 {
+		b := make([]byte, 1+rng.IntN(15))
+		for k := range b {
+			b[k] = digits[rng.IntN(10)]
+		}
+		s := string(b)
+		if !canonicalInt(s) {
+			continue
+		}
+		f, ok := parseNumber(s)
+		if !ok {
+			t.Fatalf("canonicalInt(%q) but parseNumber fails", s)
+		}
+		if old, dup := seen[f]; dup && old != s {
+			t.Fatalf("%q and %q are both canonical and parse to %v", old, s, f)
+		}
+		seen[f] = s
+	}
+}

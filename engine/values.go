@@ -406,6 +406,23 @@ func comparator(op string, n float64) func(float64) bool {
 func (ic *itemCompiler) numberEq(v *sigma.Value) valueTest {
 	text := event.ToLower(v.Text)
 	n := v.Num
+	if f, ok := parseNumber(text); ok && f == n && canonicalInt(text) {
+		// Two different canonical decimal integers of at most 15 digits
+		// (exact in a float64) are different numbers: most fields a
+		// number is tested on (EventID) hold one, so the common miss
+		// needs no parse.
+		return func(e *event.Event, i int) bool {
+			s := e.Fields[i].Str
+			if s == text {
+				return true
+			}
+			if canonicalInt(s) {
+				return false
+			}
+			f, ok := parseNumber(s)
+			return ok && f == n
+		}
+	}
 	return func(e *event.Event, i int) bool {
 		s := e.Fields[i].Str
 		if s == text {
@@ -414,6 +431,21 @@ func (ic *itemCompiler) numberEq(v *sigma.Value) valueTest {
 		f, ok := parseNumber(s)
 		return ok && f == n
 	}
+}
+
+// canonicalInt reports whether s is a decimal integer of 1 to 15 digits
+// without a sign, spaces or leading zeros: the one text of its number
+// among such strings.
+func canonicalInt(s string) bool {
+	if len(s) == 0 || len(s) > 15 || s[0] == '0' && len(s) > 1 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (ic *itemCompiler) regex(v *sigma.Value) (valueTest, error) {

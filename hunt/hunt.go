@@ -365,12 +365,21 @@ func (w *worker) process(b *batch, e *event.Event) {
 		if err != nil {
 			b.problems = append(b.problems, &source.Problem{Path: e.Source.Path, Line: e.Source.Line, Msg: err.Error(), Err: err})
 		}
+		// The alerts of one event share its record and host (read-only
+		// once built): building the field map once per event, not per
+		// matching rule.
+		var rec alert.Event
+		var host string
+		built := false
 		for _, r := range w.matches {
 			if w.context != nil && w.context[r.Index] {
 				w.opts.Observe(r, e)
 				continue
 			}
-			a := NewAlert(r, e)
+			if !built {
+				rec, host, built = alert.FromEvent(e), strings.Clone(e.Host()), true
+			}
+			a := newAlert(r, rec, host)
 			if set := w.opts.Correlations; set.Feeds(r.Sigma) {
 				b.corr = append(b.corr, corrMatch{r.Sigma, a})
 				if set.Suppressed(r.Sigma) {
@@ -384,19 +393,23 @@ func (w *worker) process(b *batch, e *event.Event) {
 
 // NewAlert builds the alert of a detection rule matching an event.
 func NewAlert(r *engine.Rule, e *event.Event) *alert.Alert {
+	// e's strings alias the decoder's buffers, which the next event
+	// overwrites.
+	return newAlert(r, alert.FromEvent(e), strings.Clone(e.Host()))
+}
+
+// newAlert builds the alert of rule r on an event whose record (which
+// owns its strings) and host are ae and host.
+func newAlert(r *engine.Rule, ae alert.Event, host string) *alert.Alert {
 	s := r.Sigma
 	tags := s.Tags
 	if tags == nil {
 		tags = []string{}
 	}
-	a := &alert.Alert{
-		Rule: alert.Rule{ID: r.ID(), Title: s.Title, Level: s.Level, Status: s.Status, Tags: tags, Type: "detection", Path: s.Pos.File},
-		// e's strings alias the decoder's buffers, which the next
-		// event overwrites.
-		Host: strings.Clone(e.Host()),
+	return &alert.Alert{
+		Rule:      alert.Rule{ID: r.ID(), Title: s.Title, Level: s.Level, Status: s.Status, Tags: tags, Type: "detection", Path: s.Pos.File},
+		Host:      host,
+		Timestamp: ae.Timestamp,
+		Events:    []alert.Event{ae},
 	}
-	ae := alert.FromEvent(e)
-	a.Timestamp = ae.Timestamp
-	a.Events = []alert.Event{ae}
-	return a
 }
