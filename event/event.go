@@ -314,19 +314,14 @@ func (e *Event) Map() map[string]any {
 		own = append(own, s...)
 		return unsafe.String(&own[start], len(s))
 	}
-	// The values' string headers live in one array too, which the
-	// interfaces point to (boxing each value was a third of the map's
-	// cost); nothing writes to it after.
-	strs := make([]string, len(e.Fields))
-	for k, f := range e.Fields {
-		f.Name, strs[k] = clone(f.Name), clone(f.Str)
-		var v any
+	for _, f := range e.Fields {
+		f.Name, f.Str = clone(f.Name), clone(f.Str)
+		var v any = f.Str
 		switch f.Kind {
 		case Null:
+			v = nil
 		case Number, Bool:
-			v = box(jsonLiteralType, unsafe.Pointer(&strs[k]))
-		default:
-			v = box(stringType, unsafe.Pointer(&strs[k]))
+			v = jsonLiteral(f.Str)
 		}
 		if old, ok := m[f.Name]; ok {
 			if l, ok := old.([]any); ok {
@@ -339,27 +334,6 @@ func (e *Event) Map() map[string]any {
 		m[f.Name] = v
 	}
 	return m
-}
-
-// eface is the layout of an interface value: its dynamic type, and a
-// pointer to its value (strings are stored indirectly).
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-func typeOf(v any) unsafe.Pointer { return (*eface)(unsafe.Pointer(&v)).typ }
-
-var (
-	stringType      = typeOf("")
-	jsonLiteralType = typeOf(jsonLiteral(""))
-)
-
-// box returns the interface value of dynamic type typ (string or
-// jsonLiteral) whose value is the string *p, which must not change
-// after: what converting *p to an interface does, without copying the
-// string header to a new allocation.
-func box(typ, p unsafe.Pointer) any {
-	return *(*any)(unsafe.Pointer(&eface{typ: typ, data: p}))
 }
 
 // jsonLiteral is a number or boolean kept as its original text when

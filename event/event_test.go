@@ -2,8 +2,6 @@ package event
 
 import (
 	"encoding/json"
-	"reflect"
-	"runtime"
 	"testing"
 )
 
@@ -122,37 +120,5 @@ func TestParseTime(t *testing.T) {
 	}
 	if _, ok := ParseTime("yesterday"); ok {
 		t.Error("ParseTime(yesterday) succeeded")
-	}
-}
-
-// TestMapValues checks that Map's values are the interface values a plain
-// conversion gives (type and text, for every kind and repeated names),
-// that they own their strings, and that they survive a collection.
-func TestMapValues(t *testing.T) {
-	var e Event
-	buf := []byte("4624 c:\\x.exe true")
-	e.Add("EventID", string(buf[:4]), Number)
-	e.Add("Image", string(buf[5:13]), String)
-	e.Add("Flag", string(buf[14:]), Bool)
-	e.Add("Empty", "", String)
-	e.Add("Gone", "", Null)
-	e.Add("Tag", "a", String)
-	e.Add("Tag", "7", Number)
-	m := e.Map()
-	e.Reset()
-	runtime.GC()
-	want := map[string]any{
-		"EventID": jsonLiteral("4624"), "Image": `c:\x.exe`, "Flag": jsonLiteral("true"),
-		"Empty": "", "Gone": nil, "Tag": []any{"a", jsonLiteral("7")},
-	}
-	if !reflect.DeepEqual(m, want) {
-		t.Fatalf("Map() = %#v, want %#v", m, want)
-	}
-	got, err := json.Marshal(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if w := `{"Empty":"","EventID":4624,"Flag":true,"Gone":null,"Image":"c:\\x.exe","Tag":["a",7]}`; string(got) != w {
-		t.Fatalf("json = %s, want %s", got, w)
 	}
 }
