@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -166,35 +167,13 @@ func appendSource(dst []byte, s *event.Source) []byte {
 	dst = appendString(dst, s.Path)
 	if s.Line != 0 {
 		dst = append(dst, `,"line":`...)
-		dst = appendInt(dst, s.Line)
+		dst = strconv.AppendInt(dst, s.Line, 10)
 	}
 	if s.RecordID != 0 {
 		dst = append(dst, `,"record_id":`...)
-		dst = appendUint(dst, s.RecordID)
+		dst = strconv.AppendUint(dst, s.RecordID, 10)
 	}
 	return append(dst, '}')
-}
-
-func appendInt(dst []byte, n int64) []byte {
-	if n < 0 {
-		dst = append(dst, '-')
-		return appendUint(dst, uint64(-n))
-	}
-	return appendUint(dst, uint64(n))
-}
-
-func appendUint(dst []byte, n uint64) []byte {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-		if n == 0 {
-			break
-		}
-	}
-	return append(dst, b[i:]...)
 }
 
 // appendTime writes what time.Time's MarshalJSON writes: RFC 3339 with
@@ -228,20 +207,7 @@ func appendFields(dst []byte, m map[string]any, kc *keyCache) ([]byte, error) {
 	if len(m) == 0 || kc == nil {
 		return appendMap(dst, m)
 	}
-	var err error
-	for i, k := range kc.sorted(m) {
-		if i == 0 {
-			dst = append(dst, '{')
-		} else {
-			dst = append(dst, ',')
-		}
-		dst = appendString(dst, k)
-		dst = append(dst, ':')
-		if dst, err = appendValue(dst, m[k]); err != nil {
-			return dst, err
-		}
-	}
-	return append(dst, '}'), nil
+	return appendSorted(dst, m, kc.sorted(m))
 }
 
 // appendMap writes a map with its keys sorted, as encoding/json does.
@@ -255,11 +221,16 @@ func appendMap(dst []byte, m map[string]any) ([]byte, error) {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys)
+	return appendSorted(dst, m, keys)
+}
+
+// appendSorted writes the non-empty map m as an object with its keys in
+// the order of keys, which holds each of m's keys once.
+func appendSorted(dst []byte, m map[string]any, keys []string) ([]byte, error) {
 	var err error
+	dst = append(dst, '{')
 	for i, k := range keys {
-		if i == 0 {
-			dst = append(dst, '{')
-		} else {
+		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = appendString(dst, k)
@@ -495,13 +466,7 @@ func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]b
 			x.extra = append(x.extra, en.Key)
 			x.order = append(x.order, -1-j)
 		}
-		key := func(k int) string {
-			if k < 0 {
-				return x.extra[-1-k]
-			}
-			return x.names[k]
-		}
-		slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(key(a), key(b)) })
+		slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(x.keyOf(a), x.keyOf(b)) })
 	}
 	var err error
 	dst = append(dst, '{')
