@@ -1,7 +1,6 @@
 package console
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -36,6 +35,11 @@ type AlertSource interface {
 // keys sorted), so the same alert gets the same id everywhere.
 func ID(a *alert.Alert) string {
 	b, _ := json.Marshal(a)
+	return idOf(b)
+}
+
+// idOf is ID of the alert whose json.Marshal form is b.
+func idOf(b []byte) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:16])
 }
@@ -64,8 +68,8 @@ func (f *Feed) Write(a *alert.Alert) error {
 	if err != nil {
 		return err
 	}
-	sum := sha256.Sum256(b)
-	f.Publish(Record{ID: hex.EncodeToString(sum[:16]), Alert: bytes.Clone(b)})
+	// b is json.Marshal's own slice: the record keeps it without a copy.
+	f.Publish(Record{ID: idOf(b), Alert: b})
 	return nil
 }
 
