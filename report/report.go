@@ -14,7 +14,6 @@
 package report
 
 import (
-	"bytes"
 	"encoding/json"
 	"io"
 	"time"
@@ -64,7 +63,6 @@ type Writer struct {
 	advs    map[string]bool
 	omitted int
 	summary any
-	buf     bytes.Buffer
 }
 
 // New returns a report writer on w.
@@ -105,12 +103,11 @@ func (r *Writer) Write(a *alert.Alert) error {
 		c.Events = a.Events[:r.opts.MaxEvents]
 		ra = reportAlert{Alert: &c, EventsOmitted: n - r.opts.MaxEvents}
 	}
-	r.buf.Reset()
-	enc := json.NewEncoder(&r.buf) // escapes < > & as \u003c ...: safe inside <script>
-	if err := enc.Encode(ra); err != nil {
+	b, err := json.Marshal(ra) // escapes < > & as \u003c ...: safe inside <script>
+	if err != nil {
 		return err
 	}
-	r.alerts = append(r.alerts, bytes.Clone(bytes.TrimSuffix(r.buf.Bytes(), []byte("\n"))))
+	r.alerts = append(r.alerts, b)
 	var q *proctree.Query
 	if r.opts.Index != nil {
 		q = proctree.QueryOf(a)
