@@ -2,6 +2,7 @@ package advisory
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -83,34 +84,11 @@ func ProcessOf(e *event.Event) Process {
 func normPID(v string) string {
 	v = strings.TrimSpace(v)
 	if len(v) > 2 && (v[:2] == "0x" || v[:2] == "0X") {
-		var n uint64
-		for _, c := range strings.ToLower(v[2:]) {
-			switch {
-			case c >= '0' && c <= '9':
-				n = n*16 + uint64(c-'0')
-			case c >= 'a' && c <= 'f':
-				n = n*16 + uint64(c-'a'+10)
-			default:
-				return v
-			}
+		if n, err := strconv.ParseUint(v[2:], 16, 64); err == nil {
+			return strconv.FormatUint(n, 10)
 		}
-		return uitoa(n)
 	}
 	return v
-}
-
-func uitoa(n uint64) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for n > 0 {
-		i--
-		b[i] = byte('0' + n%10)
-		n /= 10
-	}
-	return string(b[i:])
 }
 
 // Enricher adds advisory context to alerts: the advisory id, the process,

@@ -42,14 +42,7 @@ correlation:
 `
 
 func benchSet(b *testing.B) (*correlate.Set, *sigma.Rule, *sigma.Rule) {
-	f, errs := sigma.Parse("bench.yml", []byte(benchRules))
-	if len(errs) > 0 {
-		b.Fatal(errs)
-	}
-	set, cerrs := correlate.Compile(f.Correlations, f.Rules)
-	if len(cerrs) > 0 {
-		b.Fatal(cerrs)
-	}
+	f, set := compileYAML(b, "bench.yml", benchRules)
 	return set, f.Rules[0], f.Rules[1]
 }
 

@@ -7,7 +7,6 @@ import (
 
 	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/correlate"
-	"github.com/vigil-detect/vigil/sigma"
 )
 
 // TestMaxGroupsBoundsMatches: --max-groups bounds the matches the groups
@@ -37,14 +36,7 @@ correlation:
     group-by: [Key]
     timespan: 30d
 `
-	f, errs := sigma.Parse("bound.yml", []byte(rules))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	set, cerrs := correlate.Compile(f.Correlations, f.Rules)
-	if len(cerrs) > 0 {
-		t.Fatal(cerrs)
-	}
+	f, set := compileYAML(t, "bound.yml", rules)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for _, keys := range []int{1, 50, 100000} {
 		t.Run(fmt.Sprintf("%d keys", keys), func(t *testing.T) {

@@ -289,3 +289,18 @@ func TestReorderer(t *testing.T) {
 		t.Errorf("got %v late %d, want %v late 1", got, r.Late, want)
 	}
 }
+
+// compileYAML parses rules and correlations from src (named name in
+// errors) and compiles the correlations, failing the test on any error.
+func compileYAML(t testing.TB, name, src string) (*sigma.File, *correlate.Set) {
+	t.Helper()
+	f, errs := sigma.Parse(name, []byte(src))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	set, cerrs := correlate.Compile(f.Correlations, f.Rules)
+	if len(cerrs) > 0 {
+		t.Fatal(cerrs)
+	}
+	return f, set
+}

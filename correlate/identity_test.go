@@ -45,14 +45,7 @@ correlation: {type: temporal_ordered, rules: [start, conn], group-by: [host, Gui
 title: once
 correlation: {type: event_count, rules: [seq], group-by: [host], timespan: 10s, condition: {gte: 1}}
 `
-	f, errs := sigma.Parse("r.yml", []byte(rules))
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	set, cerrs := correlate.Compile(f.Correlations, f.Rules)
-	if len(cerrs) > 0 {
-		t.Fatal(cerrs)
-	}
+	f, set := compileYAML(t, "r.yml", rules)
 	byName := map[string]*sigma.Rule{}
 	for _, r := range f.Rules {
 		byName[r.Name] = r

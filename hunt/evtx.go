@@ -21,8 +21,6 @@ type evtxRecord struct {
 
 const batchRecords = 256
 
-var evtxMagic = []byte("ElfFile\x00")
-
 // isEVTX reports whether br's content is EVTX: the file header signature,
 // or, when the header is damaged, a chunk signature where the first chunk
 // starts.

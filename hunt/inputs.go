@@ -285,9 +285,7 @@ func looksLikeLog(head []byte) bool {
 // unwrapPathError drops the path from an *fs.PathError, which the caller
 // reports itself.
 func unwrapPathError(err error) error {
-	var pe *fs.PathError
-	if e, ok := err.(*fs.PathError); ok {
-		pe = e
+	if pe, ok := err.(*fs.PathError); ok {
 		return pe.Err
 	}
 	return err
