@@ -3,10 +3,11 @@ package convert
 import (
 	"fmt"
 	"math/rand"
+	"strings"
 	"testing"
 )
 
-// eval evaluates a tree of conditions on fields "a".."f" under an
+// evalTree evaluates a tree of conditions on fields "a".."f" under an
 // assignment (a field's Cond holds when val[field] is true).
 func evalTree(n Node, val map[string]bool) bool {
 	switch n := n.(type) {
@@ -119,27 +120,22 @@ func TestDropAbsentNoWidening(t *testing.T) {
 func show(n Node) string {
 	switch n := n.(type) {
 	case *And:
-		s := "("
-		for i, a := range n.Args {
-			if i > 0 {
-				s += " and "
-			}
-			s += show(a)
-		}
-		return s + ")"
+		return showArgs(n.Args, " and ")
 	case *Or:
-		s := "("
-		for i, a := range n.Args {
-			if i > 0 {
-				s += " or "
-			}
-			s += show(a)
-		}
-		return s + ")"
+		return showArgs(n.Args, " or ")
 	case *Not:
 		return "not " + show(n.Arg)
 	case *Cond:
 		return n.Field
 	}
 	return "?"
+}
+
+// showArgs shows the arguments of an and/or, parenthesised, joined by op.
+func showArgs(args []Node, op string) string {
+	s := make([]string, len(args))
+	for i, a := range args {
+		s[i] = show(a)
+	}
+	return "(" + strings.Join(s, op) + ")"
 }

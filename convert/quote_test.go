@@ -650,15 +650,9 @@ func kqlTokens(q string) ([]qtok, error) {
 			out = append(out, qtok{"word", q[i:j], ""})
 			i = j
 		default:
-			op := ""
-			for _, o := range []string{"==", "=~", "!=", "!~", "<=", ">=", "|", "(", ")", ",", ";", "=", "<", ">", "-", "+", "."} {
-				if strings.HasPrefix(q[i:], o) {
-					op = o
-					break
-				}
-			}
-			if op == "" {
-				return nil, fmt.Errorf("unexpected %q at %d", q[i:min(i+4, len(q))], i)
+			op, err := opAt(q, i, []string{"==", "=~", "!=", "!~", "<=", ">=", "|", "(", ")", ",", ";", "=", "<", ">", "-", "+", "."})
+			if err != nil {
+				return nil, err
 			}
 			out = append(out, qtok{"op", op, ""})
 			i += len(op)
@@ -882,21 +876,26 @@ func elasticTokens(q string, ops []string) ([]qtok, error) {
 			out = append(out, qtok{"word", q[i:j], ""})
 			i = j
 		default:
-			op := ""
-			for _, o := range ops {
-				if strings.HasPrefix(q[i:], o) {
-					op = o
-					break
-				}
-			}
-			if op == "" {
-				return nil, fmt.Errorf("unexpected %q at %d", q[i:min(i+4, len(q))], i)
+			op, err := opAt(q, i, ops)
+			if err != nil {
+				return nil, err
 			}
 			out = append(out, qtok{"op", op, ""})
 			i += len(op)
 		}
 	}
 	return out, nil
+}
+
+// opAt returns the first of ops that q has at byte i (ops lists longer
+// operators before their prefixes), or an error naming the position.
+func opAt(q string, i int, ops []string) (string, error) {
+	for _, o := range ops {
+		if strings.HasPrefix(q[i:], o) {
+			return o, nil
+		}
+	}
+	return "", fmt.Errorf("unexpected %q at %d", q[i:min(i+4, len(q))], i)
 }
 
 func eqlTokens(q string) ([]qtok, error) {

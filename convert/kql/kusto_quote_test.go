@@ -30,18 +30,7 @@ func TestQuotingKustoLanguage(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "package.json")); err != nil {
 		t.Skip("the Kusto.Language harness (testdata/analyse) is not in this tree")
 	}
-	missing := ""
-	if _, err := exec.LookPath("node"); err != nil {
-		missing = "node is not installed"
-	} else if _, err := os.Stat(filepath.Join(dir, "node_modules", "@kusto", "language-service-next", "package.json")); err != nil {
-		missing = "the npm package @kusto/language-service-next is not installed (cd convert/kql/testdata/analyse && npm ci)"
-	}
-	if missing != "" {
-		if os.Getenv("CI") != "" {
-			t.Fatal(missing)
-		}
-		t.Skip(missing)
-	}
+	analyser(t) // skips (fails under CI) when node or the npm package is missing
 	var alphabet []rune
 	for r := rune(0); r <= 0x3000; r++ {
 		if r < 0x20 || r >= 0x7f && r < 0xa0 || unicode.IsSpace(r) {

@@ -9,6 +9,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/vigil-detect/vigil/attack"
 	"github.com/vigil-detect/vigil/convert"
 	"github.com/vigil-detect/vigil/sigma"
 )
@@ -71,18 +72,16 @@ const (
 	sentinelFrequency = time.Hour
 )
 
-// sentinelTactics maps Sigma's attack.* tactic tags to Sentinel's
+// sentinelTactics maps ATT&CK tactic ids (package attack reads Sigma's
+// attack.* tactic tags, attack.stealth included) to Sentinel's
 // AttackTactic names.
 var sentinelTactics = map[string]string{
-	"reconnaissance": "Reconnaissance", "resource_development": "ResourceDevelopment",
-	"initial_access": "InitialAccess", "execution": "Execution", "persistence": "Persistence",
-	"privilege_escalation": "PrivilegeEscalation", "defense_evasion": "DefenseEvasion",
-	"stealth": "DefenseEvasion", "credential_access": "CredentialAccess", "discovery": "Discovery",
-	"lateral_movement": "LateralMovement", "collection": "Collection", "exfiltration": "Exfiltration",
-	"command_and_control": "CommandAndControl", "impact": "Impact",
+	"TA0043": "Reconnaissance", "TA0042": "ResourceDevelopment", "TA0001": "InitialAccess",
+	"TA0002": "Execution", "TA0003": "Persistence", "TA0004": "PrivilegeEscalation",
+	"TA0005": "DefenseEvasion", "TA0006": "CredentialAccess", "TA0007": "Discovery",
+	"TA0008": "LateralMovement", "TA0009": "Collection", "TA0010": "Exfiltration",
+	"TA0011": "CommandAndControl", "TA0040": "Impact",
 }
-
-var techniqueTag = regexp.MustCompile(`^attack\.(t\d{4}(\.\d{3})?)$`)
 
 // techniqueTactics lists, per Sentinel tactic, the ATT&CK Enterprise
 // techniques (without sub-technique) that belong to it, as the MITRE
@@ -325,13 +324,13 @@ func sentinelRule(m *sigma.Meta, pos sigma.Pos, query string, conns []DataConnec
 	seen := map[string]bool{}
 	for _, t := range m.Tags {
 		t = strings.ToLower(t)
-		name := strings.ReplaceAll(strings.TrimPrefix(t, "attack."), "-", "_")
-		if x, ok := sentinelTactics[name]; ok && strings.HasPrefix(t, "attack.") {
-			tac[x] = true
-			continue
+		if name, ok := strings.CutPrefix(t, "attack."); ok {
+			if x, ok := attack.TacticOf(strings.ReplaceAll(name, "-", "_")); ok {
+				tac[sentinelTactics[x.ID]] = true
+				continue
+			}
 		}
-		if mm := techniqueTag.FindStringSubmatch(t); mm != nil {
-			id := strings.ToUpper(mm[1])
+		if id, ok := attack.TechniqueID(t); ok {
 			if ts := tacticsOf(id); len(ts) > 0 {
 				if !seen[id] {
 					seen[id] = true

@@ -16,6 +16,9 @@ import (
 	"github.com/vigil-detect/vigil/sigma"
 )
 
+// nonWord matches the characters a Splunk eval variable name drops.
+var nonWord = regexp.MustCompile(`\W`)
+
 func init() { convert.Register(Backend{}) }
 
 // Backend is the Splunk SPL target.
@@ -78,7 +81,7 @@ func (q *query) cond(c *convert.Cond) (string, error) {
 	case convert.OpLT, convert.OpLTE, convert.OpGT, convert.OpGTE:
 		return f + convert.RangeSymbol(c.Op) + convert.Num(c.Num), nil
 	case convert.OpRegex:
-		base := regexp.MustCompile(`\W`).ReplaceAllString(c.Field[strings.LastIndex(c.Field, ".")+1:], "")
+		base := nonWord.ReplaceAllString(c.Field[strings.LastIndex(c.Field, ".")+1:], "")
 		if base == "" || base[0] >= '0' && base[0] <= '9' {
 			base = "f" + base
 		}

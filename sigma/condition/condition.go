@@ -317,6 +317,22 @@ func (p *parser) parseNot(depth int) (Node, error) {
 	return p.parsePrimary(depth)
 }
 
+// parseOf reads the "of" after a quantifier and the pattern ("them" or a
+// search-identifier pattern) into n, which holds the quantifier.
+func (p *parser) parseOf(n *Of) (Node, error) {
+	p.next()
+	pat := p.next()
+	switch pat.kind {
+	case tThem:
+		n.Pattern = "them"
+		return n, nil
+	case tIdent, tOne, tAll:
+		n.Pattern = pat.text
+		return n, nil
+	}
+	return nil, &Error{pat.off, fmt.Sprintf("expected a search-identifier pattern or \"them\" after \"of\", found %s", pat)}
+}
+
 func (p *parser) parsePrimary(depth int) (Node, error) {
 	t := p.next()
 	switch t.kind {
@@ -337,28 +353,12 @@ func (p *parser) parsePrimary(depth int) (Node, error) {
 			}
 			return nil, &Error{p.peek().off, fmt.Sprintf("expected \"of\" after %q, found %s", t.text, p.peek())}
 		}
-		p.next()
-		pat := p.next()
-		switch pat.kind {
-		case tThem:
-			return &Of{Offset: t.off, All: t.kind == tAll, Pattern: "them"}, nil
-		case tIdent, tOne, tAll:
-			return &Of{Offset: t.off, All: t.kind == tAll, Pattern: pat.text}, nil
-		}
-		return nil, &Error{pat.off, fmt.Sprintf("expected a search-identifier pattern or \"them\" after \"of\", found %s", pat)}
+		return p.parseOf(&Of{Offset: t.off, All: t.kind == tAll})
 	case tIdent:
 		if p.peek().kind == tOf && strings.EqualFold(t.text, "any") {
 			// pySigma reads "any of" as "1 of"; so does vigil (the
 			// caller warns that the specification writes "1 of").
-			p.next()
-			pat := p.next()
-			switch pat.kind {
-			case tThem:
-				return &Of{Offset: t.off, Pattern: "them", Any: true}, nil
-			case tIdent, tOne, tAll:
-				return &Of{Offset: t.off, Pattern: pat.text, Any: true}, nil
-			}
-			return nil, &Error{pat.off, fmt.Sprintf("expected a search-identifier pattern or \"them\" after \"of\", found %s", pat)}
+			return p.parseOf(&Of{Offset: t.off, Any: true})
 		}
 		if p.peek().kind == tOf {
 			return nil, &Error{t.off, fmt.Sprintf("quantifier %q is not supported: use \"1 of\" or \"all of\"", t.text)}
