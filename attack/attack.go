@@ -1,8 +1,9 @@
 // Package attack holds the MITRE ATT&CK tactics and techniques known to
 // vigil: the 14 Enterprise tactics with their Sigma tag names, and the
 // names of the techniques common in Windows Sigma rules. vigil embeds no
-// full ATT&CK data set; this one table serves the Elastic rule converter
-// (convert/elastic), the ATT&CK layer (alert) and the alert views (web).
+// full ATT&CK data set; this one table serves the Elastic and Sentinel
+// rule converters (convert/elastic, convert/kql), the ATT&CK layer (alert)
+// and the alert views (web).
 package attack
 
 import (
