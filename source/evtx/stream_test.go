@@ -28,23 +28,9 @@ func multiChunk(seed []byte, n, announced int) []byte {
 // readStream is readAllBytes through NewStreamReader, the data handed
 // over in small reads as a pipe would.
 func readStream(tb testing.TB, data []byte, workers int) ([]*Record, []Warning, error) {
-	var warns []Warning
-	r, err := NewStreamReader(io.LimitReader(&smallReads{data: data}, int64(len(data))), Options{Workers: workers, Name: "mem", Warn: func(w Warning) { warns = append(warns, w) }})
-	if err != nil {
-		return nil, nil, err
-	}
-	defer r.Close()
-	var recs []*Record
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			return recs, warns, nil
-		}
-		if err != nil {
-			return recs, warns, err
-		}
-		recs = append(recs, rec.Clone())
-	}
+	return readWith(workers, func(o Options) (*Reader, error) {
+		return NewStreamReader(io.LimitReader(&smallReads{data: data}, int64(len(data))), o)
+	})
 }
 
 // smallReads returns at most 1000 bytes per Read.
