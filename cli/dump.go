@@ -114,7 +114,7 @@ type dumpBatch struct {
 	out      []byte
 	problems []*source.Problem
 	events   int64
-	err      error // encoding failed: the rest of the input is not printed
+	err      error // the input failed (unreadable, or an event could not be encoded): the rest of it is not printed
 	done     chan struct{}
 }
 

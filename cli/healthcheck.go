@@ -19,9 +19,10 @@ func newHealthcheckCmd(env *Env) *cobra.Command {
 		Use:   "healthcheck URL",
 		Short: "Probe a vigil serve health endpoint; exit 0 when it answers 2xx",
 		Long: `vigil healthcheck GETs URL (http or https) and exits 0 when the answer is
-2xx within --timeout, 1 otherwise, printing the status or the error. It is
-the container image's HEALTHCHECK on vigil serve's /readyz: the image has
-no shell, curl or wget.`,
+2xx within --timeout, 1 otherwise (redirects are not followed), 2 for a URL
+that is not http or https; it prints the status or the error. It is the
+container image's HEALTHCHECK on vigil serve's /readyz: the image has no
+shell, curl or wget.`,
 		Example: `  vigil healthcheck http://127.0.0.1:8470/readyz
   vigil healthcheck --timeout 2s http://127.0.0.1:8470/healthz`,
 		Args: cobra.ExactArgs(1),

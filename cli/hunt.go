@@ -75,17 +75,17 @@ elided), jsonl (the default otherwise; the contract of docs/alerts.md),
 json (one array), csv (a timeline for Timeline Explorer and spreadsheets),
 html (a self-contained report to open in a browser, docs/report.md).
 --output writes to a file; without --format its extension (.csv .json
-.jsonl .txt .html) picks the format. --attack-layer writes an ATT&CK Navigator
-layer of the techniques that fired. Times are UTC; --timezone shows table
-and CSV times in another zone.
+.jsonl .txt .html .htm) picks the format. --attack-layer writes an
+ATT&CK Navigator layer of the techniques that fired. Times are UTC;
+--timezone shows table and CSV times in another zone.
 
 Standard error gets a progress bar while reading when it is a terminal,
 and the run summary at the end (--quiet drops both); --summary-json writes
 the summary as JSON.
 
 Exit codes: 0 the hunt ran to the end (alerts or not), 1 runtime failure
-(no readable input, unwritable output, --strict-rules with a broken rule),
-2 usage error, 3 with --fail-on LEVEL when an alert at or above LEVEL
+(no readable input, unwritable output, --strict-rules with a broken rule,
+no rule left to run), 2 usage error, 3 with --fail-on LEVEL when an alert at or above LEVEL
 fired.`,
 		Example: `  # the built-in advisory over the bundled example
   vigil hunt testdata/example/events.jsonl
@@ -112,7 +112,7 @@ fired.`,
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&f.load.paths, "rules", "r", nil, "rule file or folder (repeatable); replaces the built-in advisory rules")
 	fl.BoolVar(&f.builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
-	fl.StringArrayVar(&f.load.mappings, "mapping", nil, "extra log-source mapping file (repeatable)")
+	fl.StringArrayVar(&f.load.mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
 	fl.StringVar(&f.load.placeholders, "placeholders", "", "YAML file of placeholder values for the expand modifier")
 	fl.StringVar(&f.sel.minLevel, "min-level", "", "only rules at or above this level: informational, low, medium, high, critical")
 	fl.StringArrayVar(&f.sel.status, "status", nil, "only rules of these statuses (comma-separated, repeatable); !STATUS excludes one, e.g. '!deprecated,!experimental'")

@@ -47,7 +47,7 @@ aggregations loaded as correlations) do not fail validation.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&quiet, "quiet", "q", false, "print errors only, not warnings")
-	cmd.Flags().StringArrayVar(&o.mappings, "mapping", nil, "extra log-source mapping file (repeatable)")
+	cmd.Flags().StringArrayVar(&o.mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
 	cmd.Flags().StringVar(&o.placeholders, "placeholders", "", "YAML file of placeholder values for the expand modifier")
 	return cmd
 }

@@ -32,6 +32,19 @@ func (c *Collection) Add(o *Collection) {
 	c.Failed += o.Failed
 }
 
+// addFile appends one parsed file's content and counts the documents of
+// it that failed (errs are the errors Parse returned for it).
+func (c *Collection) addFile(f *File, errs ErrorList) {
+	c.Files++
+	c.Rules = append(c.Rules, f.Rules...)
+	c.Correlations = append(c.Correlations, f.Correlations...)
+	c.Filters = append(c.Filters, f.Filters...)
+	c.Warnings = append(c.Warnings, f.Warnings...)
+	if len(errs) > 0 {
+		c.Failed += failedDocs(errs)
+	}
+}
+
 // ParseFS parses the rule files of fsys that match pattern (fs.Glob), in
 // name order, each named prefix plus its path in fsys: the rules compiled
 // into vigil (the built-in advisories, the process-tree context rules).
@@ -50,11 +63,7 @@ func ParseFS(fsys fs.FS, pattern, prefix string) (*Collection, ErrorList) {
 			continue
 		}
 		f, ferrs := Parse(prefix+n, data)
-		c.Files++
-		c.Rules = append(c.Rules, f.Rules...)
-		c.Correlations = append(c.Correlations, f.Correlations...)
-		c.Filters = append(c.Filters, f.Filters...)
-		c.Warnings = append(c.Warnings, f.Warnings...)
+		c.addFile(f, ferrs)
 		errs = append(errs, ferrs...)
 	}
 	return c, errs
@@ -114,16 +123,8 @@ func LoadPaths(paths ...string) (*Collection, ErrorList) {
 			files = []string{root}
 		}
 		for _, f := range parseAll(files) {
-			ferrs := f.errs
-			c.Files++
-			c.Rules = append(c.Rules, f.file.Rules...)
-			c.Correlations = append(c.Correlations, f.file.Correlations...)
-			c.Filters = append(c.Filters, f.file.Filters...)
-			c.Warnings = append(c.Warnings, f.file.Warnings...)
-			if len(ferrs) > 0 {
-				c.Failed += failedDocs(ferrs)
-				errs = append(errs, ferrs...)
-			}
+			c.addFile(f.file, f.errs)
+			errs = append(errs, f.errs...)
 		}
 	}
 	return c, errs

@@ -76,8 +76,16 @@ func loadSeeds(tb testing.TB) [][]byte {
 // readAllBytes parses data completely and returns the records (cloned) and
 // warnings. It fails the test on errors other than ErrNotEVTX.
 func readAllBytes(tb testing.TB, data []byte, workers int) ([]*Record, []Warning, error) {
+	return readWith(workers, func(o Options) (*Reader, error) {
+		return NewReader(bytes.NewReader(data), int64(len(data)), o)
+	})
+}
+
+// readWith opens a reader named "mem" with open and reads it to the end,
+// returning the records (cloned), the warnings and the first error.
+func readWith(workers int, open func(Options) (*Reader, error)) ([]*Record, []Warning, error) {
 	var warns []Warning
-	r, err := NewReader(bytes.NewReader(data), int64(len(data)), Options{Workers: workers, Name: "mem", Warn: func(w Warning) { warns = append(warns, w) }})
+	r, err := open(Options{Workers: workers, Name: "mem", Warn: func(w Warning) { warns = append(warns, w) }})
 	if err != nil {
 		return nil, nil, err
 	}

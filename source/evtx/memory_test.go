@@ -39,15 +39,29 @@ func TestMemoryFlat(t *testing.T) {
 	if testing.Short() {
 		t.Skip("long")
 	}
-	seed := loadSeeds(t)[1]
-	chunk := make([]byte, chunkSize)
-	copy(chunk, seed[fileHeaderSize:])
-	src := &repeatedChunks{header: seed[:fileHeaderSize], chunk: chunk, n: 4000} // 256 MiB
+	src := repeatedSeed(t)
 	r, err := NewReader(src, src.size(), Options{Workers: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
+	checkHeapFlat(t, r, src.size())
+}
+
+// repeatedSeed is 250 MiB of EVTX: the header of the second seed file and
+// its first chunk repeated 4000 times.
+func repeatedSeed(t *testing.T) *repeatedChunks {
+	t.Helper()
+	seed := loadSeeds(t)[1]
+	chunk := make([]byte, chunkSize)
+	copy(chunk, seed[fileHeaderSize:])
+	return &repeatedChunks{header: seed[:fileHeaderSize], chunk: chunk, n: 4000}
+}
+
+// checkHeapFlat reads r to the end and fails when the heap in use, sampled
+// every 5000 records, ever exceeds 64 MiB.
+func checkHeapFlat(t *testing.T, r *Reader, size int64) {
+	t.Helper()
 	var ms runtime.MemStats
 	var peak uint64
 	n := 0
@@ -65,7 +79,7 @@ func TestMemoryFlat(t *testing.T) {
 			peak = max(peak, ms.HeapInuse)
 		}
 	}
-	t.Logf("%d records from %d MiB, peak heap in use %.1f MiB", n, src.size()>>20, float64(peak)/(1<<20))
+	t.Logf("%d records from %d MiB, peak heap in use %.1f MiB", n, size>>20, float64(peak)/(1<<20))
 	if peak > 64<<20 {
 		t.Fatalf("heap grew to %d MiB", peak>>20)
 	}

@@ -323,18 +323,15 @@ func (r *Reader) readValue() ([]byte, error) {
 			}
 			if st.step(c) || broken != "" {
 				// Structure, a string, or a broken record's bytes.
-				if broken != "" && st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
-					// The broken record ends here.
-					r.br.Discard(i + 1)
-					r.line += lines
-					r.col = col
-					return nil, &brokenError{why: broken, resync: r.line + 1}
-				}
-				if broken == "" && st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
+				if st.depth <= 0 && !st.inStr && (c == '}' || c == ']') {
+					// The record ends here.
 					keep(i + 1)
 					r.br.Discard(i + 1)
 					r.line += lines
 					r.col = col
+					if broken != "" {
+						return nil, &brokenError{why: broken, resync: r.line + 1}
+					}
 					if tooLarge {
 						return nil, errTooLarge
 					}

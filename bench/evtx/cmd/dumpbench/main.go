@@ -33,6 +33,7 @@ import (
 
 	rawsec "github.com/0xrawsec/golang-evtx/evtx"
 
+	"github.com/vigil-detect/vigil/bench/reporoot"
 	"github.com/vigil-detect/vigil/internal/corpus"
 )
 
@@ -102,7 +103,7 @@ type result struct {
 }
 
 func run(corpusDir, repo string, runs, cores, denseRepeat int) error {
-	root, err := repoRoot(repo)
+	root, err := reporoot.Find(repo)
 	if err != nil {
 		return err
 	}
@@ -249,25 +250,4 @@ func rate(x float64) string {
 		return fmt.Sprintf("%.2fM", x/1e6)
 	}
 	return fmt.Sprintf("%.1fk", x/1e3)
-}
-
-// repoRoot finds the vigil repository from the working directory.
-func repoRoot(repo string) (string, error) {
-	if repo != "" {
-		return filepath.Abs(repo)
-	}
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/vigil-detect/vigil\n")) {
-			return d, nil
-		}
-		up := filepath.Dir(d)
-		if up == d {
-			return "", errors.New("vigil repository not found above the working directory; use -repo")
-		}
-		d = up
-	}
 }

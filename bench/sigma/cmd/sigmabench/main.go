@@ -36,6 +36,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/vigil-detect/vigil/bench/reporoot"
 	sb "github.com/vigil-detect/vigil/bench/sigma"
 )
 
@@ -363,27 +364,6 @@ func engineOnly(o options, v *sb.Vigil, peers []*sb.Peer, pd *sb.Peer, ev *sb.Ev
 	fmt.Println()
 }
 
-// repoRoot finds the vigil repository from the working directory.
-func repoRoot(o options) (string, error) {
-	if o.repo != "" {
-		return filepath.Abs(o.repo)
-	}
-	d, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if data, err := os.ReadFile(filepath.Join(d, "go.mod")); err == nil && bytes.HasPrefix(data, []byte("module github.com/vigil-detect/vigil\n")) {
-			return d, nil
-		}
-		up := filepath.Dir(d)
-		if up == d {
-			return "", errors.New("vigil repository not found above the working directory; use -repo")
-		}
-		d = up
-	}
-}
-
 type huntRun struct {
 	events  int64
 	cpu     float64 // CPU seconds of the process (user + system), loading included
@@ -396,7 +376,7 @@ type huntRun struct {
 }
 
 func endToEnd(o options, ev *sb.Events) error {
-	repo, err := repoRoot(o)
+	repo, err := reporoot.Find(o.repo)
 	if err != nil {
 		return err
 	}
