@@ -118,7 +118,7 @@ last_event, process_creation, network, advisory, missing and, with
 	}
 	fl := cmd.Flags()
 	fl.StringArrayVarP(&rules, "rules", "r", nil, "also judge these rule files or folders (repeatable)")
-	fl.StringArrayVar(&mappings, "mapping", nil, "extra log-source mapping file (repeatable)")
+	fl.StringArrayVar(&mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
 	fl.StringVarP(&format, "format", "f", "", "output format: table or json (default table on a terminal, else json)")
 	fl.IntVar(&workers, "workers", 0, "decoding goroutines (default: number of CPUs)")
 	return cmd
