@@ -364,7 +364,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pt := &part{w: w, p: p, cons: c, stream: s}
+			pt := newPart(w, p, c, s)
 			errs[p] = pt.run(ctx)
 		}()
 	}
