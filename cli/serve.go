@@ -110,7 +110,7 @@ See docs/serve.md.`,
 	fl.StringVar(&f.natsURL, "nats", "", "use this NATS cluster (comma-separated URLs) instead of the embedded server")
 	fl.StringVar(&f.natsCreds, "nats-creds", "", "NATS credentials file for --nats")
 	fl.StringVar(&f.natsCA, "nats-ca", "", "CA certificates (PEM) of the --nats cluster's TLS (default: the system's)")
-	fl.IntVar(&f.replicas, "replicas", 0, "stream replicas when creating them (default 1; 3 on a cluster)")
+	fl.IntVar(&f.replicas, "replicas", 0, "stream replicas when creating them (default 1; use 3 on a three-node cluster)")
 	fl.IntVar(&f.partitions, "partitions", 0, "partitions of the events stream, fixed when it is created (default 16)")
 	fl.DurationVar(&f.eventsMaxAge, "events-max-age", 0, "how long the events stream keeps events (default 168h)")
 	fl.Int64Var(&f.eventsMaxBytes, "events-max-bytes", 0, "largest size of the events stream; full, ingest answers 503 (default: no limit)")

@@ -352,8 +352,8 @@ func TestServeStdinAndReload(t *testing.T) {
 	}()
 	base := "http://" + addr
 	waitReady(t, base, 30*time.Second)
-	get := func(path string) (int, string) {
-		req, _ := http.NewRequest("GET", base+path, nil)
+	do := func(method, path string) (int, string) {
+		req, _ := http.NewRequest(method, base+path, nil)
 		req.Header.Set("Authorization", "Bearer t0k")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -363,17 +363,8 @@ func TestServeStdinAndReload(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
 	}
-	post := func(path string) (int, string) {
-		req, _ := http.NewRequest("POST", base+path, nil)
-		req.Header.Set("Authorization", "Bearer t0k")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
-	}
+	get := func(path string) (int, string) { return do("GET", path) }
+	post := func(path string) (int, string) { return do("POST", path) }
 	// The example's single-event rules fire on the events read from stdin.
 	deadline := time.Now().Add(30 * time.Second)
 	var body string

@@ -278,19 +278,7 @@ func TestCrash(t *testing.T) {
 	c := startChild(t, srv.ClientURL(), "w", failover, &logs, &mu, fileEnv)
 	// Publish over ~12 s while killing the worker 6 times.
 	const publishFor = 12 * time.Second
-	pubDone := make(chan error, 1)
-	go func() {
-		step := 50
-		pause := publishFor / time.Duration(len(lines)/step+1)
-		for i := 0; i < len(lines); i += step {
-			if _, err := publish(ctx, js, n, lines[i:min(i+step, len(lines))]); err != nil {
-				pubDone <- err
-				return
-			}
-			time.Sleep(pause)
-		}
-		pubDone <- nil
-	}()
+	pubDone := publishPaced(ctx, js, n, lines, 50, publishFor)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
 	kills := make([]time.Duration, 6)
 	for i := range kills {

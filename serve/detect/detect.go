@@ -42,19 +42,21 @@ import (
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/mapping"
 	"github.com/vigil-detect/vigil/serve/partition"
+	"github.com/vigil-detect/vigil/serve/streams"
 )
 
-// Names in JetStream shared with the rest of vigil serve.
+// Names in JetStream shared with the rest of vigil serve (the contract
+// is package streams'; these name it for the worker).
 const (
 	// EventsStream is the stream ingest stores events in.
-	EventsStream = "VIGIL_EVENTS"
+	EventsStream = streams.Events
 	// AlertsStream is the stream alerts are published to.
-	AlertsStream = "VIGIL_ALERTS"
+	AlertsStream = streams.Alerts
 	// AlertsPrefix starts the subject of an alert: vigil.alerts.<level>.
-	AlertsPrefix = "vigil.alerts."
+	AlertsPrefix = streams.AlertsPrefix
 	// PartitionsKey is the events stream's metadata key holding the
 	// partition count.
-	PartitionsKey = "vigil.partitions"
+	PartitionsKey = streams.MetaPartitions
 	// Group is the priority group every worker pulls in.
 	Group = "vigil"
 	// StateBucket is the key-value bucket of the snapshot pointers (key
@@ -63,8 +65,8 @@ const (
 	StateObjects = "vigil-detect-state"
 
 	// Header names on event messages (set by ingest).
-	HeaderReceived = "Vigil-Received" // receipt time, Unix nanoseconds
-	HeaderSource   = "Vigil-Source"   // input name
+	HeaderReceived = streams.HeaderReceived // receipt time, Unix nanoseconds
+	HeaderSource   = streams.HeaderSource   // input name
 )
 
 // Defaults of Options.
@@ -183,12 +185,7 @@ func Partitions(ctx context.Context, js jetstream.JetStream) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("events stream %s: %w", EventsStream, err)
 	}
-	v := s.CachedInfo().Config.Metadata[PartitionsKey]
-	n, err := strconv.Atoi(v)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("events stream %s: metadata %s = %q, want a positive partition count", EventsStream, PartitionsKey, v)
-	}
-	return n, nil
+	return streams.PartitionsOf(s.CachedInfo().Config)
 }
 
 // ConsumerConfig returns the durable consumer of partition p.
@@ -367,7 +364,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			pt := &part{w: w, p: p, cons: c, stream: s}
+			pt := newPart(w, p, c, s)
 			errs[p] = pt.run(ctx)
 		}()
 	}

@@ -101,6 +101,25 @@ func publish(ctx context.Context, js jetstream.JetStream, n int, lines []string)
 	return len(lines), nil
 }
 
+// publishPaced publishes lines in batches of step, spread over about
+// publishFor, in the background; the channel receives the first error or
+// nil when every line is stored.
+func publishPaced(ctx context.Context, js jetstream.JetStream, n int, lines []string, step int, publishFor time.Duration) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		pause := publishFor / time.Duration(len(lines)/step+1)
+		for i := 0; i < len(lines); i += step {
+			if _, err := publish(ctx, js, n, lines[i:min(i+step, len(lines))]); err != nil {
+				done <- err
+				return
+			}
+			time.Sleep(pause)
+		}
+		done <- nil
+	}()
+	return done
+}
+
 // loadRules compiles rule paths (and the built-in advisory) as vigil hunt
 // does.
 func loadRules(t testing.TB, builtin bool, paths ...string) *detect.Rules {

@@ -62,7 +62,7 @@ func TestLoadAfterOtherPartitions(t *testing.T) {
 	pub(0, 3)
 	es, _ := js.Stream(ctx, EventsStream)
 	cons, _ := es.Consumer(ctx, ConsumerName(0))
-	pt := &part{w: w, p: 0, cons: cons, stream: es}
+	pt := newPart(w, 0, cons, es)
 	b, err := cons.Fetch(10, jetstream.FetchMaxWait(300*time.Millisecond), jetstream.FetchPriorityGroup(Group))
 	if err != nil {
 		t.Fatal(err)

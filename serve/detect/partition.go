@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/vigil-detect/vigil/advisory"
 	"github.com/vigil-detect/vigil/alert"
@@ -39,12 +40,19 @@ type part struct {
 	w         *Worker
 	warned    time.Time // last warning of a future-dated event (logs only)
 	p         int
+	evaluated prometheus.Counter // vigil_events_evaluated_total of p
 	cons      jetstream.Consumer
 	stream    jetstream.Stream
 	st        *pstate // nil until the partition is delivered to this worker
 	// ackable is the newest delivered message whose sequence the state
 	// covers; acknowledging it (AckAll) acknowledges every older one.
 	ackable jetstream.Msg
+}
+
+// newPart returns the worker's reader of partition p, its labelled
+// counter looked up once rather than per message.
+func newPart(w *Worker, p int, cons jetstream.Consumer, stream jetstream.Stream) *part {
+	return &part{w: w, p: p, cons: cons, stream: stream, evaluated: w.m.evaluated.WithLabelValues(label(p))}
 }
 
 // pstate is the detection state of a partition held by this worker.
@@ -500,7 +508,6 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 		src = subject
 	}
 	line := int64(0)
-	evaluated := w.m.evaluated.WithLabelValues(label(pt.p))
 	for len(data) > 0 {
 		var rec []byte
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -516,7 +523,7 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 		evSeq := seq<<lineBits | uint64(min(line, 1<<lineBits-1))
 		res, err := st.stream.Line(rec, event.Source{Path: src, Line: line, RecordID: seq}, evSeq)
 		st.counts.Evaluated++
-		evaluated.Inc()
+		pt.evaluated.Inc()
 		if err != nil {
 			st.counts.Problems++
 			w.m.problems.Inc()

@@ -158,19 +158,7 @@ func TestScaleOut(t *testing.T) {
 		}
 	}()
 	const publishFor = 14 * time.Second
-	pubDone := make(chan error, 1)
-	go func() {
-		step := 40
-		pause := publishFor / time.Duration(len(lines)/step+1)
-		for i := 0; i < len(lines); i += step {
-			if _, err := publish(ctx, js, n, lines[i:min(i+step, len(lines))]); err != nil {
-				pubDone <- err
-				return
-			}
-			time.Sleep(pause)
-		}
-		pubDone <- nil
-	}()
+	pubDone := publishPaced(ctx, js, n, lines, 40, publishFor)
 	// The workers share the partitions (8 over 3: 3, 3 and 2).
 	began := time.Now()
 	var held map[string][]int

@@ -18,10 +18,12 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/vigil-detect/vigil/serve/streams"
 )
 
-// AlertsStream is the stream sinks read (detect.AlertsStream).
-const AlertsStream = "VIGIL_ALERTS"
+// AlertsStream is the stream sinks read (streams.Alerts).
+const AlertsStream = streams.Alerts
 
 // Alert is one alert of the stream: its id (header Nats-Msg-Id) and its
 // JSON (docs/alerts.md, with "id").

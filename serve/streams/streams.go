@@ -59,7 +59,7 @@ type Options struct {
 	// Partitions is the partition count of the events stream, fixed when
 	// it is created (stored in its metadata under MetaPartitions).
 	Partitions int
-	// Replicas of both streams (1 on a single server, 3 on a cluster).
+	// Replicas of both streams (default 1; a three-node cluster wants 3).
 	Replicas int
 	// EventsMaxAge is how long events are kept; EventsMaxBytes bounds
 	// the stream's size (-1 or 0: no bound). When the stream is full, a
