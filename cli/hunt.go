@@ -110,14 +110,7 @@ fired.`,
 		},
 	}
 	fl := cmd.Flags()
-	fl.StringArrayVarP(&f.load.paths, "rules", "r", nil, "rule file or folder (repeatable); replaces the built-in advisory rules")
-	fl.BoolVar(&f.builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
-	fl.StringArrayVar(&f.load.mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
-	fl.StringVar(&f.load.placeholders, "placeholders", "", "YAML file of placeholder values for the expand modifier")
-	fl.StringVar(&f.sel.minLevel, "min-level", "", "only rules at or above this level: informational, low, medium, high, critical")
-	fl.StringArrayVar(&f.sel.status, "status", nil, "only rules of these statuses (comma-separated, repeatable); !STATUS excludes one, e.g. '!deprecated,!experimental'")
-	fl.StringArrayVar(&f.sel.tags, "tags", nil, "only rules with one of these tags or their sub-tags, e.g. attack.t1059 (comma-separated, repeatable)")
-	fl.StringArrayVar(&f.sel.excludeRules, "exclude-rule", nil, "leave out the rule with this id or name (comma-separated, repeatable)")
+	addRuleFlags(fl, &f.load, &f.builtin, &f.sel)
 	fl.BoolVar(&f.strictRules, "strict-rules", false, "exit 1 before hunting when any rule fails to load")
 	fl.StringVarP(&f.format, "format", "f", "", "output format: table, jsonl, json, csv or html (default table on a terminal, else jsonl)")
 	fl.StringVarP(&f.output, "output", "o", "", "write alerts to this file instead of standard output")

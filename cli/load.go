@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/spf13/pflag"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/vigil-detect/vigil/advisory"
@@ -156,4 +157,17 @@ func (rs *ruleSet) printErrors(w io.Writer, warnings bool) {
 			fmt.Fprintf(w, "warning: %s\n", alert.Printable(e.Error()))
 		}
 	}
+}
+
+// addRuleFlags registers the flags that load and select rules, shared by
+// hunt and serve so that both take the same rules the same way.
+func addRuleFlags(fl *pflag.FlagSet, load *loadOptions, builtin *bool, sel *selection) {
+	fl.StringArrayVarP(&load.paths, "rules", "r", nil, "rule file or folder (repeatable); replaces the built-in advisory rules")
+	fl.BoolVar(builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
+	fl.StringArrayVar(&load.mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
+	fl.StringVar(&load.placeholders, "placeholders", "", "YAML file of placeholder values for the expand modifier")
+	fl.StringVar(&sel.minLevel, "min-level", "", "only rules at or above this level: informational, low, medium, high, critical")
+	fl.StringArrayVar(&sel.status, "status", nil, "only rules of these statuses (comma-separated, repeatable); !STATUS excludes one, e.g. '!deprecated,!experimental'")
+	fl.StringArrayVar(&sel.tags, "tags", nil, "only rules with one of these tags or their sub-tags, e.g. attack.t1059 (comma-separated, repeatable)")
+	fl.StringArrayVar(&sel.excludeRules, "exclude-rule", nil, "leave out the rule with this id or name (comma-separated, repeatable)")
 }

@@ -95,14 +95,7 @@ See docs/serve.md.`,
 	}
 	fl := cmd.Flags()
 	fl.StringVar(&f.config, "config", "", "YAML file of settings named like the flags (flags win)")
-	fl.StringArrayVarP(&f.load.paths, "rules", "r", nil, "rule file or folder (repeatable); replaces the built-in advisory rules")
-	fl.BoolVar(&f.builtin, "builtin", false, "also run the built-in advisory rules (the default without --rules)")
-	fl.StringArrayVar(&f.load.mappings, "mapping", nil, "extra log-source and field mapping file (repeatable)")
-	fl.StringVar(&f.load.placeholders, "placeholders", "", "YAML file of placeholder values for the expand modifier")
-	fl.StringVar(&f.sel.minLevel, "min-level", "", "only rules at or above this level")
-	fl.StringArrayVar(&f.sel.status, "status", nil, "only rules of these statuses (comma-separated, repeatable; !STATUS excludes)")
-	fl.StringArrayVar(&f.sel.tags, "tags", nil, "only rules with one of these tags or their sub-tags")
-	fl.StringArrayVar(&f.sel.excludeRules, "exclude-rule", nil, "leave out the rule with this id or name")
+	addRuleFlags(fl, &f.load, &f.builtin, &f.sel)
 	fl.BoolVar(&f.strictRules, "strict-rules", false, "refuse to start when any rule fails to load")
 
 	fl.StringVar(&f.dataDir, "data-dir", "vigil-data", "the embedded NATS server's storage")
