@@ -1,7 +1,9 @@
 // Package ingest is the front door of vigil serve: it takes events from
 // senders (HTTP, the Beats protocol, NATS subjects, standard input), finds
 // each event's host, and stores the events in the events stream on their
-// host's partition subject, grouped per host into JSON Lines messages.
+// host's partition, grouped into JSON Lines messages: per host when the
+// host has many events in the batch, else per partition (the messages'
+// count, not their bytes, is what JetStream's storing and delivery cost).
 //
 // Every input acknowledges to its sender only once JetStream has
 // acknowledged every message holding the sender's events: an event that
@@ -20,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,7 +66,8 @@ var ErrTooLarge = errors.New("event larger than the largest NATS message")
 // Batch collects events, grouped by host subject, for one Publish.
 type Batch struct {
 	p       *Publisher
-	groups  map[string]*group
+	groups  map[string]*group // by subject
+	hosts   map[string]*group // by host name as given to Add
 	order   []*group
 	msgs    []*nats.Msg
 	events  int
@@ -75,13 +79,30 @@ type Batch struct {
 
 type group struct {
 	subject string
+	part    int
 	buf     []byte
 	n       int
+	// cut: the group already filled a message (in Batch.msgs).
+	cut bool
 }
+
+// small reports whether g's events go in a message shared with other
+// hosts of its partition, if there are others.
+func (g *group) small() bool { return g.n > 0 && !g.cut && g.n < MinHostMessage }
+
+// MinHostMessage is the number of events of one host in a batch from
+// which they get a message (subject) of their own; the events of hosts
+// with fewer share one message per partition, on the subject
+// partition.MixedSubject (when a partition has one such host, its events
+// keep their host subject). A sender of one host's events (a Beats agent)
+// fills host messages; a collector relaying a fleet's events, a few per
+// host per request, would otherwise make a message of a few events per
+// host, and JetStream's cost is per message.
+const MinHostMessage = 32
 
 // NewBatch returns an empty batch.
 func (p *Publisher) NewBatch() *Batch {
-	return &Batch{p: p, groups: map[string]*group{}}
+	return &Batch{p: p, groups: map[string]*group{}, hosts: map[string]*group{}}
 }
 
 // Len is the number of events added.
@@ -103,22 +124,67 @@ func (b *Batch) Add(host string, line []byte) error {
 	if len(line)+1 > b.p.maxMessage {
 		return fmt.Errorf("%w (%d bytes, at most %d)", ErrTooLarge, len(line), b.p.maxMessage-1)
 	}
-	subj := partition.Subject(host, b.p.partitions)
-	g := b.groups[subj]
+	g := b.hosts[host]
 	if g == nil {
-		g = &group{subject: subj, buf: getBuf()}
-		b.groups[subj] = g
-		b.order = append(b.order, g)
+		// A new host name (hosts of one subject share a group).
+		subj := partition.Subject(host, b.p.partitions)
+		if g = b.groups[subj]; g == nil {
+			g = &group{subject: subj, part: partition.Of(host, b.p.partitions), buf: getBuf()}
+			b.groups[subj] = g
+			b.order = append(b.order, g)
+		}
+		b.hosts[strings.Clone(host)] = g
 	}
 	if len(g.buf)+len(line)+1 > b.p.maxMessage {
 		b.msgs = append(b.msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
-		g.buf, g.n = getBuf(), 0
+		g.buf, g.n, g.cut = getBuf(), 0, true
 	}
 	g.buf = append(g.buf, line...)
 	g.buf = append(g.buf, '\n')
 	g.n++
 	b.events++
 	return nil
+}
+
+// messages returns the batch's messages: the ones cut already, then one
+// per host group, except that the hosts of few events (group.small) of a
+// partition with several such hosts share one message on the partition's
+// mixed subject, in the order the hosts came (each host's events stay in
+// order). small counts those hosts per partition. The groups are not
+// changed; the shared messages have buffers of their own.
+func (b *Batch) messages() (msgs []*nats.Msg, small map[int]int) {
+	msgs = append(msgs, b.msgs...)
+	for _, g := range b.order {
+		if g.small() {
+			if small == nil {
+				small = map[int]int{}
+			}
+			small[g.part]++
+		}
+	}
+	var mixed map[int]*nats.Msg
+	for _, g := range b.order {
+		switch {
+		case g.n == 0:
+		case !g.small() || small[g.part] == 1:
+			msgs = append(msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
+		default:
+			m := mixed[g.part]
+			if m != nil && len(m.Data)+len(g.buf) > b.p.maxMessage {
+				m = nil
+			}
+			if m == nil {
+				if mixed == nil {
+					mixed = map[int]*nats.Msg{}
+				}
+				m = &nats.Msg{Subject: partition.MixedSubject(g.part), Data: getBuf()}
+				mixed[g.part] = m
+				msgs = append(msgs, m)
+			}
+			m.Data = append(m.Data, g.buf...)
+		}
+	}
+	return msgs, small
 }
 
 // Publish stores the batch's messages, with the source and receive time
@@ -128,12 +194,10 @@ func (b *Batch) Add(host string, line []byte) error {
 // does after a lost ACK) within the stream's duplicate window stores
 // them once.
 func (b *Batch) Publish(ctx context.Context, source string, received time.Time) error {
-	msgs := b.msgs
-	for _, g := range b.order {
-		if g.n > 0 {
-			msgs = append(msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
-		}
-	}
+	// The groups are left as they are until every message is stored: a
+	// failed Publish is retried on the same batch, which must build the
+	// same messages (same ids) again.
+	msgs, small := b.messages()
 	if len(msgs) == 0 {
 		return nil
 	}
@@ -187,10 +251,12 @@ func (b *Batch) Publish(ctx context.Context, source string, received time.Time) 
 		putBuf(m.Data)
 	}
 	for _, g := range b.order {
-		if g.n == 0 {
+		// Groups of no message of their own: empty, or copied into
+		// their partition's shared message.
+		if g.n == 0 || g.small() && small[g.part] > 1 {
 			putBuf(g.buf)
 		}
-		g.buf, g.n = nil, 0
+		g.buf, g.n, g.cut = nil, 0, false
 	}
 	b.msgs = nil
 	return nil

@@ -127,6 +127,9 @@ func TestHTTP(t *testing.T) {
 		return buf.Bytes()
 	}
 	sub := func(host string) string { return partition.Subject(host, 16) }
+	if partition.Of("dc01", 16) != 3 || partition.Of("Srv 7", 16) != 3 {
+		t.Fatal("the cases below expect dc01 and Srv 7 in partition 3 of 16")
+	}
 	for _, c := range []struct {
 		name     string
 		body     []byte
@@ -138,7 +141,9 @@ func TestHTTP(t *testing.T) {
 	}{
 		{name: "ndjson", body: []byte(evA1 + "\n" + evB1 + "\r\n\n" + evA2 + "\n" + evC1 + "\n" + evN1),
 			code: 200, accepted: 5,
-			stored: map[string][]string{sub("ws-a.corp"): {evA1, evA2}, sub("dc01"): {evB1}, sub("Srv 7"): {evC1}, sub(""): {evN1}}},
+			// dc01 and Srv 7 are in one partition (checked below): a
+			// message of their own for each would hold one event.
+			stored: map[string][]string{sub("ws-a.corp"): {evA1, evA2}, partition.MixedSubject(3): {evB1, evC1}, sub(""): {evN1}}},
 		{name: "array, pretty-printed", body: []byte("[\n  " + evB2 + ",\n  {\n    \"Computer\": \"WS-A.corp\",\n    \"CommandLine\": \"cmd /c \\\"x y\\\"\"\n  }\n]"),
 			code: 200, accepted: 2,
 			stored: map[string][]string{sub("dc01"): {evB2}, sub("ws-a.corp"): {`{"Computer":"WS-A.corp","CommandLine":"cmd /c \"x y\""}`}}},
@@ -207,7 +212,7 @@ func TestHTTP(t *testing.T) {
 				t.Errorf("stored\n%v\nwant\n%v", got, c.stored)
 			}
 			if len(msgs) != len(c.stored) {
-				t.Errorf("%d messages for %d hosts: events are not grouped per host", len(msgs), len(c.stored))
+				t.Errorf("%d messages for %d subjects: events are not grouped per subject", len(msgs), len(c.stored))
 			}
 		})
 	}
@@ -300,4 +305,65 @@ func counter(c prometheus.Counter) float64 {
 		panic(err)
 	}
 	return m.GetCounter().GetValue()
+}
+
+// TestBatchMessages: a host of many events in a batch gets messages of its
+// own; hosts of few events share their partition's message (unless one
+// is alone in its partition), each host's events in order; the messages
+// of the same events are the same (same ids) when sent again.
+func TestBatchMessages(t *testing.T) {
+	e := newEnv(t, streams.Options{Partitions: 4})
+	// Hosts by partition of 4.
+	hosts := map[int][]string{}
+	for i := 0; len(hosts[0]) < 4 || len(hosts[1]) < 1; i++ {
+		h := fmt.Sprintf("ws-%d", i)
+		p := partition.Of(h, 4)
+		hosts[p] = append(hosts[p], h)
+	}
+	big, lone := hosts[0][0], hosts[1][0]
+	few := hosts[0][1:4]
+	line := func(h string, i int) string { return fmt.Sprintf(`{"Computer":%q,"n":%d}`, h, i) }
+	want := map[string][]string{}
+	var sent []string
+	for i := 0; i < MinHostMessage; i++ {
+		sent = append(sent, line(big, i))
+		want[partition.Subject(big, 4)] = append(want[partition.Subject(big, 4)], line(big, i))
+		if i < 3 {
+			for _, h := range few {
+				sent = append(sent, line(h, i))
+			}
+		}
+	}
+	for _, h := range few {
+		for i := 0; i < 3; i++ {
+			want[partition.MixedSubject(0)] = append(want[partition.MixedSubject(0)], line(h, i))
+		}
+	}
+	sent = append(sent, line(lone, 0))
+	want[partition.Subject(lone, 4)] = []string{line(lone, 0)}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for round := 0; round < 2; round++ {
+		b := e.pub.NewBatch()
+		for _, l := range sent {
+			var ev struct{ Computer string }
+			if err := json.Unmarshal([]byte(l), &ev); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Add(ev.Computer, []byte(l)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := b.Publish(ctx, "test", time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs := e.partitionMessages(t)
+	if len(msgs) != 3 {
+		t.Errorf("%d messages stored, want 3 (the second round dropped as duplicates)", len(msgs))
+	}
+	if got := byHost(t, msgs, "test"); !reflect.DeepEqual(got, want) {
+		t.Errorf("stored\n%v\nwant\n%v", got, want)
+	}
 }

@@ -6,8 +6,9 @@
 // The partition is FNV-1a (32 bits) of the lower-cased host name, modulo
 // the partition count; the subject is vigil.events.<partition>.<token>,
 // where the token is the lower-cased host with every byte outside
-// [a-z0-9-] replaced by '_' ("_" for an empty host). Both are stable: they
-// are part of the on-disk contract of the events stream.
+// [a-z0-9-] replaced by '_' ("_" for an empty host), or MixedToken for a
+// message of several hosts. Both are stable: they are part of the on-disk
+// contract of the events stream.
 package partition
 
 import (
@@ -68,6 +69,18 @@ func Token(host string) string {
 // with n partitions: vigil.events.<Of(host, n)>.<Token(host)>.
 func Subject(host string, n int) string {
 	return Prefix + strconv.Itoa(Of(host, n)) + "." + Token(host)
+}
+
+// MixedToken is the host token of a message that holds the events of
+// several hosts of one partition (ingest shares one message among the
+// hosts of few events in a batch). Token never returns it: its tokens
+// are lower case.
+const MixedToken = "MIXED"
+
+// MixedSubject returns the subject of a message holding events of several
+// hosts of partition p: vigil.events.<p>.MIXED.
+func MixedSubject(p int) string {
+	return Prefix + strconv.Itoa(p) + "." + MixedToken
 }
 
 // Filter returns the subject filter of partition p: vigil.events.<p>.*.
