@@ -41,6 +41,7 @@ type serveFlags struct {
 	maxBody                int64
 	noIngest, noDetect     bool
 	maxLateness, failover  time.Duration
+	idleAdvance            time.Duration
 	maxGroups              int
 	sinks                  sinkFlags
 	logFormat, logLevel    string
@@ -121,6 +122,7 @@ See docs/serve.md.`,
 	fl.BoolVar(&f.noDetect, "no-detect", false, "run no detection: an ingest-only node")
 
 	fl.DurationVar(&f.maxLateness, "max-lateness", 30*time.Second, "how far behind the newest event time an event may come and still be correlated")
+	fl.DurationVar(&f.idleAdvance, "idle-advance", 0, "after this long without events, a partition holding open correlation windows moves its event time on by the idle time (0: --max-lateness; negative: never)")
 	fl.DurationVar(&f.failover, "failover", 30*time.Second, "time after which a silent worker's partitions move to another")
 	fl.IntVar(&f.maxGroups, "max-groups", 0, "most correlation groups held open per partition (default 1048576)")
 

@@ -168,6 +168,7 @@ func (d *serveDetection) newDetector(ctx context.Context, env serve.DetectorEnv)
 	w, err := detect.New(ctx, env.JS, d.rules, detect.Options{
 		Partitions:  env.Partitions,
 		MaxLateness: d.f.maxLateness,
+		IdleAdvance: d.f.idleAdvance,
 		Failover:    d.f.failover,
 		MaxGroups:   d.f.maxGroups,
 		Replicas:    env.Replicas,

@@ -67,6 +67,7 @@ const (
 	// Header names on event messages (set by ingest).
 	HeaderReceived = streams.HeaderReceived // receipt time, Unix nanoseconds
 	HeaderSource   = streams.HeaderSource   // input name
+	HeaderTick     = streams.HeaderTick     // a tick's event time, Unix nanoseconds
 )
 
 // Defaults of Options.
@@ -110,6 +111,13 @@ type Options struct {
 	// MaxLateness is the watermark's distance behind the newest event
 	// time of a partition (--max-lateness).
 	MaxLateness time.Duration
+	// IdleAdvance is the wall-clock time after which a partition that
+	// received nothing while holding correlation state (matches behind
+	// the watermark, open groups) records a tick moving its event time on
+	// by the time it was idle, so that those windows close and their
+	// alerts fire without waiting for the next event (default
+	// MaxLateness; negative: never, event time moves with events only).
+	IdleAdvance time.Duration
 	// Failover is the time after which a silent worker's partitions move
 	// to another (PinnedTTL and AckWait of the consumers, --failover).
 	Failover time.Duration
@@ -148,6 +156,9 @@ type Options struct {
 func (o *Options) defaults() {
 	if o.MaxLateness <= 0 {
 		o.MaxLateness = DefaultMaxLateness
+	}
+	if o.IdleAdvance == 0 {
+		o.IdleAdvance = o.MaxLateness
 	}
 	if o.Failover <= 0 {
 		o.Failover = DefaultFailover

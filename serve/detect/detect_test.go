@@ -341,13 +341,20 @@ func metricSum(t testing.TB, reg *prometheus.Registry, name string) float64 {
 // runWorker starts a worker on a fresh server and returns its JetStream
 // and registry; the worker stops with the test.
 func runWorker(t *testing.T, ctx context.Context, r *detect.Rules, n int) (jetstream.JetStream, *detect.Worker, *prometheus.Registry) {
+	return runWorkerWith(t, ctx, r, n, detect.Options{})
+}
+
+// runWorkerWith is runWorker with options (Failover, SnapshotInterval
+// and Registerer are set).
+func runWorkerWith(t *testing.T, ctx context.Context, r *detect.Rules, n int, o detect.Options) (jetstream.JetStream, *detect.Worker, *prometheus.Registry) {
 	srv := startServer(t, t.TempDir())
 	_, js := connect(t, srv.ClientURL())
 	if err := createStreams(ctx, js, n, 1); err != nil {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
-	w, err := detect.New(ctx, js, r, detect.Options{Failover: 3 * time.Second, SnapshotInterval: 200 * time.Millisecond, Registerer: reg})
+	o.Failover, o.SnapshotInterval, o.Registerer = 3*time.Second, 200*time.Millisecond, reg
+	w, err := detect.New(ctx, js, r, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -530,5 +537,51 @@ func TestFutureEvent(t *testing.T) {
 	}
 	if g, w := sortedLines(got), sortedLines(want); g != w {
 		t.Errorf("with an event dated 2099:\n%s\nhunt:\n%s", g, w)
+	}
+}
+
+// TestIdleAdvance sends a host's cmd.exe connection, then nothing: a
+// correlation reading it holds it behind the watermark. With idle ticks
+// (the default) the partition's event time moves on after --idle-advance
+// of silence and the correlation alert fires; without them it does not.
+// Ticks are not events.
+func TestIdleAdvance(t *testing.T) {
+	const corr = "Command Prompt Connection Seen"
+	for _, c := range []struct {
+		name  string
+		idle  time.Duration
+		fires bool
+	}{{"ticks", 0, true}, {"never", -1, false}} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			r := loadRules(t, false, "testdata/idle")
+			js, _, reg := runWorkerWith(t, ctx, r, 2, detect.Options{MaxLateness: time.Second, IdleAdvance: c.idle})
+			lines := []string{conn("idle-ws", 3, "{IDLE}", cmdExe, "8.8.8.8")}
+			if _, err := publish(ctx, js, 2, lines); err != nil {
+				t.Fatal(err)
+			}
+			waitCommitted(t, ctx, js, 2, int64(len(lines)), 30*time.Second)
+			// Ticks come after 1 s of silence, each moving event time on
+			// by about the time idle: 6 s is ample for one.
+			deadline := time.Now().Add(6 * time.Second)
+			var got map[string]int
+			for time.Now().Before(deadline) {
+				raw, err := readAlerts(ctx, js)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got = titles(t, raw); got[corr] > 0 {
+					break
+				}
+				time.Sleep(200 * time.Millisecond)
+			}
+			if fired := got[corr] == 1; fired != c.fires {
+				t.Errorf("correlation alerts %d, want fired=%v (all: %v)", got[corr], c.fires, got)
+			}
+			if ev := metricSum(t, reg, "vigil_events_evaluated_total"); ev != float64(len(lines)) {
+				t.Errorf("%v events evaluated, want %d (ticks are not events)", ev, len(lines))
+			}
+		})
 	}
 }

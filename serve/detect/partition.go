@@ -47,6 +47,9 @@ type part struct {
 	// ackable is the newest delivered message whose sequence the state
 	// covers; acknowledging it (AckAll) acknowledges every older one.
 	ackable jetstream.Msg
+	// lastMsg is when the last message (or tick) was delivered, or the
+	// partition loaded: the start of its idle time.
+	lastMsg time.Time
 }
 
 // newPart returns the worker's reader of partition p, its labelled
@@ -155,6 +158,9 @@ func (pt *part) run(ctx context.Context) error {
 		}
 		// ctx may be done: finish the work in hand on a context of its own.
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.opts.Failover)
+		if n == 0 && ctx.Err() == nil {
+			pt.tick(wctx)
+		}
 		err = pt.publish(wctx)
 		if err == nil && (n == 0 || time.Since(pt.st.lastSave) >= w.opts.SnapshotInterval || ctx.Err() != nil) {
 			err = pt.save(wctx)
@@ -265,7 +271,38 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 		pt.evaluate(msg.Subject(), msg.Headers(), msg.Data(), seq, meta.Timestamp)
 	}
 	pt.ackable = msg
+	pt.lastMsg = time.Now()
 	return nil
+}
+
+// tick records, for a partition idle for IdleAdvance that holds
+// correlation state, that its event time moved on by the idle time: a
+// message on the partition's tick subject, evaluated like the events (so
+// that a replay after a crash closes the same windows at the same point
+// of the stream). Without it, the windows of hosts gone quiet would stay
+// open, and their alerts unsent, until the partition's next event.
+func (pt *part) tick(ctx context.Context) {
+	st, w := pt.st, pt.w
+	if w.opts.IdleAdvance < 0 || st.newest.IsZero() {
+		return
+	}
+	idle := time.Since(pt.lastMsg)
+	if idle < w.opts.IdleAdvance || st.reorder.Len() == 0 && st.proc.Stats().Open == 0 {
+		return
+	}
+	to := st.newest.Add(idle.Truncate(time.Millisecond))
+	m := nats.NewMsg(partition.TickSubject(pt.p))
+	ns := strconv.FormatInt(to.UnixNano(), 10)
+	m.Header.Set(HeaderTick, ns)
+	m.Header.Set(HeaderSource, "tick")
+	m.Header.Set(jetstream.MsgIDHeader, "vigil-tick-"+strconv.Itoa(pt.p)+"-"+ns)
+	if _, err := w.js.PublishMsg(ctx, m, jetstream.WithExpectStream(EventsStream)); err != nil {
+		w.log.Warn("idle partition tick", "partition", pt.p, "err", err)
+		return
+	}
+	// Not again before this one is delivered and the partition idles anew.
+	pt.lastMsg = time.Now()
+	w.log.Debug("idle partition tick", "partition", pt.p, "event_time", to, "idle", idle)
 }
 
 // snapshot is a partition's saved state.
@@ -362,6 +399,7 @@ func (pt *part) load(ctx context.Context, pin string, trigger uint64) error {
 	pt.st = st
 	w.hold(1)
 	st.loaded = time.Now()
+	pt.lastMsg = st.loaded
 	w.m.takeovers.Inc()
 	w.log.Info("partition loaded", "partition", pt.p, "snapshot_seq", st.seq, "evaluated", st.counts.Evaluated)
 	return pt.catchUpDelivered(ctx, trigger)
@@ -502,6 +540,20 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
 			st.received = time.Unix(0, ns)
 		}
+	}
+	if v := h.Get(HeaderTick); v != "" {
+		// An idle partition's tick: event time moves on, no event.
+		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
+			if t := time.Unix(0, ns).UTC(); t.After(st.newest) && !st.newest.IsZero() {
+				st.newest = t
+				wm := st.newest.Add(-w.opts.MaxLateness)
+				st.reorder.Release(wm, st.proc.Process)
+				st.proc.Advance(wm)
+			}
+		}
+		st.seq = seq
+		w.m.open.WithLabelValues(label(pt.p)).Set(float64(st.proc.Stats().Open))
+		return
 	}
 	src := h.Get(HeaderSource)
 	if src == "" {

@@ -83,6 +83,17 @@ func MixedSubject(p int) string {
 	return Prefix + strconv.Itoa(p) + "." + MixedToken
 }
 
+// TickToken is the token of a partition's tick subject: detection
+// records there how far the event time of a partition gone quiet has
+// moved (docs/serve-detection.md). Token never returns it.
+const TickToken = "TICK"
+
+// TickSubject returns the tick subject of partition p:
+// vigil.events.<p>.TICK.
+func TickSubject(p int) string {
+	return Prefix + strconv.Itoa(p) + "." + TickToken
+}
+
 // Filter returns the subject filter of partition p: vigil.events.<p>.*.
 func Filter(p int) string {
 	return Prefix + strconv.Itoa(p) + ".*"

@@ -40,6 +40,11 @@ const (
 	// Message headers set by ingest on every events message.
 	HeaderReceived = "Vigil-Received" // receive time, Unix nanoseconds, decimal
 	HeaderSource   = "Vigil-Source"   // input: http, beats, nats, stdin, plus optional detail
+	// HeaderTick marks a tick of an idle partition (no events; its
+	// subject is partition.TickSubject): the event time, Unix
+	// nanoseconds, decimal, that detection moves the partition's newest
+	// event time to.
+	HeaderTick = "Vigil-Tick"
 
 	// Defaults.
 	DefaultPartitions      = 16
