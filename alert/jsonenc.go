@@ -20,6 +20,8 @@ import (
 // contract stays that of encoding/json (docs/alerts.md), checked by
 // TestAppendJSONMatchesEncodingJSON and FuzzAppendJSON. Values of types
 // the encoder does not know (in Context, mostly) go through encoding/json.
+// The fields of an event built by EventEncoder.Event are copied from its
+// FieldsJSON, the same bytes, encoded then.
 func AppendJSON(dst []byte, a *Alert) ([]byte, error) { return appendAlert(dst, a, nil) }
 
 // keyCache holds the sorted keys of the last event fields encoded: events
@@ -154,7 +156,9 @@ func appendEvent(dst []byte, e *Event, kc *keyCache) ([]byte, error) {
 		}
 	}
 	dst = append(dst, `,"fields":`...)
-	if e.Fields == nil {
+	if e.fieldsJSON != nil {
+		dst = append(dst, e.fieldsJSON...)
+	} else if e.Fields == nil {
 		dst = append(dst, "null"...)
 	} else if dst, err = appendFields(dst, e.Fields, kc); err != nil {
 		return dst, err
@@ -434,6 +438,7 @@ type EventEncoder struct {
 	names []string // field names of the previous event, in event order
 	order []int    // field indexes (entries: -1-j) sorted by key, stably
 	extra []string // entry keys of the previous call
+	buf   []byte   // Event's encoding
 }
 
 // Append appends e's fields and the entries (keys distinct; an entry
@@ -516,6 +521,32 @@ func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]b
 		g = end
 	}
 	return append(dst, '}'), nil
+}
+
+// Event builds the record of an alert on e, as FromEvent does, with its
+// fields also encoded by x as JSON (Event.FieldsJSON), the bytes that
+// JSONLines and AppendJSON then copy instead of encoding Fields: encoding
+// where events are matched, on every core, leaves the single writer only
+// copies. With fields false the record has no Fields map (building it is
+// most of an alert's cost): give such records only to those encoders, or
+// to readers of alerts that do not read fields (Tally, AttackLayer). The
+// fields that no encoder can write (a number's text that is no JSON
+// number) are kept as a map, whatever fields says, so that writing the
+// alert fails as it does for a record of FromEvent.
+func (x *EventEncoder) Event(e *event.Event, fields bool) Event {
+	var err error
+	if x.buf, err = x.Append(x.buf[:0], e); err != nil {
+		return FromEvent(e)
+	}
+	ae := Event{Source: e.Source, fieldsJSON: bytes.Clone(x.buf)}
+	if fields {
+		ae.Fields = e.Map()
+	}
+	if !e.Time.IsZero() {
+		t := e.Time
+		ae.Timestamp = &t
+	}
+	return ae
 }
 
 func (x *EventEncoder) keyOf(k int) string {

@@ -205,7 +205,8 @@ func BenchmarkAppendJSON(b *testing.B) {
 }
 
 // TestEventEncoder compares EventEncoder with encoding/json writing the
-// map event.Map gives plus the entries, on random events that often
+// map event.Map gives plus the entries, and the alert records of
+// EventEncoder.Event with those of FromEvent, on random events that often
 // repeat the previous layout (the cached key order), with repeated names,
 // every kind, names the entries replace, and names in a buffer that is
 // overwritten between events, as decoders do.
@@ -263,6 +264,19 @@ func TestEventEncoder(t *testing.T) {
 		}
 		if werr == nil && !bytes.Equal(buf, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
 			t.Fatalf("event %d: EventEncoder differs from encoding/json:\n got: %s\nwant: %s", n, buf, want.Bytes())
+		}
+		if entries == nil {
+			// Event's record writes as FromEvent's does, with or
+			// without its Fields map.
+			rec := x.Event(e, n%4 == 1)
+			if (rec.Fields != nil) != (n%4 == 1 || rec.FieldsJSON() == nil) {
+				t.Fatalf("event %d: Event(e, %v) has Fields %v", n, n%4 == 1, rec.Fields != nil)
+			}
+			got, gerr := AppendJSON(nil, &Alert{Events: []Event{rec}})
+			want, werr := AppendJSON(nil, &Alert{Events: []Event{FromEvent(e)}})
+			if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+				t.Fatalf("event %d: EventEncoder.Event's record writes\n%s (%v), FromEvent's\n%s (%v)", n, got, gerr, want, werr)
+			}
 		}
 	}
 }
