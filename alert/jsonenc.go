@@ -375,6 +375,14 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			w := s[i : i+8]
+			if plain8(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
+				i += 8
+				continue
+			}
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
@@ -423,6 +431,21 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// plain8 reports whether the 8 bytes of x (read little-endian from a
+// string) are ASCII that JSON strings hold unescaped: no control
+// character, quote or backslash. It tests them at once (most text has
+// nothing to escape).
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ ones*'"'
+	bs := x ^ ones*'\\'
+	// A byte's high bit is set in (v - ones) &^ v where v's byte is zero
+	// (and in x - ones*0x20 &^ x where x's is below 0x20); x's own high
+	// bits are the non-ASCII bytes.
+	care := (x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs | x
+	return care&highs == 0
+}
+
 // Entry is a key and value added to an event's fields by AppendEventJSON.
 type Entry struct {
 	Key   string
@@ -431,14 +454,24 @@ type Entry struct {
 
 // EventEncoder writes events as JSON objects, the bytes encoding/json
 // writes for the map e.Map() with entries added, without building the map.
-// It keeps the sorted field order of the previous event, which the next
-// event usually shares (EVTX records of one kind list the same fields in
-// the same order). Not safe for concurrent use.
+// It keeps the plan of the previous event, which the next event usually
+// shares (EVTX records of one kind list the same fields in the same
+// order): the fields grouped by name in sorted order, each group's key
+// already encoded. Not safe for concurrent use.
 type EventEncoder struct {
-	names []string // field names of the previous event, in event order
-	order []int    // field indexes (entries: -1-j) sorted by key, stably
-	extra []string // entry keys of the previous call
-	buf   []byte   // Event's encoding
+	names  []string // field names of the previous event, in event order
+	extra  []string // entry keys of the previous call
+	order  []int    // field indexes (entries: -1-j) sorted by key, stably
+	groups []keyGroup
+	keys   []byte // each group's `"key":`, after a comma but for the first
+	buf    []byte // Event's encoding
+}
+
+// keyGroup is one key of the object: order[from:to] are its fields (or
+// its entry, which replaces them), keys[:keyEnd] ends with its key.
+type keyGroup struct {
+	from, to, keyEnd int
+	entry            int // -1: none
 }
 
 // Append appends e's fields and the entries (keys distinct; an entry
@@ -446,66 +479,22 @@ type EventEncoder struct {
 // name the event holds several times becomes a list.
 func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]byte, error) {
 	if !x.sameLayout(e, entries) {
-		x.names = x.names[:0]
-		x.order = x.order[:0]
-		x.extra = x.extra[:0]
-		// Copies of the names (one string holding them all): the event's
-		// may point into buffers its decoder reuses.
-		n := 0
-		for i := range e.Fields {
-			n += len(e.Fields[i].Name)
-		}
-		var all strings.Builder
-		all.Grow(n)
-		for i := range e.Fields {
-			all.WriteString(e.Fields[i].Name)
-		}
-		names := all.String()
-		for i := range e.Fields {
-			l := len(e.Fields[i].Name)
-			x.names = append(x.names, names[:l])
-			names = names[l:]
-			x.order = append(x.order, i)
-		}
-		for j, en := range entries {
-			x.extra = append(x.extra, en.Key)
-			x.order = append(x.order, -1-j)
-		}
-		slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(x.keyOf(a), x.keyOf(b)) })
+		x.plan(e, entries)
 	}
 	var err error
 	dst = append(dst, '{')
-	first := true
-	for g := 0; g < len(x.order); {
-		k := x.order[g]
-		name := x.keyOf(k)
-		if k >= 0 {
-			name = e.Fields[k].Name
-		}
-		end := g + 1
-		for end < len(x.order) && x.keyOf(x.order[end]) == name {
-			end++
-		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = appendString(dst, name)
-		dst = append(dst, ':')
-		entry := -1
-		for _, k := range x.order[g:end] {
-			if k < 0 {
-				entry = -1 - k
-			}
-		}
+	keyStart := 0
+	for _, g := range x.groups {
+		dst = append(dst, x.keys[keyStart:g.keyEnd]...)
+		keyStart = g.keyEnd
 		switch {
-		case entry >= 0:
-			dst, err = appendValue(dst, entries[entry].Value)
-		case end-g == 1:
-			dst, err = appendField(dst, &e.Fields[k])
+		case g.entry >= 0:
+			dst, err = appendValue(dst, entries[g.entry].Value)
+		case g.to-g.from == 1:
+			dst, err = appendField(dst, &e.Fields[x.order[g.from]])
 		default:
 			dst = append(dst, '[')
-			for n, k := range x.order[g:end] {
+			for n, k := range x.order[g.from:g.to] {
 				if n > 0 {
 					dst = append(dst, ',')
 				}
@@ -518,9 +507,60 @@ func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]b
 		if err != nil {
 			return dst, err
 		}
-		g = end
 	}
 	return append(dst, '}'), nil
+}
+
+// plan records the layout of e and entries: names, sorted groups, keys.
+func (x *EventEncoder) plan(e *event.Event, entries []Entry) {
+	x.names = x.names[:0]
+	x.order = x.order[:0]
+	x.extra = x.extra[:0]
+	x.groups = x.groups[:0]
+	x.keys = x.keys[:0]
+	// Copies of the names (one string holding them all): the event's
+	// may point into buffers its decoder reuses.
+	n := 0
+	for i := range e.Fields {
+		n += len(e.Fields[i].Name)
+	}
+	var all strings.Builder
+	all.Grow(n)
+	for i := range e.Fields {
+		all.WriteString(e.Fields[i].Name)
+	}
+	names := all.String()
+	for i := range e.Fields {
+		l := len(e.Fields[i].Name)
+		x.names = append(x.names, names[:l])
+		names = names[l:]
+		x.order = append(x.order, i)
+	}
+	for j, en := range entries {
+		x.extra = append(x.extra, en.Key)
+		x.order = append(x.order, -1-j)
+	}
+	slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(x.keyOf(a), x.keyOf(b)) })
+	for from := 0; from < len(x.order); {
+		name := x.keyOf(x.order[from])
+		g := keyGroup{from: from, to: from + 1, entry: -1}
+		for g.to < len(x.order) && x.keyOf(x.order[g.to]) == name {
+			g.to++
+		}
+		for _, k := range x.order[g.from:g.to] {
+			if k < 0 {
+				g.entry = -1 - k
+			}
+		}
+		if from > 0 {
+			x.keys = append(x.keys, ',')
+		}
+		x.keys = appendString(x.keys, name)
+		x.keys = append(x.keys, ':')
+		g.keyEnd = len(x.keys)
+		x.groups = append(x.groups, g)
+		from = g.to
+	}
 }
 
 // Event builds the record of an alert on e, as FromEvent does, with its

@@ -289,3 +289,62 @@ func unsafeString(b []byte) string {
 	}
 	return unsafe.String(&b[0], len(b))
 }
+
+// BenchmarkEventEncoderEvent measures the record of an alert on a Sysmon
+// event of the bench workload's shape, encoded for the JSON Lines writer
+// (the map skipped), against FromEvent's map and its encoding.
+func BenchmarkEventEncoderEvent(b *testing.B) {
+	e := event.New(event.NewSchema(nil))
+	for _, f := range [][2]string{{"Channel", "Microsoft-Windows-Sysmon/Operational"}, {"Computer", "IEWIN7"},
+		{"CreationUtcTime", "2019-04-27 15:57:25.868"}, {"EventID", "11"}, {"EventRecordID", "6575"},
+		{"Execution_ProcessID", "1912"}, {"Execution_ThreadID", "996"}, {"Image", `C:\Windows\Explorer.EXE`},
+		{"Keywords", "0x8000000000000000"}, {"Level", "4"}, {"Opcode", "0"}, {"ProcessGuid", "{365ABB72-7ACC-5CC4-0000-0010B2470300}"},
+		{"ProcessId", "2772"}, {"Provider_Guid", "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}"}, {"Provider_Name", "Microsoft-Windows-Sysmon"},
+		{"RuleName", ""}, {"Security_UserID", "S-1-5-18"}, {"TargetFilename", `C:\Users\IEUser\Downloads\Flash_update.exe`},
+		{"Task", "11"}, {"TimeCreated_SystemTime", "2019-04-27T15:57:25.8688632Z"}, {"UtcTime", "2019-04-27 15:57:25.868"}, {"Version", "2"}} {
+		e.Add(f[0], f[1], event.String)
+	}
+	a := &Alert{Rule: Rule{ID: "5d8ad1b2-f0a8-4b6d-98d9-7a38b01a3795", Title: "Title", Level: "high", Tags: []string{"attack.t1059"}, Type: "detection", Path: "rules/x.yml"}}
+	var buf []byte
+	b.Run("EventEncoder", func(b *testing.B) {
+		b.ReportAllocs()
+		var x EventEncoder
+		for b.Loop() {
+			a.Events = []Event{x.Event(e, false)}
+			buf, _ = AppendJSON(buf[:0], a)
+		}
+	})
+	b.Run("FromEvent", func(b *testing.B) {
+		b.ReportAllocs()
+		var j JSONLines
+		for b.Loop() {
+			a.Events = []Event{FromEvent(e)}
+			buf, _ = appendAlert(buf[:0], a, &j.keys)
+		}
+	})
+}
+
+// TestAppendStringEveryByte puts each byte value at each position of
+// strings around the 8-byte blocks appendString tests at once, next to
+// runes of 2 to 4 bytes, and compares with encoding/json.
+func TestAppendStringEveryByte(t *testing.T) {
+	for _, fill := range []string{"a", "é", "€", "𝄞", "~"} {
+		for n := 1; n <= 17; n++ {
+			for p := range n {
+				for c := range 256 {
+					s := []byte(strings.Repeat(fill, n))[:n]
+					s[p] = byte(c)
+					var want bytes.Buffer
+					enc := json.NewEncoder(&want)
+					enc.SetEscapeHTML(false)
+					if err := enc.Encode(string(s)); err != nil {
+						t.Fatal(err)
+					}
+					if got := appendString(nil, string(s)); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+						t.Fatalf("%q: got %s, encoding/json %s", s, got, want.Bytes())
+					}
+				}
+			}
+		}
+	}
+}
