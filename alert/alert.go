@@ -37,7 +37,7 @@ type Event struct {
 
 // FieldsJSON returns the JSON object of the event's fields when the event
 // was built by EventEncoder.Event (the bytes AppendJSON writes for them),
-// nil otherwise.
+// nil otherwise. The bytes are the event's: callers must not modify them.
 func (e *Event) FieldsJSON() []byte { return e.fieldsJSON }
 
 // Alert is one rule firing.
