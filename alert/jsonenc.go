@@ -454,17 +454,27 @@ type Entry struct {
 
 // EventEncoder writes events as JSON objects, the bytes encoding/json
 // writes for the map e.Map() with entries added, without building the map.
-// It keeps the plan of the previous event, which the next event usually
-// shares (EVTX records of one kind list the same fields in the same
-// order): the fields grouped by name in sorted order, each group's key
-// already encoded. Not safe for concurrent use.
+// It keeps the plans of the last layouts it met (names in event order),
+// which the next events usually share (EVTX records of one kind list the
+// same fields in the same order, and a log interleaves a few kinds): the
+// fields grouped by name in sorted order, each group's key already
+// encoded. Not safe for concurrent use.
 type EventEncoder struct {
-	names  []string // field names of the previous event, in event order
-	extra  []string // entry keys of the previous call
+	layouts []*layout // most recently used first, up to maxLayouts
+	buf     []byte    // Event's encoding
+}
+
+// maxLayouts bounds the plans an EventEncoder keeps.
+const maxLayouts = 8
+
+// layout is the plan of the events with the names of one event and the
+// keys of one set of entries, in that order.
+type layout struct {
+	names  []string // field names, in event order
+	extra  []string // entry keys
 	order  []int    // field indexes (entries: -1-j) sorted by key, stably
 	groups []keyGroup
 	keys   []byte // each group's `"key":`, after a comma but for the first
-	buf    []byte // Event's encoding
 }
 
 // keyGroup is one key of the object: order[from:to] are its fields (or
@@ -478,23 +488,21 @@ type keyGroup struct {
 // replaces the fields of its name) as one JSON object with sorted keys; a
 // name the event holds several times becomes a list.
 func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]byte, error) {
-	if !x.sameLayout(e, entries) {
-		x.plan(e, entries)
-	}
+	l := x.layout(e, entries)
 	var err error
 	dst = append(dst, '{')
 	keyStart := 0
-	for _, g := range x.groups {
-		dst = append(dst, x.keys[keyStart:g.keyEnd]...)
+	for _, g := range l.groups {
+		dst = append(dst, l.keys[keyStart:g.keyEnd]...)
 		keyStart = g.keyEnd
 		switch {
 		case g.entry >= 0:
 			dst, err = appendValue(dst, entries[g.entry].Value)
 		case g.to-g.from == 1:
-			dst, err = appendField(dst, &e.Fields[x.order[g.from]])
+			dst, err = appendField(dst, &e.Fields[l.order[g.from]])
 		default:
 			dst = append(dst, '[')
-			for n, k := range x.order[g.from:g.to] {
+			for n, k := range l.order[g.from:g.to] {
 				if n > 0 {
 					dst = append(dst, ',')
 				}
@@ -511,13 +519,36 @@ func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]b
 	return append(dst, '}'), nil
 }
 
+// layout returns the plan of e and entries, planned when none kept has
+// their names, in place of the least recently used one.
+func (x *EventEncoder) layout(e *event.Event, entries []Entry) *layout {
+	for i, l := range x.layouts {
+		if l.same(e, entries) {
+			copy(x.layouts[1:i+1], x.layouts[:i])
+			x.layouts[0] = l
+			return l
+		}
+	}
+	var l *layout
+	if len(x.layouts) < maxLayouts {
+		l = &layout{}
+		x.layouts = append(x.layouts, nil)
+	} else {
+		l = x.layouts[len(x.layouts)-1]
+	}
+	copy(x.layouts[1:], x.layouts[:len(x.layouts)-1])
+	x.layouts[0] = l
+	l.plan(e, entries)
+	return l
+}
+
 // plan records the layout of e and entries: names, sorted groups, keys.
-func (x *EventEncoder) plan(e *event.Event, entries []Entry) {
-	x.names = x.names[:0]
-	x.order = x.order[:0]
-	x.extra = x.extra[:0]
-	x.groups = x.groups[:0]
-	x.keys = x.keys[:0]
+func (l *layout) plan(e *event.Event, entries []Entry) {
+	l.names = l.names[:0]
+	l.order = l.order[:0]
+	l.extra = l.extra[:0]
+	l.groups = l.groups[:0]
+	l.keys = l.keys[:0]
 	// Copies of the names (one string holding them all): the event's
 	// may point into buffers its decoder reuses.
 	n := 0
@@ -531,36 +562,61 @@ func (x *EventEncoder) plan(e *event.Event, entries []Entry) {
 	}
 	names := all.String()
 	for i := range e.Fields {
-		l := len(e.Fields[i].Name)
-		x.names = append(x.names, names[:l])
-		names = names[l:]
-		x.order = append(x.order, i)
+		n := len(e.Fields[i].Name)
+		l.names = append(l.names, names[:n])
+		names = names[n:]
+		l.order = append(l.order, i)
 	}
 	for j, en := range entries {
-		x.extra = append(x.extra, en.Key)
-		x.order = append(x.order, -1-j)
+		l.extra = append(l.extra, en.Key)
+		l.order = append(l.order, -1-j)
 	}
-	slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(x.keyOf(a), x.keyOf(b)) })
-	for from := 0; from < len(x.order); {
-		name := x.keyOf(x.order[from])
+	slices.SortStableFunc(l.order, func(a, b int) int { return strings.Compare(l.keyOf(a), l.keyOf(b)) })
+	for from := 0; from < len(l.order); {
+		name := l.keyOf(l.order[from])
 		g := keyGroup{from: from, to: from + 1, entry: -1}
-		for g.to < len(x.order) && x.keyOf(x.order[g.to]) == name {
+		for g.to < len(l.order) && l.keyOf(l.order[g.to]) == name {
 			g.to++
 		}
-		for _, k := range x.order[g.from:g.to] {
+		for _, k := range l.order[g.from:g.to] {
 			if k < 0 {
 				g.entry = -1 - k
 			}
 		}
 		if from > 0 {
-			x.keys = append(x.keys, ',')
+			l.keys = append(l.keys, ',')
 		}
-		x.keys = appendString(x.keys, name)
-		x.keys = append(x.keys, ':')
-		g.keyEnd = len(x.keys)
-		x.groups = append(x.groups, g)
+		l.keys = appendString(l.keys, name)
+		l.keys = append(l.keys, ':')
+		g.keyEnd = len(l.keys)
+		l.groups = append(l.groups, g)
 		from = g.to
 	}
+}
+
+func (l *layout) keyOf(k int) string {
+	if k < 0 {
+		return l.extra[-1-k]
+	}
+	return l.names[k]
+}
+
+// same reports whether e and entries have the layout's names, in order.
+func (l *layout) same(e *event.Event, entries []Entry) bool {
+	if len(l.names) != len(e.Fields) || len(l.extra) != len(entries) {
+		return false
+	}
+	for i := range e.Fields {
+		if e.Fields[i].Name != l.names[i] {
+			return false
+		}
+	}
+	for j := range entries {
+		if entries[j].Key != l.extra[j] {
+			return false
+		}
+	}
+	return true
 }
 
 // Event builds the record of an alert on e, as FromEvent does, with its
@@ -587,32 +643,6 @@ func (x *EventEncoder) Event(e *event.Event, fields bool) Event {
 		ae.Timestamp = &t
 	}
 	return ae
-}
-
-func (x *EventEncoder) keyOf(k int) string {
-	if k < 0 {
-		return x.extra[-1-k]
-	}
-	return x.names[k]
-}
-
-// sameLayout reports whether e and entries have the names, in the same
-// order, of the previous call.
-func (x *EventEncoder) sameLayout(e *event.Event, entries []Entry) bool {
-	if len(x.names) != len(e.Fields) || len(x.extra) != len(entries) || len(x.order) == 0 {
-		return false
-	}
-	for i := range e.Fields {
-		if e.Fields[i].Name != x.names[i] {
-			return false
-		}
-	}
-	for j := range entries {
-		if entries[j].Key != x.extra[j] {
-			return false
-		}
-	}
-	return true
 }
 
 // appendField writes one field value as event.Event.Map gives it to

@@ -207,9 +207,9 @@ func BenchmarkAppendJSON(b *testing.B) {
 // TestEventEncoder compares EventEncoder with encoding/json writing the
 // map event.Map gives plus the entries, and the alert records of
 // EventEncoder.Event with those of FromEvent, on random events that often
-// repeat the previous layout (the cached key order), with repeated names,
-// every kind, names the entries replace, and names in a buffer that is
-// overwritten between events, as decoders do.
+// repeat one of more recent layouts than the encoder keeps (the cached
+// plans), with repeated names, every kind, names the entries replace, and
+// names in a buffer that is overwritten between events, as decoders do.
 func TestEventEncoder(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	names := []string{"EventID", "Channel", "source", "timestamp", "Image", "a", "B", "é", "x\ny", ""}
@@ -220,27 +220,32 @@ func TestEventEncoder(t *testing.T) {
 		{"", event.Null}, {"C:\\x", event.String}, {"\u2028<&>\xff", event.String}, {"", event.String}}
 	var x EventEncoder
 	var buf []byte
-	var prev []event.Field
+	var layouts [][]string // names of recent events, more than EventEncoder keeps
 	arena := make([]byte, 0, 4096)
 	for n := range 5000 {
-		var fields []event.Field
-		if prev != nil && r.IntN(3) > 0 {
-			fields = prev // same layout, new values
-			for i := range fields {
-				v := values[r.IntN(len(values))]
-				fields[i].Str, fields[i].Kind = v.s, v.kind
-			}
+		var layout []string
+		if len(layouts) > 0 && r.IntN(4) > 0 {
+			layout = layouts[r.IntN(len(layouts))] // a known layout, new values
 		} else {
-			arena = arena[:0]
 			for range r.IntN(8) {
-				nm := names[r.IntN(len(names))]
-				start := len(arena)
-				arena = append(arena, nm...)
-				v := values[r.IntN(len(values))]
-				fields = append(fields, event.Field{Name: unsafeString(arena[start:]), Str: v.s, Kind: v.kind})
+				layout = append(layout, names[r.IntN(len(names))])
+			}
+			if len(layouts) < 2*maxLayouts {
+				layouts = append(layouts, layout)
+			} else {
+				layouts[r.IntN(len(layouts))] = layout
 			}
 		}
-		prev = fields
+		// The names are written again into the same buffer for each
+		// event, as a decoder does.
+		arena = arena[:0]
+		var fields []event.Field
+		for _, nm := range layout {
+			start := len(arena)
+			arena = append(arena, nm...)
+			v := values[r.IntN(len(values))]
+			fields = append(fields, event.Field{Name: unsafeString(arena[start:]), Str: v.s, Kind: v.kind})
+		}
 		e := event.New(event.NewSchema(nil))
 		for _, f := range fields {
 			e.Add(f.Name, f.Str, f.Kind)
