@@ -353,3 +353,30 @@ func TestAppendStringEveryByte(t *testing.T) {
 		}
 	}
 }
+
+// TestAppendTime compares appendTime with time.Time's MarshalJSON on
+// random UTC instants over years 0-9999 (nanoseconds zero, with trailing
+// zeros, or any), and on times outside that range or not in UTC.
+func TestAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	lo, hi := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	times := []time.Time{time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 3, 4, 5, 6, 7, 8, time.FixedZone("X", 3600)), time.Date(2024, 3, 4, 5, 6, 7, 0, time.Local)}
+	for range 20000 {
+		ns := r.IntN(1e9)
+		switch r.IntN(3) {
+		case 0:
+			ns = 0
+		case 1:
+			ns -= ns % []int{10, 1000, 1e6, 1e8}[r.IntN(4)]
+		}
+		times = append(times, time.Unix(lo+r.Int64N(hi-lo+1), int64(ns)).UTC())
+	}
+	for _, tm := range times {
+		want, werr := tm.MarshalJSON()
+		got, gerr := appendTime(nil, &tm)
+		if (werr != nil) != (gerr != nil) || werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s (%v), MarshalJSON %s (%v)", tm, got, gerr, want, werr)
+		}
+	}
+}
