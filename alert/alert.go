@@ -29,7 +29,16 @@ type Event struct {
 	Source    event.Source   `json:"source"`
 	Timestamp *time.Time     `json:"timestamp,omitempty"`
 	Fields    map[string]any `json:"fields"`
+	// fieldsJSON, when not nil, is the JSON object of the event's fields,
+	// encoded by EventEncoder.Event: this package's JSON encoders copy it
+	// instead of encoding Fields.
+	fieldsJSON []byte
 }
+
+// FieldsJSON returns the JSON object of the event's fields when the event
+// was built by EventEncoder.Event (the bytes AppendJSON writes for them),
+// nil otherwise. The bytes are the event's: callers must not modify them.
+func (e *Event) FieldsJSON() []byte { return e.fieldsJSON }
 
 // Alert is one rule firing.
 type Alert struct {

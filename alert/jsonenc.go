@@ -20,6 +20,8 @@ import (
 // contract stays that of encoding/json (docs/alerts.md), checked by
 // TestAppendJSONMatchesEncodingJSON and FuzzAppendJSON. Values of types
 // the encoder does not know (in Context, mostly) go through encoding/json.
+// The fields of an event built by EventEncoder.Event are copied from its
+// FieldsJSON, the same bytes, encoded then.
 func AppendJSON(dst []byte, a *Alert) ([]byte, error) { return appendAlert(dst, a, nil) }
 
 // keyCache holds the sorted keys of the last event fields encoded: events
@@ -154,7 +156,9 @@ func appendEvent(dst []byte, e *Event, kc *keyCache) ([]byte, error) {
 		}
 	}
 	dst = append(dst, `,"fields":`...)
-	if e.Fields == nil {
+	if e.fieldsJSON != nil {
+		dst = append(dst, e.fieldsJSON...)
+	} else if e.Fields == nil {
 		dst = append(dst, "null"...)
 	} else if dst, err = appendFields(dst, e.Fields, kc); err != nil {
 		return dst, err
@@ -371,6 +375,14 @@ func appendString(dst []byte, s string) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if i+8 <= len(s) {
+			w := s[i : i+8]
+			if plain8(uint64(w[0]) | uint64(w[1])<<8 | uint64(w[2])<<16 | uint64(w[3])<<24 |
+				uint64(w[4])<<32 | uint64(w[5])<<40 | uint64(w[6])<<48 | uint64(w[7])<<56) {
+				i += 8
+				continue
+			}
+		}
 		b := s[i]
 		if b < utf8.RuneSelf {
 			if b >= 0x20 && b != '"' && b != '\\' {
@@ -419,6 +431,21 @@ func appendString(dst []byte, s string) []byte {
 	return append(dst, '"')
 }
 
+// plain8 reports whether the 8 bytes of x (read little-endian from a
+// string) are ASCII that JSON strings hold unescaped: no control
+// character, quote or backslash. It tests them at once (most text has
+// nothing to escape).
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	q := x ^ ones*'"'
+	bs := x ^ ones*'\\'
+	// A byte's high bit is set in (v - ones) &^ v where v's byte is zero
+	// (and in x - ones*0x20 &^ x where x's is below 0x20); x's own high
+	// bits are the non-ASCII bytes.
+	care := (x-ones*0x20)&^x | (q-ones)&^q | (bs-ones)&^bs | x
+	return care&highs == 0
+}
+
 // Entry is a key and value added to an event's fields by AppendEventJSON.
 type Entry struct {
 	Key   string
@@ -427,80 +454,55 @@ type Entry struct {
 
 // EventEncoder writes events as JSON objects, the bytes encoding/json
 // writes for the map e.Map() with entries added, without building the map.
-// It keeps the sorted field order of the previous event, which the next
-// event usually shares (EVTX records of one kind list the same fields in
-// the same order). Not safe for concurrent use.
+// It keeps the plans of the last layouts it met (names in event order),
+// which the next events usually share (EVTX records of one kind list the
+// same fields in the same order, and a log interleaves a few kinds): the
+// fields grouped by name in sorted order, each group's key already
+// encoded. Not safe for concurrent use.
 type EventEncoder struct {
-	names []string // field names of the previous event, in event order
-	order []int    // field indexes (entries: -1-j) sorted by key, stably
-	extra []string // entry keys of the previous call
+	layouts []*layout // most recently used first, up to maxLayouts
+	buf     []byte    // Event's encoding
+}
+
+// maxLayouts bounds the plans an EventEncoder keeps.
+const maxLayouts = 8
+
+// layout is the plan of the events with the names of one event and the
+// keys of one set of entries, in that order.
+type layout struct {
+	names  []string // field names, in event order
+	extra  []string // entry keys
+	order  []int    // field indexes (entries: -1-j) sorted by key, stably
+	groups []keyGroup
+	keys   []byte // each group's `"key":`, after a comma but for the first
+}
+
+// keyGroup is one key of the object: order[from:to] are its fields (or
+// its entry, which replaces them), keys[:keyEnd] ends with its key.
+type keyGroup struct {
+	from, to, keyEnd int
+	entry            int // -1: none
 }
 
 // Append appends e's fields and the entries (keys distinct; an entry
 // replaces the fields of its name) as one JSON object with sorted keys; a
 // name the event holds several times becomes a list.
 func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]byte, error) {
-	if !x.sameLayout(e, entries) {
-		x.names = x.names[:0]
-		x.order = x.order[:0]
-		x.extra = x.extra[:0]
-		// Copies of the names (one string holding them all): the event's
-		// may point into buffers its decoder reuses.
-		n := 0
-		for i := range e.Fields {
-			n += len(e.Fields[i].Name)
-		}
-		var all strings.Builder
-		all.Grow(n)
-		for i := range e.Fields {
-			all.WriteString(e.Fields[i].Name)
-		}
-		names := all.String()
-		for i := range e.Fields {
-			l := len(e.Fields[i].Name)
-			x.names = append(x.names, names[:l])
-			names = names[l:]
-			x.order = append(x.order, i)
-		}
-		for j, en := range entries {
-			x.extra = append(x.extra, en.Key)
-			x.order = append(x.order, -1-j)
-		}
-		slices.SortStableFunc(x.order, func(a, b int) int { return strings.Compare(x.keyOf(a), x.keyOf(b)) })
-	}
+	l := x.layout(e, entries)
 	var err error
 	dst = append(dst, '{')
-	first := true
-	for g := 0; g < len(x.order); {
-		k := x.order[g]
-		name := x.keyOf(k)
-		if k >= 0 {
-			name = e.Fields[k].Name
-		}
-		end := g + 1
-		for end < len(x.order) && x.keyOf(x.order[end]) == name {
-			end++
-		}
-		if !first {
-			dst = append(dst, ',')
-		}
-		first = false
-		dst = appendString(dst, name)
-		dst = append(dst, ':')
-		entry := -1
-		for _, k := range x.order[g:end] {
-			if k < 0 {
-				entry = -1 - k
-			}
-		}
+	keyStart := 0
+	for _, g := range l.groups {
+		dst = append(dst, l.keys[keyStart:g.keyEnd]...)
+		keyStart = g.keyEnd
 		switch {
-		case entry >= 0:
-			dst, err = appendValue(dst, entries[entry].Value)
-		case end-g == 1:
-			dst, err = appendField(dst, &e.Fields[k])
+		case g.entry >= 0:
+			dst, err = appendValue(dst, entries[g.entry].Value)
+		case g.to-g.from == 1:
+			dst, err = appendField(dst, &e.Fields[l.order[g.from]])
 		default:
 			dst = append(dst, '[')
-			for n, k := range x.order[g:end] {
+			for n, k := range l.order[g.from:g.to] {
 				if n > 0 {
 					dst = append(dst, ',')
 				}
@@ -513,35 +515,134 @@ func (x *EventEncoder) Append(dst []byte, e *event.Event, entries ...Entry) ([]b
 		if err != nil {
 			return dst, err
 		}
-		g = end
 	}
 	return append(dst, '}'), nil
 }
 
-func (x *EventEncoder) keyOf(k int) string {
-	if k < 0 {
-		return x.extra[-1-k]
+// layout returns the plan of e and entries, planned when none kept has
+// their names, in place of the least recently used one.
+func (x *EventEncoder) layout(e *event.Event, entries []Entry) *layout {
+	for i, l := range x.layouts {
+		if l.same(e, entries) {
+			copy(x.layouts[1:i+1], x.layouts[:i])
+			x.layouts[0] = l
+			return l
+		}
 	}
-	return x.names[k]
+	var l *layout
+	if len(x.layouts) < maxLayouts {
+		l = &layout{}
+		x.layouts = append(x.layouts, nil)
+	} else {
+		l = x.layouts[len(x.layouts)-1]
+	}
+	copy(x.layouts[1:], x.layouts[:len(x.layouts)-1])
+	x.layouts[0] = l
+	l.plan(e, entries)
+	return l
 }
 
-// sameLayout reports whether e and entries have the names, in the same
-// order, of the previous call.
-func (x *EventEncoder) sameLayout(e *event.Event, entries []Entry) bool {
-	if len(x.names) != len(e.Fields) || len(x.extra) != len(entries) || len(x.order) == 0 {
+// plan records the layout of e and entries: names, sorted groups, keys.
+func (l *layout) plan(e *event.Event, entries []Entry) {
+	l.names = l.names[:0]
+	l.order = l.order[:0]
+	l.extra = l.extra[:0]
+	l.groups = l.groups[:0]
+	l.keys = l.keys[:0]
+	// Copies of the names (one string holding them all): the event's
+	// may point into buffers its decoder reuses.
+	n := 0
+	for i := range e.Fields {
+		n += len(e.Fields[i].Name)
+	}
+	var all strings.Builder
+	all.Grow(n)
+	for i := range e.Fields {
+		all.WriteString(e.Fields[i].Name)
+	}
+	names := all.String()
+	for i := range e.Fields {
+		n := len(e.Fields[i].Name)
+		l.names = append(l.names, names[:n])
+		names = names[n:]
+		l.order = append(l.order, i)
+	}
+	for j, en := range entries {
+		l.extra = append(l.extra, en.Key)
+		l.order = append(l.order, -1-j)
+	}
+	slices.SortStableFunc(l.order, func(a, b int) int { return strings.Compare(l.keyOf(a), l.keyOf(b)) })
+	for from := 0; from < len(l.order); {
+		name := l.keyOf(l.order[from])
+		g := keyGroup{from: from, to: from + 1, entry: -1}
+		for g.to < len(l.order) && l.keyOf(l.order[g.to]) == name {
+			g.to++
+		}
+		for _, k := range l.order[g.from:g.to] {
+			if k < 0 {
+				g.entry = -1 - k
+			}
+		}
+		if from > 0 {
+			l.keys = append(l.keys, ',')
+		}
+		l.keys = appendString(l.keys, name)
+		l.keys = append(l.keys, ':')
+		g.keyEnd = len(l.keys)
+		l.groups = append(l.groups, g)
+		from = g.to
+	}
+}
+
+func (l *layout) keyOf(k int) string {
+	if k < 0 {
+		return l.extra[-1-k]
+	}
+	return l.names[k]
+}
+
+// same reports whether e and entries have the layout's names, in order.
+func (l *layout) same(e *event.Event, entries []Entry) bool {
+	if len(l.names) != len(e.Fields) || len(l.extra) != len(entries) {
 		return false
 	}
 	for i := range e.Fields {
-		if e.Fields[i].Name != x.names[i] {
+		if e.Fields[i].Name != l.names[i] {
 			return false
 		}
 	}
 	for j := range entries {
-		if entries[j].Key != x.extra[j] {
+		if entries[j].Key != l.extra[j] {
 			return false
 		}
 	}
 	return true
+}
+
+// Event builds the record of an alert on e, as FromEvent does, with its
+// fields also encoded by x as JSON (Event.FieldsJSON), the bytes that
+// JSONLines and AppendJSON then copy instead of encoding Fields: encoding
+// where events are matched, on every core, leaves the single writer only
+// copies. With fields false the record has no Fields map (building it is
+// most of an alert's cost): give such records only to those encoders, or
+// to readers of alerts that do not read fields (Tally, AttackLayer). The
+// fields that no encoder can write (a number's text that is no JSON
+// number) are kept as a map, whatever fields says, so that writing the
+// alert fails as it does for a record of FromEvent.
+func (x *EventEncoder) Event(e *event.Event, fields bool) Event {
+	var err error
+	if x.buf, err = x.Append(x.buf[:0], e); err != nil {
+		return FromEvent(e)
+	}
+	ae := Event{Source: e.Source, fieldsJSON: bytes.Clone(x.buf)}
+	if fields {
+		ae.Fields = e.Map()
+	}
+	if !e.Time.IsZero() {
+		t := e.Time
+		ae.Timestamp = &t
+	}
+	return ae
 }
 
 // appendField writes one field value as event.Event.Map gives it to

@@ -205,10 +205,11 @@ func BenchmarkAppendJSON(b *testing.B) {
 }
 
 // TestEventEncoder compares EventEncoder with encoding/json writing the
-// map event.Map gives plus the entries, on random events that often
-// repeat the previous layout (the cached key order), with repeated names,
-// every kind, names the entries replace, and names in a buffer that is
-// overwritten between events, as decoders do.
+// map event.Map gives plus the entries, and the alert records of
+// EventEncoder.Event with those of FromEvent, on random events that often
+// repeat one of more recent layouts than the encoder keeps (the cached
+// plans), with repeated names, every kind, names the entries replace, and
+// names in a buffer that is overwritten between events, as decoders do.
 func TestEventEncoder(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
 	names := []string{"EventID", "Channel", "source", "timestamp", "Image", "a", "B", "é", "x\ny", ""}
@@ -219,27 +220,32 @@ func TestEventEncoder(t *testing.T) {
 		{"", event.Null}, {"C:\\x", event.String}, {"\u2028<&>\xff", event.String}, {"", event.String}}
 	var x EventEncoder
 	var buf []byte
-	var prev []event.Field
+	var layouts [][]string // names of recent events, more than EventEncoder keeps
 	arena := make([]byte, 0, 4096)
 	for n := range 5000 {
-		var fields []event.Field
-		if prev != nil && r.IntN(3) > 0 {
-			fields = prev // same layout, new values
-			for i := range fields {
-				v := values[r.IntN(len(values))]
-				fields[i].Str, fields[i].Kind = v.s, v.kind
-			}
+		var layout []string
+		if len(layouts) > 0 && r.IntN(4) > 0 {
+			layout = layouts[r.IntN(len(layouts))] // a known layout, new values
 		} else {
-			arena = arena[:0]
 			for range r.IntN(8) {
-				nm := names[r.IntN(len(names))]
-				start := len(arena)
-				arena = append(arena, nm...)
-				v := values[r.IntN(len(values))]
-				fields = append(fields, event.Field{Name: unsafeString(arena[start:]), Str: v.s, Kind: v.kind})
+				layout = append(layout, names[r.IntN(len(names))])
+			}
+			if len(layouts) < 2*maxLayouts {
+				layouts = append(layouts, layout)
+			} else {
+				layouts[r.IntN(len(layouts))] = layout
 			}
 		}
-		prev = fields
+		// The names are written again into the same buffer for each
+		// event, as a decoder does.
+		arena = arena[:0]
+		var fields []event.Field
+		for _, nm := range layout {
+			start := len(arena)
+			arena = append(arena, nm...)
+			v := values[r.IntN(len(values))]
+			fields = append(fields, event.Field{Name: unsafeString(arena[start:]), Str: v.s, Kind: v.kind})
+		}
 		e := event.New(event.NewSchema(nil))
 		for _, f := range fields {
 			e.Add(f.Name, f.Str, f.Kind)
@@ -264,6 +270,19 @@ func TestEventEncoder(t *testing.T) {
 		if werr == nil && !bytes.Equal(buf, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
 			t.Fatalf("event %d: EventEncoder differs from encoding/json:\n got: %s\nwant: %s", n, buf, want.Bytes())
 		}
+		if entries == nil {
+			// Event's record writes as FromEvent's does, with or
+			// without its Fields map.
+			rec := x.Event(e, n%4 == 1)
+			if (rec.Fields != nil) != (n%4 == 1 || rec.FieldsJSON() == nil) {
+				t.Fatalf("event %d: Event(e, %v) has Fields %v", n, n%4 == 1, rec.Fields != nil)
+			}
+			got, gerr := AppendJSON(nil, &Alert{Events: []Event{rec}})
+			want, werr := AppendJSON(nil, &Alert{Events: []Event{FromEvent(e)}})
+			if (werr != nil) != (gerr != nil) || !bytes.Equal(got, want) {
+				t.Fatalf("event %d: EventEncoder.Event's record writes\n%s (%v), FromEvent's\n%s (%v)", n, got, gerr, want, werr)
+			}
+		}
 	}
 }
 
@@ -274,4 +293,90 @@ func unsafeString(b []byte) string {
 		return ""
 	}
 	return unsafe.String(&b[0], len(b))
+}
+
+// BenchmarkEventEncoderEvent measures the record of an alert on a Sysmon
+// event of the bench workload's shape, encoded for the JSON Lines writer
+// (the map skipped), against FromEvent's map and its encoding.
+func BenchmarkEventEncoderEvent(b *testing.B) {
+	e := event.New(event.NewSchema(nil))
+	for _, f := range [][2]string{{"Channel", "Microsoft-Windows-Sysmon/Operational"}, {"Computer", "IEWIN7"},
+		{"CreationUtcTime", "2019-04-27 15:57:25.868"}, {"EventID", "11"}, {"EventRecordID", "6575"},
+		{"Execution_ProcessID", "1912"}, {"Execution_ThreadID", "996"}, {"Image", `C:\Windows\Explorer.EXE`},
+		{"Keywords", "0x8000000000000000"}, {"Level", "4"}, {"Opcode", "0"}, {"ProcessGuid", "{365ABB72-7ACC-5CC4-0000-0010B2470300}"},
+		{"ProcessId", "2772"}, {"Provider_Guid", "{5770385F-C22A-43E0-BF4C-06F5698FFBD9}"}, {"Provider_Name", "Microsoft-Windows-Sysmon"},
+		{"RuleName", ""}, {"Security_UserID", "S-1-5-18"}, {"TargetFilename", `C:\Users\IEUser\Downloads\Flash_update.exe`},
+		{"Task", "11"}, {"TimeCreated_SystemTime", "2019-04-27T15:57:25.8688632Z"}, {"UtcTime", "2019-04-27 15:57:25.868"}, {"Version", "2"}} {
+		e.Add(f[0], f[1], event.String)
+	}
+	a := &Alert{Rule: Rule{ID: "5d8ad1b2-f0a8-4b6d-98d9-7a38b01a3795", Title: "Title", Level: "high", Tags: []string{"attack.t1059"}, Type: "detection", Path: "rules/x.yml"}}
+	var buf []byte
+	b.Run("EventEncoder", func(b *testing.B) {
+		b.ReportAllocs()
+		var x EventEncoder
+		for b.Loop() {
+			a.Events = []Event{x.Event(e, false)}
+			buf, _ = AppendJSON(buf[:0], a)
+		}
+	})
+	b.Run("FromEvent", func(b *testing.B) {
+		b.ReportAllocs()
+		var j JSONLines
+		for b.Loop() {
+			a.Events = []Event{FromEvent(e)}
+			buf, _ = appendAlert(buf[:0], a, &j.keys)
+		}
+	})
+}
+
+// TestAppendStringEveryByte puts each byte value at each position of
+// strings around the 8-byte blocks appendString tests at once, next to
+// runes of 2 to 4 bytes, and compares with encoding/json.
+func TestAppendStringEveryByte(t *testing.T) {
+	for _, fill := range []string{"a", "é", "€", "𝄞", "~"} {
+		for n := 1; n <= 17; n++ {
+			for p := range n {
+				for c := range 256 {
+					s := []byte(strings.Repeat(fill, n))[:n]
+					s[p] = byte(c)
+					var want bytes.Buffer
+					enc := json.NewEncoder(&want)
+					enc.SetEscapeHTML(false)
+					if err := enc.Encode(string(s)); err != nil {
+						t.Fatal(err)
+					}
+					if got := appendString(nil, string(s)); !bytes.Equal(got, bytes.TrimSuffix(want.Bytes(), []byte("\n"))) {
+						t.Fatalf("%q: got %s, encoding/json %s", s, got, want.Bytes())
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestAppendTime compares appendTime with time.Time's MarshalJSON on
+// random UTC instants over years 0-9999 (nanoseconds zero, with trailing
+// zeros, or any), and on times outside that range or not in UTC.
+func TestAppendTime(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	lo, hi := time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC).Unix()
+	times := []time.Time{time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2024, 3, 4, 5, 6, 7, 8, time.FixedZone("X", 3600)), time.Date(2024, 3, 4, 5, 6, 7, 0, time.Local)}
+	for range 20000 {
+		ns := r.IntN(1e9)
+		switch r.IntN(3) {
+		case 0:
+			ns = 0
+		case 1:
+			ns -= ns % []int{10, 1000, 1e6, 1e8}[r.IntN(4)]
+		}
+		times = append(times, time.Unix(lo+r.Int64N(hi-lo+1), int64(ns)).UTC())
+	}
+	for _, tm := range times {
+		want, werr := tm.MarshalJSON()
+		got, gerr := appendTime(nil, &tm)
+		if (werr != nil) != (gerr != nil) || werr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("%v: got %s (%v), MarshalJSON %s (%v)", tm, got, gerr, want, werr)
+		}
+	}
 }

@@ -321,6 +321,10 @@ func runHunt(cmd *cobra.Command, env *Env, f huntFlags, args []string) (retErr e
 		Correlations: rs.corr, MaxGroups: f.maxGroups,
 		Problem:  problems.add,
 		Progress: progress,
+		// The JSON Lines writer (and the tally and ATT&CK layer beside
+		// it) read no alert's fields map: the matching goroutines encode
+		// the fields instead of building it.
+		FieldsJSON: format == "jsonl",
 	}
 	stopProfile, err := startCPUProfile(f.cpuprof)
 	if err != nil {

@@ -64,6 +64,13 @@ type Options struct {
 	// matches (normalized, within From/To), which it must not keep
 	// (package coverage counts log sources per host this way).
 	Tally func() func(*event.Event)
+	// FieldsJSON, when set, has the matching goroutines encode the fields
+	// of each alerting event as JSON (alert.EventEncoder.Event), which the
+	// JSON Lines writer copies, and build no Fields map, except for the
+	// matches that correlations read. Set it only when the alerts go to
+	// readers that do not read Fields (alert.JSONLines, alert.AppendJSON,
+	// alert.Tally, alert.AttackLayer): others would find it nil.
+	FieldsJSON bool
 }
 
 // Stats are the counts of a hunt.
@@ -314,6 +321,7 @@ type worker struct {
 	matches []*engine.Rule
 	context []bool // by rule index: context rules
 	tally   func(*event.Event)
+	enc     alert.EventEncoder // with Options.FieldsJSON
 }
 
 func newWorker(eng *engine.Engine, opts Options) *worker {
@@ -377,7 +385,7 @@ func (w *worker) process(b *batch, e *event.Event) {
 				continue
 			}
 			if !built {
-				rec, host, built = alert.FromEvent(e), strings.Clone(e.Host()), true
+				rec, host, built = w.record(e), strings.Clone(e.Host()), true
 			}
 			a := newAlert(r, rec, host)
 			if set := w.opts.Correlations; set.Feeds(r.Sigma) {
@@ -389,6 +397,23 @@ func (w *worker) process(b *batch, e *event.Event) {
 			b.alerts = append(b.alerts, a)
 		}
 	}
+}
+
+// record builds the alert record of e, whose matches are w.matches.
+func (w *worker) record(e *event.Event) alert.Event {
+	if !w.opts.FieldsJSON {
+		return alert.FromEvent(e)
+	}
+	fields := false // correlations read the fields of the matches they get
+	if set := w.opts.Correlations; set.Len() > 0 {
+		for _, r := range w.matches {
+			if set.Feeds(r.Sigma) && (w.context == nil || !w.context[r.Index]) {
+				fields = true
+				break
+			}
+		}
+	}
+	return w.enc.Event(e, fields)
 }
 
 // NewAlert builds the alert of a detection rule matching an event.

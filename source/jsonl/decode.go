@@ -32,8 +32,8 @@ type Decoder struct {
 	ev      *event.Event
 	depth   int
 	keys    map[string]*keyInfo
-	order   []*keyInfo // keys in the order the previous events had them
-	nkeys   int        // keys seen so far in the current event
+	start   keyInfo  // next: the first key of the previous event
+	prev    *keyInfo // the current event's previous key (&start: none)
 	schema  *event.Schema
 	// SchemaOnly, when set before the first Decode, keeps only the fields
 	// whose name has a slot in the event's schema: the others are still
@@ -71,9 +71,10 @@ func (d *Decoder) Decode(line []byte, e *event.Event) error {
 	src = src[:len(line):len(line)]
 	d.arena = d.buf[len(line):len(line)]
 	if d.schema != e.Schema() {
-		d.schema, d.keys, d.order = e.Schema(), nil, nil
+		d.forget()
+		d.schema, d.keys = e.Schema(), nil
 	}
-	d.nkeys = 0
+	d.prev = &d.start
 	d.ev = e
 	d.path = d.path[:0]
 	d.depth = 0
@@ -162,43 +163,44 @@ func (d *Decoder) object(b []byte, i int) (int, error) {
 // add appends a field named after the current key path, renamed by
 // fieldName, to the event.
 func (d *Decoder) add(value string, kind event.Kind) {
-	e := d.ev
-	// Events of one log mostly repeat the previous event's keys in the
-	// same order: try the key seen at this position last time before
-	// hashing.
-	var k *keyInfo
-	if n := d.nkeys; n < len(d.order) && d.order[n].path == string(d.path) {
-		k = d.order[n]
-	} else {
-		ki, ok := d.keys[string(d.path)]
-		if !ok {
-			ki = d.resolve()
+	// Events of one log mostly repeat keys in the same order, and when
+	// events of several shapes alternate, each shape's keys still follow
+	// one another: try the key that followed the previous key last time
+	// before hashing.
+	p := d.prev
+	k := p.next
+	if k == nil || k.path != string(d.path) {
+		var ok bool
+		if k, ok = d.keys[string(d.path)]; !ok {
+			k = d.resolve()
 		}
-		k = ki
-		if n < len(d.order) {
-			d.order[n] = k
-		} else if n < maxOrder {
-			d.order = append(d.order, k)
-		}
+		p.next = k
 	}
-	d.nkeys++
+	d.prev = k
 	if k.skip {
 		return
 	}
-	e.AddSlot(k.slot, k.name, value, kind)
+	d.ev.AddSlot(k.slot, k.name, value, kind)
 }
-
-// maxOrder bounds the remembered key order.
-const maxOrder = 1024
 
 // keyInfo caches what a key path resolves to, per decoder: its field name
 // and schema slot. Real logs use a few hundred distinct keys, so after the
-// first events each field costs one map lookup.
+// first events each field costs at most one map lookup.
 type keyInfo struct {
 	path string // the key path it was resolved from
 	name string
 	slot int
 	skip bool
+	next *keyInfo // the key that followed it last time
+}
+
+// forget unlinks the cached keys, which are being dropped: none keeps
+// another alive, and none is guessed again.
+func (d *Decoder) forget() {
+	for _, k := range d.keys {
+		k.next = nil
+	}
+	d.start.next = nil
 }
 
 // maxKeys bounds the key cache against inputs with unbounded key sets.
@@ -206,8 +208,8 @@ const maxKeys = 1 << 14
 
 func (d *Decoder) resolve() *keyInfo {
 	if d.keys == nil || len(d.keys) >= maxKeys {
+		d.forget()
 		d.keys = make(map[string]*keyInfo, 256)
-		d.order = d.order[:0]
 	}
 	if d.nameBuf == nil {
 		d.nameBuf = make([]byte, 0, 512)

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -246,4 +248,54 @@ func FuzzReader(f *testing.F) {
 		}
 		t.Fatalf("more events than bytes: the reader loops")
 	})
+}
+
+// TestDecodeAlternatingShapes decodes lines of several shapes, sharing
+// key prefixes and diverging, in a random order with one decoder (which
+// guesses each key from the one that preceded it last time) and with a
+// fresh decoder per line: fields, their order and their schema slots
+// must be the same.
+func TestDecodeAlternatingShapes(t *testing.T) {
+	shapes := []string{
+		`{"Channel":"S","EventID":1,"Image":"a","CommandLine":"x"}`,
+		`{"Channel":"S","EventID":3,"Image":"b","DestinationIp":"1.2.3.4"}`,
+		`{"Channel":"S","EventID":11,"TargetFilename":"f","Image":"c"}`,
+		`{"Event":{"System":{"EventID":4624,"Channel":"Security"},"EventData":{"TargetUserName":"u","Image":"d"}}}`,
+		`{"Channel":"S","EventID":1,"Image":["e","f"],"CommandLine":"y","Extra":{"a":1,"b":null}}`,
+		`{"EventID":1}`,
+		`{}`,
+		`{"winlog":{"event_data":{"Image":"g"},"channel":"S"},"EventID":7}`,
+	}
+	schema := event.NewSchema([]string{"Image", "EventID", "Channel"})
+	r := rand.New(rand.NewPCG(1, 2))
+	var d Decoder
+	got, want := event.New(schema), event.New(schema)
+	for n := range 2000 {
+		line := shapes[r.IntN(len(shapes))]
+		if err := d.Decode([]byte(line), got); err != nil {
+			t.Fatal(err)
+		}
+		var fresh Decoder
+		if err := fresh.Decode([]byte(line), want); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got.Fields, want.Fields) {
+			t.Fatalf("line %d %s: got %v, fresh decoder %v", n, line, got.Fields, want.Fields)
+		}
+		for _, name := range []string{"Image", "EventID", "Channel"} {
+			slot := schema.Slot(name)
+			if g, w := slotFields(got, slot), slotFields(want, slot); !slices.Equal(g, w) {
+				t.Fatalf("line %d %s: slot %s: got %v, fresh decoder %v", n, line, name, g, w)
+			}
+		}
+	}
+}
+
+// slotFields lists the indexes of the fields of e's slot.
+func slotFields(e *event.Event, slot int) []int {
+	var l []int
+	for i := e.First(slot); i >= 0; i = e.Next(i) {
+		l = append(l, i)
+	}
+	return l
 }
