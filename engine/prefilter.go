@@ -2,6 +2,8 @@ package engine
 
 import (
 	"hash/maphash"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -242,16 +244,51 @@ func (c *compiler) ruleRequirement(d *sigma.Detection) requirement {
 
 // prefilter is the compiled pre-filter of an engine.
 type prefilter struct {
-	slots  []slotScan // fields with literals
-	any    *acMatcher // keyword literals, searched in every field
-	anyIDs []int32    // literal id in any -> global literal id
-	rules  [][]int32  // global literal id -> rule indexes requiring it
-	kwLits []string   // keyword literals and their global ids, for finish
-	kwIDs  []int32
-	gated  []bool // rule index -> has a requirement
-	reqs   []requirement
-	nlits  int
-	nac    int // automata, numbered by acMatcher.id for the value caches
+	slots []slotScan // fields with literals
+	// keywords: some rule requires a keyword literal, searched in every
+	// field (by the buckets' kwScan, and the slots' withAny automata).
+	keywords bool
+	rules    [][]int32 // global literal id -> rule indexes requiring it
+	kwLits   []string  // keyword literals and their global ids, for finish
+	kwIDs    []int32
+	gated    []bool // rule index -> has a requirement
+	reqs     []requirement
+	nlits    int
+	nac      int // automata, numbered by acMatcher.id for the value caches
+	// kwScans are the keyword automata of the buckets, by their sorted
+	// literals joined with NUL (buckets of the same keyword rules share
+	// one).
+	kwScans map[string]*kwScan
+	kwIDs2  map[string]int32 // keyword literal -> global literal id
+}
+
+// kwScan is an automaton of some keyword literals.
+type kwScan struct {
+	ac  *acMatcher
+	ids []int32 // literal id in ac -> global literal id
+}
+
+// keywordScan returns the automaton of the keyword literals lits (with
+// repeats), shared by every bucket asking for the same set.
+func (pf *prefilter) keywordScan(lits []string) *kwScan {
+	lits = slices.Compact(slices.Sorted(slices.Values(lits)))
+	key := strings.Join(lits, "\x00")
+	if k := pf.kwScans[key]; k != nil {
+		return k
+	}
+	if pf.kwIDs2 == nil {
+		pf.kwIDs2 = make(map[string]int32, len(pf.kwLits))
+		for i, l := range pf.kwLits {
+			pf.kwIDs2[l] = pf.kwIDs[i]
+		}
+		pf.kwScans = map[string]*kwScan{}
+	}
+	k := &kwScan{ac: newAC(lits), ids: make([]int32, len(lits))}
+	for i, l := range lits {
+		k.ids[i] = pf.kwIDs2[l]
+	}
+	pf.kwScans[key] = k
+	return k
 }
 
 type slotScan struct {
@@ -307,7 +344,7 @@ func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
 	sort.Ints(slots)
 	for _, s := range slots {
 		if s < 0 {
-			pf.any, pf.anyIDs = newAC(perSlot[s]), perSlotIDs[s]
+			pf.keywords = true
 			pf.kwLits, pf.kwIDs = perSlot[s], perSlotIDs[s]
 			continue
 		}
@@ -322,10 +359,10 @@ func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
 func (pf *prefilter) finish() {
 	for i := range pf.slots {
 		ss := &pf.slots[i]
-		if ss.needPlain || pf.any == nil {
+		if ss.needPlain || !pf.keywords {
 			ss.ac = newAC(ss.lits)
 		}
-		if !ss.needAny || pf.any == nil {
+		if !ss.needAny || !pf.keywords {
 			continue
 		}
 		// One automaton for the field's literals and the keyword
@@ -359,8 +396,9 @@ func (pf *prefilter) finish() {
 // automata returns every automaton the pre-filter scans with.
 func (pf *prefilter) automata() []*acMatcher {
 	var out []*acMatcher
-	if pf.any != nil {
-		out = append(out, pf.any)
+	keys := slices.Sorted(maps.Keys(pf.kwScans))
+	for _, k := range keys {
+		out = append(out, pf.kwScans[k].ac)
 	}
 	for i := range pf.slots {
 		for _, m := range []*acMatcher{pf.slots[i].ac, pf.slots[i].withAny} {
@@ -462,7 +500,7 @@ func (pf *prefilter) run(e *event.Event, b *bucket, sc *scratch) {
 			}
 		}
 	}
-	if !b.any || pf.any == nil {
+	if !b.any || !pf.keywords {
 		for _, k := range b.slots {
 			ss := &pf.slots[k]
 			for i := e.First(ss.slot); i >= 0; i = e.Next(i) {
@@ -491,12 +529,13 @@ func (pf *prefilter) run(e *event.Event, b *bucket, sc *scratch) {
 			}
 		}
 	}
+	kw := b.kw
 	for i := range e.Fields {
 		if covered[i] == stamp {
 			continue
 		}
-		for _, id := range sc.scanCached(pf.any, e, i) {
-			mark(pf.anyIDs[id])
+		for _, id := range sc.scanCached(kw.ac, e, i) {
+			mark(kw.ids[id])
 		}
 	}
 }

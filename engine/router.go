@@ -34,6 +34,10 @@ type bucket struct {
 	member []bool  // rule index -> in this bucket (gated rules)
 	slots  []int   // indexes into prefilter.slots that gated rules need
 	any    bool    // some gated rule needs the keyword scan
+	// kw scans the fields no gated rule names for the keyword literals
+	// of this bucket's rules only (when any): smaller than the automaton
+	// of every keyword literal, so it stays in the nearest cache.
+	kw *kwScan
 }
 
 func buildRouter(rules []*Rule, chSlot, eidSlot int, pf *prefilter) router {
@@ -91,6 +95,7 @@ func buildRouter(rules []*Rule, chSlot, eidSlot int, pf *prefilter) router {
 func newBucket(rules []*Rule, nrules int, pf *prefilter) *bucket {
 	b := &bucket{rules: rules}
 	needSlot := map[int]bool{}
+	var kwLits []string
 	for _, r := range rules {
 		if !pf.gated[r.Index] {
 			b.always = append(b.always, r)
@@ -103,10 +108,14 @@ func newBucket(rules []*Rule, nrules int, pf *prefilter) *bucket {
 		for _, l := range pf.reqs[r.Index] {
 			if l.slot < 0 {
 				b.any = true
+				kwLits = append(kwLits, l.s)
 			} else {
 				needSlot[l.slot] = true
 			}
 		}
+	}
+	if b.any {
+		b.kw = pf.keywordScan(kwLits)
 	}
 	for i := range pf.slots {
 		ss := &pf.slots[i]
