@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -170,6 +171,24 @@ func (c *compiler) compileRule(sr *sigma.Rule, filters map[string][]*sigma.Filte
 		r.anySrc = true
 	case ok:
 		r.sources = srcs
+		for i, src := range srcs {
+			if len(src.EventIDs) > 0 {
+				continue
+			}
+			// A channel-wide source: route the rule to the event ids
+			// its detection requires, if it requires some.
+			ids := c.detectionEventIDs(&sr.Detection, c.slot("EventID"))
+			if ids == nil {
+				break
+			}
+			r.sources = slices.Clone(srcs)
+			for j := i; j < len(r.sources); j++ {
+				if len(r.sources[j].EventIDs) == 0 {
+					r.sources[j].EventIDs = ids
+				}
+			}
+			break
+		}
 	case !strings.EqualFold(ls.Product, "windows"):
 		// Another product's log source (or none named, like proxy or
 		// webserver rules): such events carry no Windows channel.

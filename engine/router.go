@@ -184,7 +184,7 @@ func (rt *router) route(e *event.Event, rc *routeCache) *bucket {
 		}
 	}
 	if ei := e.First(rt.eidSlot); ei >= 0 {
-		if b, ok := cr.byEID[strings.TrimSpace(e.Fields[ei].Str)]; ok {
+		if b, ok := cr.byEID[eventIDKey(e.Fields[ei].Str)]; ok {
 			return b
 		}
 	}
