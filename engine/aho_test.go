@@ -52,9 +52,11 @@ func TestACMatchesNaive(t *testing.T) {
 	}
 }
 
-// TestACLargeAutomaton checks both transition tables: the 16-bit one of
-// automata below 32768 states and the 32-bit one above, on the same
-// literals and texts (scan and contains).
+// TestACLargeAutomaton checks every transition table layout on the same
+// literals and texts (scan and contains): pre-multiplied 16-bit entries
+// (small tables), pre-multiplied 32-bit entries (tables of 32,768 to
+// 65,535 entries, or of more than 32,768 states), 16-bit state numbers
+// (larger tables of fewer states).
 func TestACLargeAutomaton(t *testing.T) {
 	rng := rand.New(rand.NewSource(2))
 	word := func(n int) string {
@@ -72,19 +74,36 @@ func TestACLargeAutomaton(t *testing.T) {
 			lits = append(lits, w)
 		}
 	}
-	small, large := newAC(lits[:200]), newAC(lits)
-	if small.trans16 == nil || large.trans16 != nil {
-		t.Fatalf("tables: small 16-bit %v, large 16-bit %v; want true, false", small.trans16 != nil, large.trans16 != nil)
+	layout := func(m *acMatcher) string {
+		switch {
+		case m.pre16 != nil:
+			return "pre16"
+		case m.trans16 != nil:
+			return "trans16"
+		}
+		return "trans"
+	}
+	type sized struct {
+		m    *acMatcher
+		lits []string
+	}
+	var all []sized
+	for _, c := range []struct {
+		n    int
+		want string
+	}{{100, "pre16"}, {500, "trans"}, {2000, "trans16"}, {12000, "trans"}} {
+		m := newAC(lits[:c.n])
+		if got := layout(m); got != c.want {
+			t.Fatalf("%d literals (%d states, %d classes): layout %s, want %s", c.n, len(m.out), m.nclass, got, c.want)
+		}
+		all = append(all, sized{m, lits[:c.n]})
 	}
 	for k := 0; k < 300; k++ {
 		text := word(rng.Intn(200))
 		if k%3 == 0 {
 			text += lits[rng.Intn(len(lits))] + word(5)
 		}
-		for _, c := range []struct {
-			m    *acMatcher
-			lits []string
-		}{{small, lits[:200]}, {large, lits}} {
+		for _, c := range all {
 			var got, want []int32
 			for _, id := range c.m.scan(text, nil) {
 				if !slices.Contains(got, id) {
