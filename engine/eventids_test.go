@@ -2,6 +2,7 @@ package engine
 
 import (
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/vigil-detect/vigil/event"
@@ -35,7 +36,7 @@ func TestDetectionEventIDs(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := "title: t\nlogsource:\n  product: windows\n  service: security\ndetection:\n"
-			for _, l := range splitLines(c.detection) {
+			for _, l := range strings.Split(c.detection, "\n") {
 				src += "  " + l + "\n"
 			}
 			coll, errs := sigma.Parse("t.yml", []byte(src))
@@ -49,22 +50,6 @@ func TestDetectionEventIDs(t *testing.T) {
 			}
 		})
 	}
-}
-
-func splitLines(s string) []string {
-	var out []string
-	for len(s) > 0 {
-		i := 0
-		for i < len(s) && s[i] != '\n' {
-			i++
-		}
-		out = append(out, s[:i])
-		if i < len(s) {
-			i++
-		}
-		s = s[i:]
-	}
-	return out
 }
 
 func TestEventIDKey(t *testing.T) {

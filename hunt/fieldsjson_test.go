@@ -21,14 +21,7 @@ import (
 // (what the option saves).
 func TestFieldsJSON(t *testing.T) {
 	const path = "../testdata/example/events.jsonl"
-	ex, errs := sigma.LoadPaths("../testdata/example/rules")
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	adv, errs := advisory.Rules()
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	ex, adv := exampleRules(t)
 	both := &sigma.Collection{}
 	both.Add(ex)
 	both.Add(adv)

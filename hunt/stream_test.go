@@ -47,14 +47,7 @@ func compile(t testing.TB, coll *sigma.Collection) (*engine.Engine, *mapping.Nor
 // base rules).
 func TestStreamEqualsRun(t *testing.T) {
 	const path = "../testdata/example/events.jsonl"
-	ex, errs := sigma.LoadPaths("../testdata/example/rules")
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
-	adv, errs := advisory.Rules()
-	if len(errs) > 0 {
-		t.Fatal(errs)
-	}
+	ex, adv := exampleRules(t)
 	for name, coll := range map[string]*sigma.Collection{"example": ex, "advisory": adv} {
 		t.Run(name, func(t *testing.T) {
 			eng, norm, set := compile(t, coll)
@@ -141,4 +134,18 @@ func ExampleStream() {
 	}
 	// Output:
 	// Command Prompt Started by an Office Application WS1 09:15:09.481
+}
+
+// exampleRules loads the example rules and the built-in advisory's.
+func exampleRules(t *testing.T) (example, adv *sigma.Collection) {
+	t.Helper()
+	example, errs := sigma.LoadPaths("../testdata/example/rules")
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	adv, aerrs := advisory.Rules()
+	if len(aerrs) > 0 {
+		t.Fatal(aerrs)
+	}
+	return example, adv
 }
