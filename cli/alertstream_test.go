@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -33,30 +32,7 @@ var alertStreamCases = []struct{ name, tree string }{
 // encoding or in their order fails here; -update rewrites it once a
 // change is intended.
 func TestCorpusAlertStreams(t *testing.T) {
-	rules := corpus.Require(t, "sigma", "rules", "windows")
-	root := filepath.Dir(filepath.Dir(filepath.Dir(rules)))
-	golden, err := filepath.Abs(filepath.Join("testdata", "golden", "corpus-alerts.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	if !*updateGolden {
-		data, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (go test ./cli -run CorpusAlertStreams -update creates it)", err)
-		}
-		sc := bufio.NewScanner(bytes.NewReader(data))
-		for sc.Scan() {
-			if f := strings.Fields(sc.Text()); len(f) == 4 {
-				want[f[0]+" "+f[1]] = f[2] + " " + f[3]
-			}
-		}
-	}
-	for _, c := range alertStreamCases {
-		corpus.Require(t, c.tree)
-	}
-	t.Chdir(root)
-	var out strings.Builder
+	g := openStreamGolden(t, "corpus-alerts.txt", "CorpusAlertStreams")
 	for _, c := range alertStreamCases {
 		for _, format := range []string{"jsonl", "json"} {
 			args := []string{"hunt", "--quiet", "--workers", "2", "--format", format, "--rules", "sigma/rules/windows", c.tree}
@@ -69,23 +45,10 @@ func TestCorpusAlertStreams(t *testing.T) {
 			if format == "jsonl" {
 				n = bytes.Count(stdout.Bytes(), []byte("\n"))
 			}
-			sum := sha256.Sum256(stdout.Bytes())
-			got := fmt.Sprintf("%d %s", n, hex.EncodeToString(sum[:]))
-			key := c.name + " " + format
-			fmt.Fprintf(&out, "%s %s\n", key, got)
-			if n == 0 {
-				t.Errorf("%s: no alert", key)
-			}
-			if !*updateGolden && want[key] != got {
-				t.Errorf("%s: alerts (count sha256) %s, want %s", key, got, want[key])
-			}
+			g.check(t, c.name+" "+format, n, stdout.Bytes())
 		}
 	}
-	if *updateGolden {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
+	g.close(t)
 }
 
 // TestCorpusDumpStreams pins the bytes `vigil dump` writes for every EVTX
@@ -94,29 +57,7 @@ func TestCorpusAlertStreams(t *testing.T) {
 // by the single-threaded dump with encoding/json before dump was made
 // parallel. Order and encoding must not change.
 func TestCorpusDumpStreams(t *testing.T) {
-	rules := corpus.Require(t, "sigma", "rules", "windows")
-	root := filepath.Dir(filepath.Dir(filepath.Dir(rules)))
-	golden, err := filepath.Abs(filepath.Join("testdata", "golden", "corpus-dump.txt"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := map[string]string{}
-	if !*updateGolden {
-		data, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (go test ./cli -run CorpusDumpStreams -update creates it)", err)
-		}
-		for l := range strings.SplitSeq(string(data), "\n") {
-			if f := strings.Fields(l); len(f) == 3 {
-				want[f[0]] = f[1] + " " + f[2]
-			}
-		}
-	}
-	for _, c := range alertStreamCases {
-		corpus.Require(t, c.tree)
-	}
-	t.Chdir(root)
-	var out strings.Builder
+	g := openStreamGolden(t, "corpus-dump.txt", "CorpusDumpStreams")
 	for _, c := range alertStreamCases {
 		var files []string
 		err := filepath.WalkDir(c.tree, func(p string, de os.DirEntry, err error) error {
@@ -135,19 +76,68 @@ func TestCorpusDumpStreams(t *testing.T) {
 		var stdout, stderr bytes.Buffer
 		args := append([]string{"dump", "--quiet", "--workers", "2"}, files...)
 		Main(context.Background(), args, Env{Stdin: strings.NewReader(""), Stdout: &stdout, Stderr: &stderr})
-		n := bytes.Count(stdout.Bytes(), []byte("\n"))
-		sum := sha256.Sum256(stdout.Bytes())
-		got := fmt.Sprintf("%d %s", n, hex.EncodeToString(sum[:]))
-		fmt.Fprintf(&out, "%s %s\n", c.name, got)
-		if n == 0 {
-			t.Errorf("%s: no event", c.name)
+		g.check(t, c.name, bytes.Count(stdout.Bytes(), []byte("\n")), stdout.Bytes())
+	}
+	g.close(t)
+}
+
+// streamGolden is a golden file of output streams: one line per stream,
+// its key, then its count and SHA-256. check compares a stream with the
+// file (or, with -update, records it; close then rewrites the file).
+type streamGolden struct {
+	path string
+	want map[string]string
+	out  strings.Builder
+}
+
+// openStreamGolden reads testdata/golden/<name> (not with -update) and
+// returns it with the corpus root, the working directory the streams are
+// made in (the test changes to it).
+func openStreamGolden(t *testing.T, name, test string) *streamGolden {
+	t.Helper()
+	rules := corpus.Require(t, "sigma", "rules", "windows")
+	path, err := filepath.Abs(filepath.Join("testdata", "golden", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &streamGolden{path: path, want: map[string]string{}}
+	if !*updateGolden {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatalf("%v (go test ./cli -run %s -update creates it)", err, test)
 		}
-		if !*updateGolden && want[c.name] != got {
-			t.Errorf("%s: dump (count sha256) %s, want %s", c.name, got, want[c.name])
+		for l := range strings.SplitSeq(string(data), "\n") {
+			if f := strings.Fields(l); len(f) >= 3 {
+				g.want[strings.Join(f[:len(f)-2], " ")] = f[len(f)-2] + " " + f[len(f)-1]
+			}
 		}
 	}
+	for _, c := range alertStreamCases {
+		corpus.Require(t, c.tree)
+	}
+	t.Chdir(filepath.Dir(filepath.Dir(filepath.Dir(rules))))
+	return g
+}
+
+// check records stream key of n items and compares it with the file.
+func (g *streamGolden) check(t *testing.T, key string, n int, stream []byte) {
+	t.Helper()
+	sum := sha256.Sum256(stream)
+	got := fmt.Sprintf("%d %s", n, hex.EncodeToString(sum[:]))
+	fmt.Fprintf(&g.out, "%s %s\n", key, got)
+	if n == 0 {
+		t.Errorf("%s: empty stream", key)
+	}
+	if !*updateGolden && g.want[key] != got {
+		t.Errorf("%s: stream (count sha256) %s, want %s", key, got, g.want[key])
+	}
+}
+
+// close rewrites the file with -update.
+func (g *streamGolden) close(t *testing.T) {
+	t.Helper()
 	if *updateGolden {
-		if err := os.WriteFile(golden, []byte(out.String()), 0o644); err != nil {
+		if err := os.WriteFile(g.path, []byte(g.out.String()), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

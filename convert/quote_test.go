@@ -563,34 +563,23 @@ func readQuoted(q string, i int, quote byte, escape func(q string, i int) (strin
 // string literals ("…" and '…' with backslash escapes, @"…" and @'…'
 // verbatim), comments and operators.
 func kqlTokens(q string) ([]qtok, error) {
+	// Kusto's escapes are EQL's plus \uXXXX and \UXXXXXXXX.
 	esc := func(q string, i int) (string, int, error) {
-		if i+1 >= len(q) {
-			return "", 0, fmt.Errorf("escape at the end")
+		if i+1 >= len(q) || q[i+1] != 'u' && q[i+1] != 'U' {
+			return elasticEscape(q, i)
 		}
-		switch c := q[i+1]; c {
-		case '\\', '\'', '"':
-			return string(c), 2, nil
-		case 't':
-			return "\t", 2, nil
-		case 'n':
-			return "\n", 2, nil
-		case 'r':
-			return "\r", 2, nil
-		case 'u', 'U':
-			n := 4
-			if c == 'U' {
-				n = 8
-			}
-			if i+2+n > len(q) {
-				return "", 0, fmt.Errorf("short \\%c escape", c)
-			}
-			v, err := strconv.ParseUint(q[i+2:i+2+n], 16, 32)
-			if err != nil {
-				return "", 0, err
-			}
-			return string(rune(v)), 2 + n, nil
+		n := 4
+		if q[i+1] == 'U' {
+			n = 8
 		}
-		return "", 0, fmt.Errorf("unknown escape \\%c", q[i+1])
+		if i+2+n > len(q) {
+			return "", 0, fmt.Errorf("short \\%c escape", q[i+1])
+		}
+		v, err := strconv.ParseUint(q[i+2:i+2+n], 16, 32)
+		if err != nil {
+			return "", 0, err
+		}
+		return string(rune(v)), 2 + n, nil
 	}
 	verbatim := func(q string, i int, quote byte) (string, int, error) {
 		var b strings.Builder
