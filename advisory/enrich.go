@@ -2,7 +2,6 @@ package advisory
 
 import (
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/proctree"
 	"github.com/vigil-detect/vigil/sigma"
 )
 
@@ -52,43 +52,12 @@ func (p *Process) before(q *Process) bool {
 	return p.Source.RecordID < q.Source.RecordID
 }
 
-func get(e *event.Event, names ...string) string {
-	for _, n := range names {
-		if v, ok := e.Get(n); ok && v != "" && v != "-" {
-			return strings.Clone(v)
-		}
-	}
-	return ""
-}
-
-// ProcessOf reads a process start event (Sysmon 1, Security 4688, ECS).
+// ProcessOf reads a process start event (Sysmon 1, Security 4688, ECS):
+// the fields of proctree.StartOf that the advisory's context keeps.
 func ProcessOf(e *event.Event) Process {
-	p := Process{Time: e.Time, Host: strings.Clone(e.Host()), Source: e.Source}
-	p.Source.Path = strings.Clone(p.Source.Path)
-	p.GUID = get(e, "ProcessGuid", "process.entity_id")
-	p.ParentGUID = get(e, "ParentProcessGuid", "process.parent.entity_id")
-	p.Image = get(e, "Image", "NewProcessName", "process.executable")
-	p.CommandLine = get(e, "CommandLine", "process.command_line")
-	// Security 4688 writes "-" as TargetUserName (mapped to User) when the
-	// process runs as its creator, SubjectUserName.
-	p.User = get(e, "User", "SubjectUserName", "user.name")
-	p.PID = normPID(get(e, "NewProcessId", "ProcessId", "process.pid"))
-	p.ParentPID = normPID(get(e, "ParentProcessId", "process.parent.pid"))
-	if p.ParentPID == "" && get(e, "NewProcessId") != "" {
-		// Security 4688 without the field mapping: ProcessId is the creator.
-		p.ParentPID = normPID(get(e, "ProcessId"))
-	}
-	return p
-}
-
-func normPID(v string) string {
-	v = strings.TrimSpace(v)
-	if len(v) > 2 && (v[:2] == "0x" || v[:2] == "0X") {
-		if n, err := strconv.ParseUint(v[2:], 16, 64); err == nil {
-			return strconv.FormatUint(n, 10)
-		}
-	}
-	return v
+	s := proctree.StartOf(e, e.Host(), e.Time, e.Source)
+	return Process{Time: s.Time, Host: s.Host, Source: s.Source, GUID: s.GUID, ParentGUID: s.ParentGUID,
+		Image: s.Image, CommandLine: s.CommandLine, User: s.User, PID: s.PID, ParentPID: s.ParentPID}
 }
 
 // Enricher adds advisory context to alerts: the advisory id, the process,
@@ -236,7 +205,7 @@ func (en *Enricher) Enrich(c *correlate.Correlation, a *alert.Alert) {
 			a.Context[k] = v
 		}
 	}
-	if v := normPID(str(f, "NewProcessId", "ProcessId", "process.pid")); v != "" {
+	if v := proctree.NormPID(str(f, "NewProcessId", "ProcessId", "process.pid")); v != "" {
 		a.Context["process_id"] = v
 	}
 	// Ancestry: the recorded starts above the process, nearest first.
@@ -248,9 +217,9 @@ func (en *Enricher) Enrich(c *correlate.Correlation, a *alert.Alert) {
 	}
 	cur := &Process{Time: t, Host: a.Host,
 		ParentGUID: str(f, "ParentProcessGuid", "process.parent.entity_id"),
-		ParentPID:  normPID(str(f, "ParentProcessId", "process.parent.pid"))}
+		ParentPID:  proctree.NormPID(str(f, "ParentProcessId", "process.parent.pid"))}
 	if cur.ParentPID == "" && str(f, "NewProcessId") != "" {
-		cur.ParentPID = normPID(str(f, "ProcessId")) // 4688 without the mapping
+		cur.ParentPID = proctree.NormPID(str(f, "ProcessId")) // 4688 without the mapping
 	}
 	var chain []Process
 	visited := map[*Process]bool{}

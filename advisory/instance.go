@@ -12,6 +12,7 @@ import (
 	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/correlate"
 	"github.com/vigil-detect/vigil/event"
+	"github.com/vigil-detect/vigil/proctree"
 	"github.com/vigil-detect/vigil/sigma"
 )
 
@@ -349,9 +350,9 @@ func (in *Instances) Identify(m *correlate.Match) (string, map[string]string) {
 	guid := str(f, "ProcessGuid", "process.entity_id")
 	var pid string
 	if start {
-		pid = normPID(str(f, "NewProcessId", "ProcessId", "process.pid"))
+		pid = proctree.NormPID(str(f, "NewProcessId", "ProcessId", "process.pid"))
 	} else {
-		pid = normPID(str(f, "ProcessId", "ProcessID", "process.pid"))
+		pid = proctree.NormPID(str(f, "ProcessId", "ProcessID", "process.pid"))
 	}
 	in.mu.Lock()
 	defer in.mu.Unlock()

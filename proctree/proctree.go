@@ -120,7 +120,9 @@ func get(f Fields, names ...string) string {
 	return ""
 }
 
-func normPID(v string) string {
+// NormPID returns a process id in decimal: Security logs write them in
+// hexadecimal (0x1c3c), Sysmon and ECS in decimal.
+func NormPID(v string) string {
 	v = strings.TrimSpace(v)
 	if len(v) > 2 && (v[:2] == "0x" || v[:2] == "0X") {
 		if n, err := strconv.ParseUint(v[2:], 16, 64); err == nil {
@@ -147,11 +149,11 @@ func StartOf(f Fields, host string, t time.Time, src event.Source) Process {
 	p.Image = get(f, "Image", "NewProcessName", "process.executable")
 	p.CommandLine = get(f, "CommandLine", "process.command_line")
 	p.User = get(f, "User", "SubjectUserName", "user.name")
-	p.PID = normPID(get(f, "NewProcessId", "ProcessId", "process.pid"))
-	p.ParentPID = normPID(get(f, "ParentProcessId", "process.parent.pid"))
+	p.PID = NormPID(get(f, "NewProcessId", "ProcessId", "process.pid"))
+	p.ParentPID = NormPID(get(f, "ParentProcessId", "process.parent.pid"))
 	if p.ParentPID == "" && get(f, "NewProcessId") != "" {
 		// Security 4688 without the field mapping: ProcessId is the creator.
-		p.ParentPID = normPID(get(f, "ProcessId"))
+		p.ParentPID = NormPID(get(f, "ProcessId"))
 	}
 	p.ParentImage = get(f, "ParentImage", "ParentProcessName", "process.parent.executable")
 	p.ParentCommandLine = get(f, "ParentCommandLine", "process.parent.command_line")
@@ -163,7 +165,7 @@ func ConnOf(f Fields, host string, t time.Time, src event.Source) Conn {
 	c := Conn{Time: t, Host: strings.Clone(host), Source: src}
 	c.Source.Path = strings.Clone(src.Path)
 	c.GUID = get(f, "ProcessGuid", "process.entity_id")
-	c.PID = normPID(get(f, "ProcessId", "ProcessID", "process.pid"))
+	c.PID = NormPID(get(f, "ProcessId", "ProcessID", "process.pid"))
 	c.Image = get(f, "Image", "Application", "process.executable")
 	c.IP = get(f, "DestinationIp", "DestAddress", "destination.ip")
 	c.Port = get(f, "DestinationPort", "DestPort", "destination.port")
@@ -410,7 +412,7 @@ func QueryOf(a *alert.Alert) *Query {
 			continue
 		}
 		guid := get(f, "ProcessGuid", "process.entity_id")
-		pid := normPID(get(f, "ProcessId", "ProcessID", "process.pid"))
+		pid := NormPID(get(f, "ProcessId", "ProcessID", "process.pid"))
 		if guid != "" || pid != "" {
 			return &Query{p: Process{Host: host, GUID: guid, PID: pid, Image: get(f, "Image", "Application", "process.executable"), Inferred: true}, t: t}
 		}
