@@ -14,12 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/vigil-detect/vigil/alert"
 	"github.com/vigil-detect/vigil/console"
+	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/web"
 )
 
@@ -28,14 +28,7 @@ import (
 // returned func (or at the end of the test).
 func startNATS(t *testing.T, dir string) (jetstream.JetStream, func()) {
 	t.Helper()
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go s.Start()
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready in 10 s")
-	}
+	s := natstest.Start(t, dir)
 	nc, err := nats.Connect(s.ClientURL())
 	if err != nil {
 		t.Fatal(err)

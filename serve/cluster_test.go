@@ -3,14 +3,11 @@ package serve_test
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-
+	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/serve"
 	"github.com/vigil-detect/vigil/serve/streams"
 )
@@ -23,37 +20,9 @@ func TestCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("three NATS servers: not with -short")
 	}
-	dir := t.TempDir()
-	var ports []int
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-		l.Close()
-	}
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, fmt.Sprintf("nats://127.0.0.1:%d", p))
-	}
 	var urls []string
-	for i, p := range ports {
-		s, err := server.NewServer(&server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, NoSigs: true, NoLog: true,
-			JetStream: true, StoreDir: filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			Cluster: server.ClusterOpts{Name: "vigil", Host: "127.0.0.1", Port: p},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		t.Cleanup(s.Shutdown)
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("node not ready")
-		}
-		urls = append(urls, s.ClientURL())
+	for _, srv := range natstest.Cluster(t) {
+		urls = append(urls, srv.ClientURL())
 	}
 	nats := strings.Join(urls, ",")
 

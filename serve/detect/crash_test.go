@@ -21,6 +21,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/serve/detect"
 	"github.com/vigil-detect/vigil/serve/sink"
 )
@@ -257,7 +258,7 @@ func TestCrash(t *testing.T) {
 	if len(want) < 200 {
 		t.Fatalf("the workload gives %d alerts: too few to tell", len(want))
 	}
-	srv := startServer(t, t.TempDir())
+	srv := natstest.Start(t, t.TempDir())
 	_, js := connect(t, srv.ClientURL())
 	const n = 8
 	if err := createStreams(ctx, js, n, 1); err != nil {

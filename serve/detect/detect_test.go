@@ -20,6 +20,7 @@ import (
 	"github.com/vigil-detect/vigil/engine"
 	"github.com/vigil-detect/vigil/event"
 	"github.com/vigil-detect/vigil/hunt"
+	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/serve/detect"
 )
 
@@ -268,7 +269,7 @@ func TestScenariosShuffled(t *testing.T) {
 			if len(want) < 8 {
 				t.Fatalf("hunt gives %d alerts: the scenarios prove little", len(want))
 			}
-			srv := startServer(t, t.TempDir())
+			srv := natstest.Start(t, t.TempDir())
 			_, js := connect(t, srv.ClientURL())
 			const n = 4
 			if err := createStreams(ctx, js, n, 1); err != nil {
@@ -347,7 +348,7 @@ func runWorker(t *testing.T, ctx context.Context, r *detect.Rules, n int) (jetst
 // runWorkerWith is runWorker with options (Failover, SnapshotInterval
 // and Registerer are set).
 func runWorkerWith(t *testing.T, ctx context.Context, r *detect.Rules, n int, o detect.Options) (jetstream.JetStream, *detect.Worker, *prometheus.Registry) {
-	srv := startServer(t, t.TempDir())
+	srv := natstest.Start(t, t.TempDir())
 	_, js := connect(t, srv.ClientURL())
 	if err := createStreams(ctx, js, n, 1); err != nil {
 		t.Fatal(err)

@@ -6,67 +6,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/serve/detect"
 )
-
-// freePorts returns n free loopback ports.
-func freePorts(t testing.TB, n int) []int {
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	for _, l := range ls {
-		l.Close()
-	}
-	return ports
-}
-
-// startCluster starts a three-node JetStream cluster in process, on
-// loopback.
-func startCluster(t testing.TB) []*server.Server {
-	t.Helper()
-	ports := freePorts(t, 3)
-	var routes []string
-	for _, p := range ports {
-		routes = append(routes, "nats-route://127.0.0.1:"+strconv.Itoa(p))
-	}
-	var srvs []*server.Server
-	for i, p := range ports {
-		o := &server.Options{ServerName: fmt.Sprintf("n%d", i+1), Host: "127.0.0.1", Port: -1, JetStream: true,
-			StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			Cluster: server.ClusterOpts{Name: "vigil", Host: "127.0.0.1", Port: p},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ","))}
-		s, err := server.NewServer(o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		s.Start()
-		t.Cleanup(s.Shutdown)
-		srvs = append(srvs, s)
-	}
-	for _, s := range srvs {
-		if !s.ReadyForConnections(10 * time.Second) {
-			t.Fatal("cluster node not ready")
-		}
-	}
-	return srvs
-}
 
 // owners reads which worker saved each partition's state last, and when.
 func owners(ctx context.Context, js jetstream.JetStream, n int) (map[int]string, map[int]time.Time, error) {
@@ -114,7 +64,7 @@ func TestScaleOut(t *testing.T) {
 	lines := workload(t, 24, 30, 2)
 	want := expectedIDs(t, rules, lines)
 	clusterStart := time.Now()
-	srvs := startCluster(t)
+	srvs := natstest.Cluster(t)
 	var urls []string
 	for _, s := range srvs {
 		urls = append(urls, s.ClientURL())
