@@ -59,8 +59,11 @@ type Alert struct {
 }
 
 // FromEvent builds the event record of an alert from a decoded event.
-func FromEvent(e *event.Event) Event {
-	ae := Event{Source: e.Source, Fields: e.Map()}
+func FromEvent(e *event.Event) Event { return record(e, e.Map()) }
+
+// record is the event record of e with the given fields map.
+func record(e *event.Event, fields map[string]any) Event {
+	ae := Event{Source: e.Source, Fields: fields}
 	if !e.Time.IsZero() {
 		t := e.Time
 		ae.Timestamp = &t

@@ -634,14 +634,12 @@ func (x *EventEncoder) Event(e *event.Event, fields bool) Event {
 	if x.buf, err = x.Append(x.buf[:0], e); err != nil {
 		return FromEvent(e)
 	}
-	ae := Event{Source: e.Source, fieldsJSON: bytes.Clone(x.buf)}
+	var m map[string]any
 	if fields {
-		ae.Fields = e.Map()
+		m = e.Map()
 	}
-	if !e.Time.IsZero() {
-		t := e.Time
-		ae.Timestamp = &t
-	}
+	ae := record(e, m)
+	ae.fieldsJSON = bytes.Clone(x.buf)
 	return ae
 }
 
