@@ -18,6 +18,10 @@ import (
 // DefaultMaxBytes is the size at which File rotates when MaxBytes is 0.
 const DefaultMaxBytes = 100 << 20
 
+// Remembered is how many of the last alerts written File keeps the ids of,
+// across rotations: more than any sink batch (Options.Batch).
+const Remembered = 4096
+
 // File appends alerts to a JSON Lines file (--alerts-file).
 //
 // Durability: every batch is written, then the file is synced (fsync)
@@ -29,19 +33,22 @@ const DefaultMaxBytes = 100 << 20
 // started. Rotated files are never deleted by vigil.
 //
 // Exactly once: File keeps the ids of the alerts in the current file and
-// in the newest rotated one (read back when it opens); alerts with those
-// ids are skipped. What comes again after a crash is at most the batch
-// not yet acknowledged, which is in one of these two files. A crash in
-// the middle of a line leaves a partial line: it is cut off when the file
-// is opened again (that alert was not acknowledged and comes again).
+// in as many of the newest rotated ones as hold the last Remembered
+// alerts written (read back when it opens); alerts with those ids are
+// skipped. What comes again after a crash is at most the alerts not yet
+// acknowledged, no more than the sink's batch (Options.Batch, its
+// consumer's max ack pending), all among the last alerts written, though
+// a batch may span several small rotated files. A crash in the middle of
+// a line leaves a partial line: it is cut off when the file is opened
+// again (that alert was not acknowledged and comes again).
 type File struct {
 	path     string
 	maxBytes int64
 	mu       sync.Mutex
 	f        *os.File
 	size     int64
-	ids      map[string]bool // ids of the current file
-	prev     map[string]bool // ids of the newest rotated file
+	ids      map[string]bool   // ids of the current file
+	rotated  []map[string]bool // ids of the newest rotated files, oldest first
 	now      func() time.Time
 }
 
@@ -65,24 +72,27 @@ func OpenFile(path string, maxBytes int64) (*File, error) {
 		f.Close()
 		return nil, err
 	}
-	if prev := fs.newestRotated(); prev != "" {
-		pf, err := os.Open(prev)
+	// The rotated files, newest first, until they hold Remembered ids.
+	rotated := fs.rotatedFiles()
+	for i := len(rotated) - 1; i >= 0 && fs.remembered() < Remembered; i-- {
+		pf, err := os.Open(rotated[i])
 		if err != nil {
 			f.Close()
 			return nil, err
 		}
-		fs.prev, _, err = readIDs(pf, false)
+		ids, _, err := readIDs(pf, false)
 		pf.Close()
 		if err != nil {
 			f.Close()
-			return nil, fmt.Errorf("alerts file %s: %w", prev, err)
+			return nil, fmt.Errorf("alerts file %s: %w", rotated[i], err)
 		}
+		fs.rotated = append([]map[string]bool{ids}, fs.rotated...)
 	}
 	return fs, nil
 }
 
-// newestRotated returns the newest PATH.<time> file, or "".
-func (fs *File) newestRotated() string {
+// rotatedFiles returns the PATH.<time> files, oldest first.
+func (fs *File) rotatedFiles() []string {
 	names, _ := filepath.Glob(fs.path + ".*")
 	var rotated []string
 	for _, n := range names {
@@ -90,11 +100,30 @@ func (fs *File) newestRotated() string {
 			rotated = append(rotated, n)
 		}
 	}
-	if len(rotated) == 0 {
-		return ""
-	}
 	sort.Strings(rotated) // the layout sorts by time
-	return rotated[len(rotated)-1]
+	return rotated
+}
+
+// remembered counts the ids kept.
+func (fs *File) remembered() int {
+	n := len(fs.ids)
+	for _, r := range fs.rotated {
+		n += len(r)
+	}
+	return n
+}
+
+// seen reports whether an alert is in the files kept.
+func (fs *File) seen(id string) bool {
+	if fs.ids[id] {
+		return true
+	}
+	for _, r := range fs.rotated {
+		if r[id] {
+			return true
+		}
+	}
+	return false
 }
 
 const rotateLayout = "20060102T150405.000000000Z"
@@ -142,7 +171,7 @@ func (fs *File) Deliver(_ context.Context, alerts []Alert) error {
 	w := bufio.NewWriterSize(fs.f, 256<<10)
 	var added []string
 	for _, a := range alerts {
-		if fs.ids[a.ID] || fs.prev[a.ID] {
+		if fs.seen(a.ID) {
 			continue
 		}
 		n := int64(len(a.Data) + 1)
@@ -192,7 +221,12 @@ func (fs *File) rotate() error {
 		return err
 	}
 	fs.f, fs.size = f, 0
-	fs.prev, fs.ids = fs.ids, map[string]bool{}
+	fs.rotated = append(fs.rotated, fs.ids)
+	fs.ids = map[string]bool{}
+	// Forget the oldest rotated files the newer ones make unnecessary.
+	for len(fs.rotated) > 1 && fs.remembered()-len(fs.rotated[0]) >= Remembered {
+		fs.rotated = fs.rotated[1:]
+	}
 	return nil
 }
 

@@ -9,15 +9,16 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/serve/sink"
 )
 
@@ -99,25 +100,52 @@ func TestFileRotation(t *testing.T) {
 	}
 }
 
+// TestFileRotationsInOneBatch: a batch spanning several rotated files
+// (small files, a crash before its acknowledgement) comes again whole;
+// none of its alerts is written twice, in the same process or after a
+// reopen.
+func TestFileRotationsInOneBatch(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "alerts.jsonl")
+	size := int64(len(alertOf("a1").Data) + 1)
+	var batch []sink.Alert
+	for i := 1; i <= 7; i++ {
+		batch = append(batch, alertOf(fmt.Sprintf("a%d", i)))
+	}
+	f, err := sink.OpenFile(path, 2*size)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // delivered again in the same process (a failed ack)
+		if err := f.Deliver(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	f, err = sink.OpenFile(path, 2*size) // and after a crash
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Deliver(ctx, append(batch, alertOf("a8"))); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	rotated, _ := filepath.Glob(path + ".*")
+	slices.Sort(rotated)
+	if len(rotated) < 3 {
+		t.Fatalf("rotated files %v: want the batch over several", rotated)
+	}
+	var all []string
+	for _, r := range append(rotated, path) {
+		all = append(all, ids(t, r)...)
+	}
+	if got := strings.Join(all, " "); got != "a1 a2 a3 a4 a5 a6 a7 a8" {
+		t.Errorf("alerts: %s, want a1 ... a8 once each", got)
+	}
+}
+
 func startNATS(t *testing.T) jetstream.JetStream {
-	s, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Start()
-	t.Cleanup(s.Shutdown)
-	if !s.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := natstest.JetStream(t, natstest.Start(t, "").ClientURL())
 	if _, err := js.CreateStream(context.Background(), jetstream.StreamConfig{Name: sink.AlertsStream, Subjects: []string{"vigil.alerts.>"}, Duplicates: 10 * time.Minute}); err != nil {
 		t.Fatal(err)
 	}
