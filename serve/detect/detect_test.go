@@ -233,6 +233,25 @@ func huntRun(r *detect.Rules, path string, out alert.Writer, opts hunt.Options) 
 
 // serveAlerts returns the alerts stream's alerts, normalized, and checks
 // that their ids are distinct.
+// streamAlerts reads the alerts stream's alerts, normalized (serveAlerts).
+func streamAlerts(t testing.TB, ctx context.Context, js jetstream.JetStream) []string {
+	t.Helper()
+	raw, err := readAlerts(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := serveAlerts(t, raw)
+	return got
+}
+
+// sameAsHunt requires serve's normalized alerts to be hunt's, in any order.
+func sameAsHunt(t testing.TB, got, want []string, what string) {
+	t.Helper()
+	if g, w := sortedLines(got), sortedLines(want); g != w {
+		t.Errorf("%s:\n%s\nhunt:\n%s", what, g, w)
+	}
+}
+
 func serveAlerts(t testing.TB, raw [][]byte) (norm []string, ids map[string]bool) {
 	ids = map[string]bool{}
 	for _, b := range raw {
@@ -295,15 +314,9 @@ func TestScenariosShuffled(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitCommitted(t, ctx, js, n, int64(len(body)), 30*time.Second)
-			raw, err := readAlerts(ctx, js)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, _ := serveAlerts(t, raw)
+			got := streamAlerts(t, ctx, js)
 			t.Logf("%d events, %d alerts from hunt, %d from serve", len(body), len(want), len(got))
-			if g, w := sortedLines(got), sortedLines(want); g != w {
-				t.Errorf("serve's alerts differ from hunt's\nserve:\n%s\nhunt:\n%s", g, w)
-			}
+			sameAsHunt(t, got, want, "serve's alerts differ from hunt's")
 			for name, want := range map[string]int{"vigil_events_evaluated_total": len(body), "vigil_alerts_total": len(got),
 				"vigil_alert_latency_seconds": len(got), "vigil_events_late_total": 0} {
 				if v := metricSum(t, reg, name); v != float64(want) {
@@ -445,18 +458,12 @@ func TestReload(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitCommitted(t, ctx, js, 2, int64(1+len(second)), 30*time.Second)
-	raw, err := readAlerts(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := serveAlerts(t, raw)
+	got := streamAlerts(t, ctx, js)
 	want := huntAlerts(t, r, append(first, second...))
 	if len(want) != 2 {
 		t.Fatalf("hunt gives %d alerts, want the advisory's 2", len(want))
 	}
-	if g, w := sortedLines(got), sortedLines(want); g != w {
-		t.Errorf("after a reload:\n%s\nhunt:\n%s", g, w)
-	}
+	sameAsHunt(t, got, want, "after a reload")
 }
 
 // TestPinnedAnew unpins every partition mid-stream, as the server does
@@ -494,15 +501,9 @@ func TestPinnedAnew(t *testing.T) {
 	if got := metricSum(t, reg, "vigil_partition_loads_total"); got != loads {
 		t.Errorf("%v partition loads after the unpinning, want none (%v before)", got-loads, loads)
 	}
-	raw, err := readAlerts(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := serveAlerts(t, raw)
+	got := streamAlerts(t, ctx, js)
 	want := huntAlerts(t, r, append(slices.Clone(events), tick...))
-	if g, w := sortedLines(got), sortedLines(want); g != w {
-		t.Errorf("after the unpinning:\n%s\nhunt:\n%s", g, w)
-	}
+	sameAsHunt(t, got, want, "after the unpinning")
 }
 
 // TestFutureEvent sends a cmd.exe start dated 2099 before a host's real
@@ -527,18 +528,12 @@ func TestFutureEvent(t *testing.T) {
 	if v := metricSum(t, reg, "vigil_events_future_total"); v != 1 {
 		t.Errorf("vigil_events_future_total %v, want 1", v)
 	}
-	raw, err := readAlerts(ctx, js)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, _ := serveAlerts(t, raw)
+	got := streamAlerts(t, ctx, js)
 	want := huntAlerts(t, r, lines)
 	if len(want) != 2 {
 		t.Fatalf("hunt gives %d alerts, want the advisory's 2", len(want))
 	}
-	if g, w := sortedLines(got), sortedLines(want); g != w {
-		t.Errorf("with an event dated 2099:\n%s\nhunt:\n%s", g, w)
-	}
+	sameAsHunt(t, got, want, "with an event dated 2099")
 }
 
 // TestIdleAdvance sends a host's cmd.exe connection, then nothing: a
