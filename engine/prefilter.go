@@ -245,22 +245,24 @@ func (c *compiler) ruleRequirement(d *sigma.Detection) requirement {
 // prefilter is the compiled pre-filter of an engine.
 type prefilter struct {
 	slots []slotScan // fields with literals
-	// keywords: some rule requires a keyword literal, searched in every
-	// field (by the buckets' kwScan, and the slots' withAny automata).
-	keywords bool
-	rules    [][]int32 // global literal id -> rule indexes requiring it
-	kwLits   []string  // keyword literals and their global ids, for finish
-	kwIDs    []int32
-	gated    []bool // rule index -> has a requirement
-	reqs     []requirement
-	nlits    int
-	nac      int // automata, numbered by acMatcher.id for the value caches
+	rules [][]int32  // global literal id -> rule indexes requiring it
+	gated []bool     // rule index -> has a requirement
+	reqs  []requirement
+	nlits int
+	nac   int // automata, numbered by acMatcher.id for the value caches
+	// Keyword literals (required in any field) and their global ids, in
+	// the slots' withAny automata and the buckets' kwScans.
+	kwLits []string
+	kwIDs  []int32
+	kwGID  map[string]int32 // keyword literal -> global id
 	// kwScans are the keyword automata of the buckets, by their sorted
 	// literals joined with NUL (buckets of the same keyword rules share
 	// one).
 	kwScans map[string]*kwScan
-	kwIDs2  map[string]int32 // keyword literal -> global literal id
 }
+
+// keywords reports whether some rule requires a keyword literal.
+func (pf *prefilter) keywords() bool { return len(pf.kwLits) > 0 }
 
 // kwScan is an automaton of some keyword literals.
 type kwScan struct {
@@ -276,16 +278,9 @@ func (pf *prefilter) keywordScan(lits []string) *kwScan {
 	if k := pf.kwScans[key]; k != nil {
 		return k
 	}
-	if pf.kwIDs2 == nil {
-		pf.kwIDs2 = make(map[string]int32, len(pf.kwLits))
-		for i, l := range pf.kwLits {
-			pf.kwIDs2[l] = pf.kwIDs[i]
-		}
-		pf.kwScans = map[string]*kwScan{}
-	}
 	k := &kwScan{ac: newAC(lits), ids: make([]int32, len(lits))}
 	for i, l := range lits {
-		k.ids[i] = pf.kwIDs2[l]
+		k.ids[i] = pf.kwGID[l]
 	}
 	pf.kwScans[key] = k
 	return k
@@ -307,7 +302,7 @@ type slotScan struct {
 }
 
 func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
-	pf := &prefilter{gated: make([]bool, len(rules)), reqs: reqs}
+	pf := &prefilter{gated: make([]bool, len(rules)), reqs: reqs, kwGID: map[string]int32{}, kwScans: map[string]*kwScan{}}
 	type key struct {
 		slot int
 		s    string
@@ -344,8 +339,10 @@ func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
 	sort.Ints(slots)
 	for _, s := range slots {
 		if s < 0 {
-			pf.keywords = true
 			pf.kwLits, pf.kwIDs = perSlot[s], perSlotIDs[s]
+			for i, l := range pf.kwLits {
+				pf.kwGID[l] = pf.kwIDs[i]
+			}
 			continue
 		}
 		pf.slots = append(pf.slots, slotScan{slot: s, lits: perSlot[s], ids: perSlotIDs[s]})
@@ -359,10 +356,10 @@ func buildPrefilter(rules []*Rule, reqs []requirement) *prefilter {
 func (pf *prefilter) finish() {
 	for i := range pf.slots {
 		ss := &pf.slots[i]
-		if ss.needPlain || !pf.keywords {
+		if ss.needPlain || !pf.keywords() {
 			ss.ac = newAC(ss.lits)
 		}
-		if !ss.needAny || !pf.keywords {
+		if !ss.needAny || !pf.keywords() {
 			continue
 		}
 		// One automaton for the field's literals and the keyword
@@ -500,7 +497,7 @@ func (pf *prefilter) run(e *event.Event, b *bucket, sc *scratch) {
 			}
 		}
 	}
-	if !b.any || !pf.keywords {
+	if b.kw == nil {
 		for _, k := range b.slots {
 			ss := &pf.slots[k]
 			for i := e.First(ss.slot); i >= 0; i = e.Next(i) {

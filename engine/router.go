@@ -33,10 +33,10 @@ type bucket struct {
 	always []*Rule // rules without a pre-filter requirement
 	member []bool  // rule index -> in this bucket (gated rules)
 	slots  []int   // indexes into prefilter.slots that gated rules need
-	any    bool    // some gated rule needs the keyword scan
-	// kw scans the fields no gated rule names for the keyword literals
-	// of this bucket's rules only (when any): smaller than the automaton
-	// of every keyword literal, so it stays in the nearest cache.
+	// kw, when some gated rule needs the keyword scan, scans the fields
+	// no gated rule names for the keyword literals of this bucket's rules
+	// only: smaller than the automaton of every keyword literal, so it
+	// stays in the nearest cache.
 	kw *kwScan
 }
 
@@ -107,21 +107,20 @@ func newBucket(rules []*Rule, nrules int, pf *prefilter) *bucket {
 		b.member[r.Index] = true
 		for _, l := range pf.reqs[r.Index] {
 			if l.slot < 0 {
-				b.any = true
 				kwLits = append(kwLits, l.s)
 			} else {
 				needSlot[l.slot] = true
 			}
 		}
 	}
-	if b.any {
+	if len(kwLits) > 0 {
 		b.kw = pf.keywordScan(kwLits)
 	}
 	for i := range pf.slots {
 		ss := &pf.slots[i]
 		if needSlot[ss.slot] {
 			b.slots = append(b.slots, i)
-			if b.any {
+			if b.kw != nil {
 				ss.needAny = true
 			} else {
 				ss.needPlain = true
