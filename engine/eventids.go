@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/vigil-detect/vigil/sigma"
 	"github.com/vigil-detect/vigil/sigma/condition"
@@ -159,21 +160,11 @@ func eventIDKey(s string) string {
 	if canonicalID(s) {
 		return s
 	}
-	f, err := strconv.ParseFloat(trimSpace(s), 64)
+	f, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
 	if err != nil || f < 0 || f != math.Trunc(f) || f > 1<<40 {
 		return ""
 	}
 	return strconv.FormatInt(int64(f), 10)
-}
-
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '\n' || s[0] == '\r') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t' || s[len(s)-1] == '\n' || s[len(s)-1] == '\r') {
-		s = s[:len(s)-1]
-	}
-	return s
 }
 
 // intersectIDs intersects two requirements, where nil (unknown) is the
