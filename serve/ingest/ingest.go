@@ -90,6 +90,11 @@ type group struct {
 // hosts of its partition, if there are others.
 func (g *group) small() bool { return g.n > 0 && !g.cut && g.n < MinHostMessage }
 
+// shared reports whether g's events go in its partition's shared message:
+// its host has few events, and so has another host of the partition
+// (small counts them per partition).
+func shared(g *group, small map[int]int) bool { return g.small() && small[g.part] > 1 }
+
 // MinHostMessage is the number of events of one host in a batch from
 // which they get a message (subject) of their own; the events of hosts
 // with fewer share one message per partition, on the subject
@@ -166,7 +171,7 @@ func (b *Batch) messages() (msgs []*nats.Msg, small map[int]int) {
 	for _, g := range b.order {
 		switch {
 		case g.n == 0:
-		case !g.small() || small[g.part] == 1:
+		case !shared(g, small):
 			msgs = append(msgs, &nats.Msg{Subject: g.subject, Data: g.buf})
 		default:
 			m := mixed[g.part]
@@ -253,7 +258,7 @@ func (b *Batch) Publish(ctx context.Context, source string, received time.Time) 
 	for _, g := range b.order {
 		// Groups of no message of their own: empty, or copied into
 		// their partition's shared message.
-		if g.n == 0 || g.small() && small[g.part] > 1 {
+		if g.n == 0 || shared(g, small) {
 			putBuf(g.buf)
 		}
 		g.buf, g.n, g.cut = nil, 0, false
