@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/vigil-detect/vigil/hunt"
 	"github.com/vigil-detect/vigil/internal/natstest"
 	"github.com/vigil-detect/vigil/serve/detect"
+	"github.com/vigil-detect/vigil/serve/partition"
 )
 
 var t0 = time.Date(2026, 3, 4, 9, 15, 0, 0, time.UTC)
@@ -539,7 +542,8 @@ func TestFutureEvent(t *testing.T) {
 // TestIdleAdvance sends a host's cmd.exe connection, then nothing: a
 // correlation reading it holds it behind the watermark. With idle ticks
 // (the default) the partition's event time moves on after --idle-advance
-// of silence and the correlation alert fires; without them it does not.
+// of silence and the correlation alert fires; without them it does not,
+// nor with ticks that are no time or dated past any event's possible time.
 // Ticks are not events.
 func TestIdleAdvance(t *testing.T) {
 	const corr = "Command Prompt Connection Seen"
@@ -558,6 +562,18 @@ func TestIdleAdvance(t *testing.T) {
 				t.Fatal(err)
 			}
 			waitCommitted(t, ctx, js, 2, int64(len(lines)), 30*time.Second)
+			if !c.fires {
+				// Ticks that are no time, or dated past any event's
+				// possible time, are ignored: they would close the window.
+				p := partition.Of("idle-ws", 2)
+				for _, v := range []string{"soon", strconv.FormatInt(time.Now().Add(48*time.Hour).UnixNano(), 10)} {
+					m := nats.NewMsg(partition.TickSubject(p))
+					m.Header.Set(detect.HeaderTick, v)
+					if _, err := js.PublishMsg(ctx, m); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
 			// Ticks come after 1 s of silence, each moving event time on
 			// by about the time idle: 6 s is ample for one.
 			deadline := time.Now().Add(6 * time.Second)

@@ -542,14 +542,19 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 		}
 	}
 	if v := h.Get(HeaderTick); v != "" {
-		// An idle partition's tick: event time moves on, no event.
-		if ns, err := strconv.ParseInt(v, 10, 64); err == nil {
-			if t := time.Unix(0, ns).UTC(); t.After(st.newest) && !st.newest.IsZero() {
-				st.newest = t
-				wm := st.newest.Add(-w.opts.MaxLateness)
-				st.reorder.Release(wm, st.proc.Process)
-				st.proc.Advance(wm)
-			}
+		// An idle partition's tick: event time moves on, no event. A
+		// tick that is not a time, or dated past what an event may be
+		// (it would close every window), is logged and left out.
+		ns, err := strconv.ParseInt(v, 10, 64)
+		t := time.Unix(0, ns).UTC()
+		switch {
+		case err != nil || t.After(stored.Add(w.opts.MaxClockSkew)):
+			w.log.Warn("tick ignored", "partition", pt.p, "stream_seq", seq, HeaderTick, v, "stored", stored)
+		case t.After(st.newest) && !st.newest.IsZero():
+			st.newest = t
+			wm := st.newest.Add(-w.opts.MaxLateness)
+			st.reorder.Release(wm, st.proc.Process)
+			st.proc.Advance(wm)
 		}
 		st.seq = seq
 		w.m.open.WithLabelValues(label(pt.p)).Set(float64(st.proc.Stats().Open))
