@@ -41,6 +41,7 @@ type part struct {
 	warned    time.Time // last warning of a future-dated event (logs only)
 	p         int
 	evaluated prometheus.Counter // vigil_events_evaluated_total of p
+	lag       prometheus.Gauge   // vigil_consumer_lag of p
 	cons      jetstream.Consumer
 	stream    jetstream.Stream
 	st        *pstate // nil until the partition is delivered to this worker
@@ -55,7 +56,8 @@ type part struct {
 // newPart returns the worker's reader of partition p, its labelled
 // counter looked up once rather than per message.
 func newPart(w *Worker, p int, cons jetstream.Consumer, stream jetstream.Stream) *part {
-	return &part{w: w, p: p, cons: cons, stream: stream, evaluated: w.m.evaluated.WithLabelValues(label(p))}
+	return &part{w: w, p: p, cons: cons, stream: stream,
+		evaluated: w.m.evaluated.WithLabelValues(label(p)), lag: w.m.lag.WithLabelValues(label(p))}
 }
 
 // pstate is the detection state of a partition held by this worker.
@@ -65,6 +67,7 @@ type pstate struct {
 	reorder *correlate.Reorderer
 	proc    *correlate.Processor
 	enrich  *advisory.Enricher
+	open    prometheus.Gauge // vigil_correlation_open_groups of the partition (its label is deleted when the state is dropped)
 
 	// seq is the last stream sequence evaluated into the state; saved the
 	// last one a snapshot covers.
@@ -261,7 +264,7 @@ func (pt *part) deliver(ctx context.Context, msg jetstream.Msg) error {
 			return err
 		}
 	}
-	pt.w.m.lag.WithLabelValues(label(pt.p)).Set(float64(meta.NumPending))
+	pt.lag.Set(float64(meta.NumPending))
 	if r := pt.w.rules.Load(); r != pt.st.rules {
 		if err := pt.switchRules(r); err != nil {
 			return err
@@ -336,7 +339,7 @@ func objectName(p int, gen uint64) string {
 // newState returns an empty state for rules.
 func (pt *part) newState(r *Rules) *pstate {
 	w := pt.w
-	st := &pstate{rules: r, reorder: &correlate.Reorderer{Lateness: w.opts.MaxLateness}}
+	st := &pstate{rules: r, reorder: &correlate.Reorderer{Lateness: w.opts.MaxLateness}, open: w.m.open.WithLabelValues(label(pt.p))}
 	hopts := hunt.Options{Normalizer: r.Normalizer, Correlations: r.Correlations}
 	copts := correlate.Options{MaxGroups: w.opts.MaxGroups, Emit: func(a *alert.Alert) { pt.emit(a) }}
 	if r.Advisory {
@@ -557,7 +560,7 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 			st.proc.Advance(wm)
 		}
 		st.seq = seq
-		w.m.open.WithLabelValues(label(pt.p)).Set(float64(st.proc.Stats().Open))
+		st.open.Set(float64(st.proc.Stats().Open))
 		return
 	}
 	src := h.Get(HeaderSource)
@@ -643,7 +646,7 @@ func (pt *part) evaluate(subject string, h nats.Header, data []byte, seq uint64,
 		}
 	}
 	st.seq = seq
-	w.m.open.WithLabelValues(label(pt.p)).Set(float64(st.proc.Stats().Open))
+	st.open.Set(float64(st.proc.Stats().Open))
 }
 
 // emit queues an alert for publication.
