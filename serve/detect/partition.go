@@ -660,7 +660,7 @@ func (pt *part) emit(a *alert.Alert) {
 		pt.w.log.Error("alert id", "rule", a.Rule.ID, "err", err)
 		return
 	}
-	data, err := marshalAlert(Alert{ID: id, Alert: a})
+	data, err := marshalAlert(id, a)
 	if err != nil {
 		pt.w.log.Error("alert", "rule", a.Rule.ID, "err", err)
 		return
@@ -668,14 +668,17 @@ func (pt *part) emit(a *alert.Alert) {
 	st.pending = append(st.pending, pendingAlert{id: id, level: a.Rule.Level, rule: a.Rule.ID, data: data, received: st.received})
 }
 
-func marshalAlert(a Alert) ([]byte, error) {
-	var b bytes.Buffer
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(a); err != nil {
+// marshalAlert is the JSON of Alert{id, a}: encoding/json's bytes (the
+// alert package's encoder writes them, docs/alerts.md) with the id first.
+func marshalAlert(id string, a *alert.Alert) ([]byte, error) {
+	// An id is hexadecimal (AlertID): quoted alike by Go and JSON.
+	prefix := `{"id":` + strconv.Quote(id) + `,`
+	b, err := alert.AppendJSON([]byte(prefix), a)
+	if err != nil {
 		return nil, err
 	}
-	return bytes.TrimRight(b.Bytes(), "\n"), nil
+	// The alert's object follows the prefix: drop its '{'.
+	return append(b[:len(prefix)], b[len(prefix)+1:]...), nil
 }
 
 // AlertSubject returns the subject of an alert of a level.
